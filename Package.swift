@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// CLIP from scratch in Swift: the library every chapter imports, one executable per chapter,
+// the `clip` command-line tool, and the tests that hold every number to PyTorch.
+import PackageDescription
+
+// The numeric kernels are always compiled optimised and for the host CPU's widest FMA
+// (AVX-512 `zmm` here, AVX2 `ymm` elsewhere), even in debug builds: a debug-mode GEMM is
+// hundreds of times slower and would make `swift test` crawl. Bounds checks stay on in the
+// rest of the library in debug builds.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "native"])]
+// The library proper: optimised for the host in release, checked in debug.
+let releaseFlags: [SwiftSetting] = [
+  .unsafeFlags(["-Ounchecked", "-target-cpu", "native"], .when(configuration: .release))
+]
+
+let package = Package(
+  name: "CLIPFromScratch",
+  platforms: [.macOS(.v13)],
+  products: [
+    .library(name: "Shared", targets: ["Shared"]),
+    .executable(name: "clip", targets: ["clip"]),
+    .executable(name: "ch01-patches", targets: ["ch01-patches"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+  ],
+  targets: [
+    // The only C: setjmp-safe wrappers around the system libjpeg (libjpeg-dev).
+    .target(
+      name: "CJPEGShim",
+      path: "Sources/CJPEGShim",
+      cSettings: [.unsafeFlags(["-O2"])],
+      linkerSettings: [.linkedLibrary("jpeg")]
+    ),
+    // GEMM and friends: naive definitions beside the SIMD versions (Sources/Shared/Kernels).
+    .target(
+      name: "Kernels",
+      path: "Sources/Shared/Kernels",
+      swiftSettings: kernelFlags
+    ),
+    .target(
+      name: "Shared",
+      dependencies: ["Kernels", "CJPEGShim"],
+      path: "Sources/Shared",
+      exclude: ["Kernels"],
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
+      name: "ch01-patches",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/01-Patches",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
+      name: "clip",
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/clip",
+      swiftSettings: releaseFlags
+    ),
+    .testTarget(
+      name: "SharedTests",
+      dependencies: ["Shared", "ch01-patches", "clip"],
+      path: "Tests/SharedTests"
+    ),
+  ]
+)
