@@ -1,0 +1,44 @@
+// Deterministic weights that Python and Swift generate bit-for-bit identically, so a full-size
+// model (ViT-B/16, BERT-base) can be checked against PyTorch without megabytes of weight fixtures.
+// The reference scripts (Scripts/reference/common.py) implement the same recipe in numpy.
+//
+//   key        = FNV-1a-64(name) XOR seed
+//   state_i    = key + (i + 1) · 0x9E3779B97F4A7C15        (wrapping)
+//   z_i        = SplitMix64 finaliser(state_i)
+//   u_i        = Float(z_i >> 40) · 2⁻²⁴                    ∈ [0, 1), exact in Float32
+//   value_i    = (u_i · 2 − 1) · scale + offset              (Float32 arithmetic, in this order)
+
+/// FNV-1a, 64-bit, over the UTF-8 bytes of `text`.
+public func fnv1a64(_ text: String) -> UInt64 {
+  var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+  for byte in text.utf8 {
+    hash ^= UInt64(byte)
+    hash = hash &* 0x0000_0100_0000_01b3
+  }
+  return hash
+}
+
+/// SplitMix64's output function applied to a counter state.
+@inline(__always)
+public func splitMix64(_ state: UInt64) -> UInt64 {
+  var z = state
+  z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+  z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+  return z ^ (z >> 31)
+}
+
+extension Tensor {
+  /// Uniform values in [offset − scale, offset + scale), reproducible from (name, seed) alone.
+  public static func deterministic(_ shape: [Int], name: String, seed: UInt64 = 0, scale: Float,
+                                   offset: Float = 0) -> Tensor {
+    let key = fnv1a64(name) ^ seed
+    let n = shape.reduce(1, *)
+    var values = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+      let z = splitMix64(key &+ UInt64(i + 1) &* 0x9e37_79b9_7f4a_7c15)
+      let u = Float(z >> 40) * (1.0 / 16_777_216.0)
+      values[i] = (u * 2 - 1) * scale + offset
+    }
+    return Tensor(shape: shape, storage: values)
+  }
+}
