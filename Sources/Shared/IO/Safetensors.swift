@@ -1,0 +1,356 @@
+// Safetensors, the checkpoint format of timm and Hugging Face: read (with validation) and write.
+//
+//   bytes 0..<8      header length N, little-endian UInt64
+//   bytes 8..<8+N    JSON: { "name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, …,
+//                            "__metadata__": {"key": "value", …} }
+//   bytes 8+N..<end  the data block; offsets are relative to its start
+//
+// Every malformed file becomes a thrown `SafetensorsError` naming the problem and the tensor key.
+
+import Foundation
+
+/// Element types this package reads. Floating types are upcast to Float32 on load.
+public enum SafetensorsDType: String, Sendable, CaseIterable {
+  case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", u8 = "U8", bool = "BOOL"
+
+  public var byteSize: Int {
+    switch self {
+    case .f64, .i64: return 8
+    case .f32, .i32: return 4
+    case .f16, .bf16: return 2
+    case .u8, .bool: return 1
+    }
+  }
+
+  public var isFloatingPoint: Bool { self == .f32 || self == .f16 || self == .bf16 || self == .f64 }
+}
+
+public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
+  case cannotRead(path: String, reason: String)
+  case tooShort(size: Int)
+  case headerLengthOutOfRange(headerLength: UInt64, fileSize: Int)
+  case invalidJSON(String)
+  case malformedEntry(key: String, reason: String)
+  case unknownDType(key: String, dtype: String)
+  case offsetsOutOfRange(key: String, begin: Int, end: Int, dataSize: Int)
+  case sizeMismatch(key: String, dtype: String, shape: [Int], expectedBytes: Int, actualBytes: Int)
+  case overlapping(key: String, other: String)
+  case missingTensor(String)
+  case wrongDType(key: String, dtype: String, wanted: String)
+
+  public var description: String {
+    switch self {
+    case let .cannotRead(path, reason): return "cannot read safetensors file \(path): \(reason)"
+    case let .tooShort(size): return "not a safetensors file: \(size) bytes is shorter than the 8-byte header length"
+    case let .headerLengthOutOfRange(n, size):
+      return "safetensors header length \(n) runs past the end of the \(size)-byte file"
+    case let .invalidJSON(reason): return "safetensors header is not valid JSON: \(reason)"
+    case let .malformedEntry(key, reason): return "tensor '\(key)': \(reason)"
+    case let .unknownDType(key, dtype): return "tensor '\(key)': unknown dtype '\(dtype)'"
+    case let .offsetsOutOfRange(key, b, e, size):
+      return "tensor '\(key)': data_offsets [\(b), \(e)] are outside the \(size)-byte data block"
+    case let .sizeMismatch(key, dtype, shape, expected, actual):
+      return "tensor '\(key)': \(dtype) \(shape) needs \(expected) bytes but data_offsets span \(actual)"
+    case let .overlapping(key, other): return "tensor '\(key)': data overlaps tensor '\(other)'"
+    case let .missingTensor(key): return "no tensor named '\(key)' in the file"
+    case let .wrongDType(key, dtype, wanted): return "tensor '\(key)' has dtype \(dtype), wanted \(wanted)"
+    }
+  }
+}
+
+/// A parsed, validated safetensors file. The data block is kept as one (memory-mapped) buffer;
+/// tensors are converted on request.
+public struct SafetensorsFile: Sendable {
+  public struct Entry: Sendable, Equatable {
+    public var dtype: SafetensorsDType
+    public var shape: [Int]
+    /// Byte range inside the data block.
+    public var range: Range<Int>
+  }
+
+  public let metadata: [String: String]
+  public let entries: [String: Entry]
+  private let data: Data
+  private let dataStart: Int
+
+  /// Tensor names, sorted.
+  public var names: [String] { entries.keys.sorted() }
+
+  /// Reads and validates a file (memory-mapped).
+  public init(path: String) throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw SafetensorsError.cannotRead(path: path, reason: "no such file")
+    }
+    if isDirectory.boolValue { throw SafetensorsError.cannotRead(path: path, reason: "is a directory") }
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
+      throw SafetensorsError.cannotRead(path: path, reason: error.localizedDescription)
+    }
+    try self.init(data: data)
+  }
+
+  /// Parses and validates bytes already in memory.
+  public init(data: Data) throws {
+    guard data.count >= 8 else { throw SafetensorsError.tooShort(size: data.count) }
+    var headerLength: UInt64 = 0
+    for i in 0..<8 { headerLength |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
+    guard headerLength <= UInt64(data.count - 8) else {
+      throw SafetensorsError.headerLengthOutOfRange(headerLength: headerLength, fileSize: data.count)
+    }
+    let headerEnd = 8 + Int(headerLength)
+    let headerBytes = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + headerEnd))
+    let json: Any
+    do {
+      json = try JSONSerialization.jsonObject(with: headerBytes, options: [])
+    } catch {
+      throw SafetensorsError.invalidJSON(String(describing: error))
+    }
+    guard let object = json as? [String: Any] else {
+      throw SafetensorsError.invalidJSON("the top level is not an object")
+    }
+    let dataSize = data.count - headerEnd
+    var metadata: [String: String] = [:]
+    var entries: [String: Entry] = [:]
+    for (key, value) in object {
+      if key == "__metadata__" {
+        guard let dict = value as? [String: Any] else {
+          throw SafetensorsError.malformedEntry(key: key, reason: "__metadata__ is not an object")
+        }
+        for (k, v) in dict {
+          guard let s = v as? String else {
+            throw SafetensorsError.malformedEntry(key: "__metadata__.\(k)", reason: "metadata values must be strings")
+          }
+          metadata[k] = s
+        }
+        continue
+      }
+      guard let info = value as? [String: Any] else {
+        throw SafetensorsError.malformedEntry(key: key, reason: "entry is not an object")
+      }
+      guard let dtypeName = info["dtype"] as? String else {
+        throw SafetensorsError.malformedEntry(key: key, reason: "missing dtype")
+      }
+      guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
+        throw SafetensorsError.unknownDType(key: key, dtype: dtypeName)
+      }
+      guard let shapeAny = info["shape"] as? [Any], let shape = Self.integers(shapeAny), shape.allSatisfy({ $0 >= 0 })
+      else {
+        throw SafetensorsError.malformedEntry(key: key, reason: "shape is not a list of non-negative integers")
+      }
+      guard let offsetsAny = info["data_offsets"] as? [Any], let offsets = Self.integers(offsetsAny),
+        offsets.count == 2
+      else {
+        throw SafetensorsError.malformedEntry(key: key, reason: "data_offsets is not a pair of integers")
+      }
+      let (begin, end) = (offsets[0], offsets[1])
+      guard begin >= 0, end >= begin, end <= dataSize else {
+        throw SafetensorsError.offsetsOutOfRange(key: key, begin: begin, end: end, dataSize: dataSize)
+      }
+      var elements = 1
+      for d in shape {
+        let (product, overflow) = elements.multipliedReportingOverflow(by: d)
+        guard !overflow else { throw SafetensorsError.malformedEntry(key: key, reason: "shape \(shape) overflows") }
+        elements = product
+      }
+      let (expected, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+      guard !overflow, expected == end - begin else {
+        throw SafetensorsError.sizeMismatch(key: key, dtype: dtypeName, shape: shape,
+                                            expectedBytes: overflow ? Int.max : expected, actualBytes: end - begin)
+      }
+      entries[key] = Entry(dtype: dtype, shape: shape, range: begin..<end)
+    }
+    // No two tensors may share bytes.
+    let ordered = entries.sorted { ($0.value.range.lowerBound, $0.key) < ($1.value.range.lowerBound, $1.key) }
+    for (previous, next) in zip(ordered, ordered.dropFirst())
+    where next.value.range.lowerBound < previous.value.range.upperBound && !next.value.range.isEmpty {
+      throw SafetensorsError.overlapping(key: next.key, other: previous.key)
+    }
+    self.metadata = metadata
+    self.entries = entries
+    self.data = data
+    self.dataStart = headerEnd
+  }
+
+  private static func integers(_ values: [Any]) -> [Int]? {
+    var out: [Int] = []
+    for v in values {
+      guard let n = v as? NSNumber else { return nil }
+      let d = n.doubleValue
+      guard d == d.rounded(), abs(d) < 9.0e15 else { return nil }
+      out.append(Int(d))
+    }
+    return out
+  }
+
+  public func entry(_ name: String) throws -> Entry {
+    guard let e = entries[name] else { throw SafetensorsError.missingTensor(name) }
+    return e
+  }
+
+  /// The raw little-endian bytes of a tensor.
+  public func rawBytes(_ name: String) throws -> [UInt8] {
+    let e = try entry(name)
+    let start = data.startIndex + dataStart
+    return [UInt8](data[(start + e.range.lowerBound)..<(start + e.range.upperBound)])
+  }
+
+  /// A floating-point tensor as Float32 (F16, BF16 and F64 are converted).
+  public func tensor(_ name: String) throws -> Tensor {
+    let e = try entry(name)
+    guard e.dtype.isFloatingPoint else {
+      throw SafetensorsError.wrongDType(key: name, dtype: e.dtype.rawValue, wanted: "a floating-point type")
+    }
+    let count = e.shape.reduce(1, *)
+    var values = [Float](repeating: 0, count: count)
+    let start = data.startIndex + dataStart + e.range.lowerBound
+    data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+      let base = raw.baseAddress! + (start - data.startIndex)
+      switch e.dtype {
+      case .f32:
+        for i in 0..<count { values[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+      case .f16:
+        for i in 0..<count { values[i] = halfToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+      case .bf16:
+        for i in 0..<count {
+          let bits = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+          values[i] = Float(bitPattern: UInt32(bits) << 16)
+        }
+      case .f64:
+        for i in 0..<count { values[i] = Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+      default: break
+      }
+    }
+    return Tensor(shape: e.shape, storage: values)
+  }
+
+  /// An integer tensor (I64, I32, U8 or BOOL) as Int values, with its shape.
+  public func integers(_ name: String) throws -> (shape: [Int], values: [Int]) {
+    let e = try entry(name)
+    let count = e.shape.reduce(1, *)
+    var values = [Int](repeating: 0, count: count)
+    let start = data.startIndex + dataStart + e.range.lowerBound
+    try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+      let base = raw.baseAddress! + (start - data.startIndex)
+      switch e.dtype {
+      case .i64:
+        for i in 0..<count { values[i] = Int(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+      case .i32:
+        for i in 0..<count { values[i] = Int(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+      case .u8, .bool:
+        for i in 0..<count { values[i] = Int(base.load(fromByteOffset: i, as: UInt8.self)) }
+      default:
+        throw SafetensorsError.wrongDType(key: name, dtype: e.dtype.rawValue, wanted: "an integer type")
+      }
+    }
+    return (e.shape, values)
+  }
+}
+
+/// IEEE 754 half → single, exactly (subnormals, infinities and NaN included).
+public func halfToFloat(_ h: UInt16) -> Float {
+  let sign = UInt32(h >> 15) << 31
+  let exponent = Int((h >> 10) & 0x1f)
+  let mantissa = UInt32(h & 0x3ff)
+  if exponent == 0 {
+    // zero or subnormal: mantissa · 2⁻²⁴
+    let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+    return sign != 0 ? -magnitude : magnitude
+  }
+  if exponent == 31 { return Float(bitPattern: sign | 0x7f80_0000 | (mantissa << 13)) }
+  return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+}
+
+// MARK: - Writing
+
+/// Collects tensors and metadata, then writes one safetensors file atomically.
+public struct SafetensorsWriter {
+  private var items: [(name: String, dtype: SafetensorsDType, shape: [Int], bytes: [UInt8])] = []
+  public var metadata: [String: String] = [:]
+
+  public init(metadata: [String: String] = [:]) { self.metadata = metadata }
+
+  public mutating func add(_ name: String, _ tensor: Tensor) {
+    var bytes = [UInt8](repeating: 0, count: tensor.count * 4)
+    for (i, v) in tensor.storage.enumerated() {
+      let bits = v.bitPattern.littleEndian
+      withUnsafeBytes(of: bits) { for b in 0..<4 { bytes[4 * i + b] = $0[b] } }
+    }
+    append(name, .f32, tensor.shape, bytes)
+  }
+
+  public mutating func add(_ name: String, int64s values: [Int], shape: [Int]? = nil) {
+    var bytes = [UInt8](repeating: 0, count: values.count * 8)
+    for (i, v) in values.enumerated() {
+      withUnsafeBytes(of: Int64(v).littleEndian) { for b in 0..<8 { bytes[8 * i + b] = $0[b] } }
+    }
+    append(name, .i64, shape ?? [values.count], bytes)
+  }
+
+  public mutating func add(_ name: String, uint8s values: [UInt8], shape: [Int]) {
+    append(name, .u8, shape, values)
+  }
+
+  private mutating func append(_ name: String, _ dtype: SafetensorsDType, _ shape: [Int], _ bytes: [UInt8]) {
+    precondition(name != "__metadata__", "'__metadata__' is reserved")
+    precondition(!items.contains { $0.name == name }, "tensor '\(name)' added twice")
+    precondition(shape.reduce(1, *) * dtype.byteSize == bytes.count, "tensor '\(name)': shape/bytes mismatch")
+    items.append((name, dtype, shape, bytes))
+  }
+
+  /// The complete file. Tensors are laid out in name order; the header is padded with spaces to a
+  /// multiple of 8 bytes, as the reference implementation does.
+  public func serialized() -> [UInt8] {
+    let sorted = items.sorted { $0.name < $1.name }
+    var header = "{"
+    var parts: [String] = []
+    if !metadata.isEmpty {
+      let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+      parts.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
+    }
+    var offset = 0
+    for item in sorted {
+      let shape = item.shape.map(String.init).joined(separator: ",")
+      parts.append("\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],"
+        + "\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}")
+      offset += item.bytes.count
+    }
+    header += parts.joined(separator: ",") + "}"
+    var headerBytes = Array(header.utf8)
+    while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+    var out: [UInt8] = []
+    out.reserveCapacity(8 + headerBytes.count + offset)
+    withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
+    out.append(contentsOf: headerBytes)
+    for item in sorted { out.append(contentsOf: item.bytes) }
+    return out
+  }
+
+  /// Writes the file atomically (temporary file, fsync, rename).
+  public func write(to path: String) throws {
+    try writeFileAtomically(serialized(), to: path)
+  }
+}
+
+/// A JSON string literal with the escapes JSON requires.
+public func jsonString(_ s: String) -> String {
+  var out = "\""
+  for scalar in s.unicodeScalars {
+    switch scalar {
+    case "\"": out += "\\\""
+    case "\\": out += "\\\\"
+    case "\n": out += "\\n"
+    case "\r": out += "\\r"
+    case "\t": out += "\\t"
+    default:
+      if scalar.value < 0x20 {
+        out += String(format: "\\u%04x", scalar.value)
+      } else {
+        out.unicodeScalars.append(scalar)
+      }
+    }
+  }
+  return out + "\""
+}
