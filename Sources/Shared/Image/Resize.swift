@@ -1,0 +1,159 @@
+// Image resizing exactly as Pillow does it for 8-bit images (Image.resize with BICUBIC), because
+// timm's eval transform for the seed's ViT runs torchvision's Resize on a PIL image.
+//
+// Pillow resamples in two separable passes, horizontal then vertical. For each output coordinate it
+// builds a filter window in Double, normalises the weights to sum to 1, converts them to fixed point
+// with 22 fractional bits, and accumulates integer products; after each pass the value is rounded
+// (by starting the sum at ½) and clipped to 0…255. When shrinking, the filter's support widens by
+// the scale factor (that is the antialiasing).
+
+public enum ResampleFilter: Sendable {
+  case bicubic  // a = -0.5, support 2
+  case bilinear  // triangle, support 1
+
+  var support: Double {
+    switch self {
+    case .bicubic: return 2
+    case .bilinear: return 1
+    }
+  }
+
+  @inline(__always)
+  func weight(_ t: Double) -> Double {
+    let x = abs(t)
+    switch self {
+    case .bicubic:
+      let a = -0.5
+      if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+      if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
+      return 0
+    case .bilinear:
+      return x < 1 ? 1 - x : 0
+    }
+  }
+}
+
+/// Fractional bits of Pillow's fixed-point weights: 32 − 8 (pixel) − 2 (headroom for negative lobes).
+let resamplePrecisionBits = 22
+
+/// One pass's filter windows: output index o reads inputs start[o] ..< start[o] + count[o]
+/// with fixed-point weights weights[o * windowSize + t].
+struct ResampleWindows {
+  var start: [Int]
+  var count: [Int]
+  var weights: [Int32]
+  var windowSize: Int
+}
+
+/// Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis, box [0, inSize).
+func resampleWindows(inSize: Int, outSize: Int, filter: ResampleFilter) -> ResampleWindows {
+  let scale = Double(inSize) / Double(outSize)
+  let filterScale = max(scale, 1)
+  let support = filter.support * filterScale
+  let windowSize = Int(support.rounded(.up)) * 2 + 1
+  var start = [Int](repeating: 0, count: outSize)
+  var count = [Int](repeating: 0, count: outSize)
+  var weights = [Int32](repeating: 0, count: outSize * windowSize)
+  var k = [Double](repeating: 0, count: windowSize)
+  let invFilterScale = 1.0 / filterScale
+  for o in 0..<outSize {
+    let center = (Double(o) + 0.5) * scale
+    // C's (int) cast truncates toward zero; Swift's Int(_:) does the same.
+    var xmin = Int(center - support + 0.5)
+    if xmin < 0 { xmin = 0 }
+    var xmax = Int(center + support + 0.5)
+    if xmax > inSize { xmax = inSize }
+    xmax -= xmin
+    var total = 0.0
+    for t in 0..<xmax {
+      let w = filter.weight((Double(t + xmin) - center + 0.5) * invFilterScale)
+      k[t] = w
+      total += w
+    }
+    for t in 0..<windowSize {
+      var w = t < xmax ? k[t] : 0
+      if t < xmax && total != 0 { w /= total }
+      let fixed = w * Double(1 << resamplePrecisionBits)
+      weights[o * windowSize + t] = Int32(w < 0 ? -0.5 + fixed : 0.5 + fixed)
+    }
+    start[o] = xmin
+    count[o] = xmax
+  }
+  return ResampleWindows(start: start, count: count, weights: weights, windowSize: windowSize)
+}
+
+/// Pillow's clip8: drop the fraction bits (arithmetic shift) and clamp to a byte.
+@inline(__always)
+func clip8(_ sum: Int) -> UInt8 {
+  let v = sum >> resamplePrecisionBits
+  return v < 0 ? 0 : (v > 255 ? 255 : UInt8(v))
+}
+
+extension RGBImage {
+  /// Resized to width × height exactly as Pillow's `Image.resize((width, height), filter)`.
+  public func resized(width outWidth: Int, height outHeight: Int, filter: ResampleFilter = .bicubic) -> RGBImage {
+    precondition(outWidth > 0 && outHeight > 0, "resize target must be positive, got \(outWidth)×\(outHeight)")
+    if outWidth == width && outHeight == height { return self }
+    let needHorizontal = outWidth != width
+    let needVertical = outHeight != height
+    let vertical = resampleWindows(inSize: height, outSize: outHeight, filter: filter)
+    let half = 1 << (resamplePrecisionBits - 1)
+
+    var source = self
+    var verticalStart = vertical.start
+    if needHorizontal {
+      // Only the rows the vertical pass will read are resampled horizontally.
+      let firstRow = vertical.start[0]
+      let lastRow = vertical.start[outHeight - 1] + vertical.count[outHeight - 1]
+      let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter)
+      var temp = RGBImage(width: outWidth, height: lastRow - firstRow)
+      pixels.withUnsafeBufferPointer { src in
+        temp.pixels.withUnsafeMutableBufferPointer { dst in
+          horizontal.weights.withUnsafeBufferPointer { w in
+            for y in 0..<(lastRow - firstRow) {
+              let srcRow = (y + firstRow) * width * 3
+              let dstRow = y * outWidth * 3
+              for x in 0..<outWidth {
+                let x0 = horizontal.start[x], n = horizontal.count[x]
+                let kw = x * horizontal.windowSize
+                var s0 = half, s1 = half, s2 = half
+                for t in 0..<n {
+                  let p = srcRow + (x0 + t) * 3
+                  let weight = Int(w[kw + t])
+                  s0 += Int(src[p]) * weight
+                  s1 += Int(src[p + 1]) * weight
+                  s2 += Int(src[p + 2]) * weight
+                }
+                dst[dstRow + 3 * x] = clip8(s0)
+                dst[dstRow + 3 * x + 1] = clip8(s1)
+                dst[dstRow + 3 * x + 2] = clip8(s2)
+              }
+            }
+          }
+        }
+      }
+      for i in 0..<outHeight { verticalStart[i] -= firstRow }
+      source = temp
+    }
+    if !needVertical { return source }
+
+    let w = source.width
+    var out = RGBImage(width: w, height: outHeight)
+    source.pixels.withUnsafeBufferPointer { src in
+      out.pixels.withUnsafeMutableBufferPointer { dst in
+        vertical.weights.withUnsafeBufferPointer { weights in
+          for y in 0..<outHeight {
+            let y0 = verticalStart[y], n = vertical.count[y]
+            let kw = y * vertical.windowSize
+            for x in 0..<(w * 3) {
+              var s = half
+              for t in 0..<n { s += Int(src[(y0 + t) * w * 3 + x]) * Int(weights[kw + t]) }
+              dst[y * w * 3 + x] = clip8(s)
+            }
+          }
+        }
+      }
+    }
+    return out
+  }
+}
