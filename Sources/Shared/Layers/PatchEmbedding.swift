@@ -1,0 +1,71 @@
+// Patch embedding, the ViT's first layer: timm's `patch_embed.proj` is Conv2d(C, D, kernel P, stride P).
+// Because stride = kernel, the convolution is exactly: cut the image into P×P patches, flatten each
+// to C·P·P numbers (channel-major, then row, then column — the order of the conv weight), and
+// multiply by the weight viewed as a (D, C·P·P) matrix. That is im2col + one GEMM.
+//
+//   B batch, C channels (3), S image side (224), P patch side (16), G = S/P patches per side (14),
+//   N = G·G patches (196), K = C·P·P values per patch (768), D embedding width (768)
+//
+//   patches (B, N, K):   patches[b, gy·G + gx, c·P·P + ky·P + kx] = pixels[b, c, gy·P + ky, gx·P + kx]
+//   tokens  (B, N, D) =  patches · weightᵀ + bias,   weight (D, C, P, P) viewed as (D, K)
+//
+// The backward pass arrives with the contrastive-loss chapter; the forward keeps `patches`, which is
+// what dWeight = dTokensᵀ · patches needs.
+
+/// im2col for non-overlapping patches: pixels (B, C, S, S) → patches (B, N, C·P·P).
+public func extractPatches(_ pixels: Tensor, patchSize p: Int) -> Tensor {
+  precondition(pixels.rank == 4, "pixels must be (B, C, H, W), got \(pixels.shape)")
+  let b = pixels.shape[0], c = pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3]
+  precondition(h % p == 0 && w % p == 0, "image \(h)×\(w) is not a whole number of \(p)×\(p) patches")
+  let gy = h / p, gx = w / p, k = c * p * p
+  var out = Tensor.zeros([b, gy * gx, k])
+  pixels.withUnsafePointer { src in
+    out.withUnsafeMutablePointer { dst in
+      for bi in 0..<b {
+        for py in 0..<gy {
+          for px in 0..<gx {
+            let patch = dst + (bi * gy * gx + py * gx + px) * k
+            for ci in 0..<c {
+              for ky in 0..<p {
+                let row = src + ((bi * c + ci) * h + py * p + ky) * w + px * p
+                (patch + ci * p * p + ky * p).update(from: row, count: p)
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out
+}
+
+/// What the patch embedding's backward will need.
+public struct PatchEmbeddingCache {
+  public var patches: Tensor  // (B, N, K)
+}
+
+/// timm's `patch_embed.proj`: Conv2d(C, D, P, stride P) as im2col + GEMM.
+public struct PatchEmbedding {
+  public var weight: Tensor  // (D, C, P, P)   checkpoint: patch_embed.proj.weight
+  public var bias: Tensor  // (D)              checkpoint: patch_embed.proj.bias
+
+  public var patchSize: Int { weight.shape[2] }
+  public var width: Int { weight.shape[0] }
+
+  public init(weight: Tensor, bias: Tensor) {
+    precondition(weight.rank == 4 && weight.shape[2] == weight.shape[3], "conv weight must be (D, C, P, P), got \(weight.shape)")
+    precondition(bias.shape == [weight.shape[0]], "conv bias must be (\(weight.shape[0])), got \(bias.shape)")
+    self.weight = weight
+    self.bias = bias
+  }
+
+  /// pixels (B, C, S, S) → tokens (B, N, D).
+  public func forward(_ pixels: Tensor) -> (tokens: Tensor, cache: PatchEmbeddingCache) {
+    precondition(pixels.rank == 4 && pixels.shape[1] == weight.shape[1],
+                 "pixels must be (B, \(weight.shape[1]), H, W), got \(pixels.shape)")
+    let patches = extractPatches(pixels, patchSize: patchSize)  // (B, N, K)
+    let matrix = weight.reshaped([width, -1])  // (D, K)
+    let tokens = patches.matmul(matrix, transposeOther: true, bias: bias)  // (B, N, D)
+    return (tokens, PatchEmbeddingCache(patches: patches))
+  }
+}
