@@ -1,0 +1,83 @@
+// The fast GEMM held to the naive definition on awkward shapes, every transpose combination,
+// accumulation, the fused bias, and 1 vs 2 threads.
+
+import Shared
+import Testing
+
+@Suite("GEMM")
+struct GEMMTests {
+  /// Runs fast and naive GEMM on the same random inputs and compares.
+  func check(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, accumulate: Bool, bias: Bool, threads: Int) {
+    let a = randomTensor(transA ? [k, m] : [m, k], seed: UInt64(m * 31 + k))
+    let b = randomTensor(transB ? [n, k] : [k, n], seed: UInt64(n * 17 + k + 1))
+    let c0 = randomTensor([m, n], seed: 99)
+    let biasT = randomTensor([n], seed: 7)
+    var fast = c0, naive = c0
+    let lda = transA ? m : k, ldb = transB ? k : n
+    a.withUnsafePointer { ap in
+      b.withUnsafePointer { bp in
+        biasT.withUnsafePointer { biasP in
+          fast.withUnsafeMutablePointer { cp in
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: ap, lda: max(lda, 1), b: bp, ldb: max(ldb, 1),
+                 c: cp, ldc: n, accumulate: accumulate, bias: bias ? biasP : nil, threads: threads)
+          }
+          naive.withUnsafeMutablePointer { cp in
+            gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, a: ap, lda: max(lda, 1), b: bp,
+                      ldb: max(ldb, 1), c: cp, ldc: n, accumulate: accumulate, bias: bias ? biasP : nil)
+          }
+        }
+      }
+    }
+    // Inputs are in [-1, 1): a sum of K products differs between orders by at most ~K·ε·Σ|a·b|.
+    let atol = Float(k) * 1.2e-7 + 1e-6
+    expectClose(fast, naive, atol: atol, rtol: 1e-5,
+                "gemm \(m)×\(n)×\(k) tA \(transA) tB \(transB) acc \(accumulate) bias \(bias) threads \(threads)")
+  }
+
+  @Test("awkward shapes, all transposes", arguments: [
+    (1, 1, 1), (197, 13, 769), (197, 769, 13), (3, 5, 7), (8, 32, 256), (9, 33, 257),
+    (1000, 3, 7), (2, 1000, 5), (64, 64, 1), (17, 2304, 1),
+  ])
+  func shapes(_ shape: (Int, Int, Int)) {
+    let (m, n, k) = shape
+    for transA in [false, true] {
+      for transB in [false, true] {
+        check(m: m, n: n, k: k, transA: transA, transB: transB, accumulate: false, bias: false, threads: 2)
+      }
+    }
+    check(m: m, n: n, k: k, transA: false, transB: true, accumulate: true, bias: true, threads: 1)
+    check(m: m, n: n, k: k, transA: true, transB: false, accumulate: false, bias: true, threads: 2)
+  }
+
+  @Test("ViT shape 197×2304×768 (qkv), 1 and 2 threads")
+  func vitShape() {
+    check(m: 197, n: 2304, k: 768, transA: false, transB: true, accumulate: false, bias: true, threads: 1)
+    check(m: 197, n: 2304, k: 768, transA: false, transB: true, accumulate: false, bias: true, threads: 2)
+  }
+
+  @Test("K = 0 leaves only the epilogue")
+  func emptyK() {
+    var c = Tensor(shape: [2, 3], repeating: 5)
+    let bias = Tensor(shape: [3], storage: [1, 2, 3])
+    let dummy = Tensor(shape: [1], storage: [0])
+    dummy.withUnsafePointer { p in
+      bias.withUnsafePointer { bp in
+        c.withUnsafeMutablePointer { cp in
+          gemm(transA: false, transB: false, m: 2, n: 3, k: 0, a: p, lda: 1, b: p, ldb: 3, c: cp, ldc: 3,
+               accumulate: true, bias: bp)
+        }
+      }
+    }
+    #expect(c.storage == [6, 7, 8, 6, 7, 8])
+  }
+
+  @Test("matmul on tensors equals a hand-computed product")
+  func handChecked() {
+    let a = Tensor(shape: [2, 3], storage: [1, 2, 3, 4, 5, 6])
+    let b = Tensor(shape: [3, 2], storage: [7, 8, 9, 10, 11, 12])
+    #expect(a.matmul(b).storage == [58, 64, 139, 154])
+    // Linear convention: W stored (out, in).
+    let w = b.transposed()
+    #expect(a.matmul(w, transposeOther: true, bias: Tensor(shape: [2], storage: [1, -1])).storage == [59, 63, 140, 153])
+  }
+}

@@ -1,0 +1,73 @@
+// timm's eval transform for the seed's ViT, reproduced pixel for pixel; the train transform's
+// determinism and neutral cases.
+
+import Shared
+import Testing
+
+let transformFixtureImages = decodeFixtureImages + ["grace_hopper"]
+
+@Suite("Transforms")
+struct TransformTests {
+  @Test("Resize(248) + CenterCrop(224) equals torchvision + Pillow byte for byte", arguments: transformFixtureImages)
+  func cropEqualsTimm(_ name: String) throws {
+    let fixture = try Fixtures.load("ch01-patches")
+    let path = name == "grace_hopper" ? Fixtures.repositoryRoot + "/Assets/grace_hopper.jpg" : fixtureImagePath(name)
+    let image = try JPEG.decode(path: path)
+    let size = try fixture.integers("resized_size.\(name)").values
+    let target = torchvisionResizeSize(width: image.width, height: image.height, shorterSide: 248)
+    #expect([target.width, target.height] == size)
+    let (shape, expected) = try fixture.integers("crop.\(name)")
+    let cropped = EvalTransform().cropped(image)
+    #expect([cropped.height, cropped.width, 3] == shape)
+    let diffs = zip(cropped.pixels, expected).map { abs(Int($0) - $1) }
+    #expect(diffs.max() == 0, "\(name): \(diffs.filter { $0 > 0 }.count) bytes differ, worst by \(diffs.max()!) levels")
+  }
+
+  @Test("the full eval transform equals timm's pixel_values exactly")
+  func pixelValuesEqualTimm() throws {
+    let fixture = try Fixtures.load("ch01-patches")
+    let expected = try fixture.tensor("pixel_values.grace_hopper")
+    let ours = EvalTransform()(try JPEG.decode(path: Fixtures.repositoryRoot + "/Assets/grace_hopper.jpg"))
+    expectClose(ours, expected, atol: 0, rtol: 0, "pixel_values")
+  }
+
+  @Test func resizeSizeAndCropOffsets() {
+    #expect(torchvisionResizeSize(width: 640, height: 480, shorterSide: 248) == (330, 248))
+    #expect(torchvisionResizeSize(width: 97, height: 301, shorterSide: 248) == (248, 769))
+    #expect(torchvisionResizeSize(width: 248, height: 300, shorterSide: 248) == (248, 300))
+    // round-half-to-even: (249 − 224)/2 = 12.5 → 12, (251 − 224)/2 = 13.5 → 14
+    #expect(centerCropOffset(size: 249, crop: 224) == 12)
+    #expect(centerCropOffset(size: 251, crop: 224) == 14)
+  }
+
+  @Test("resizing to the same size is the identity; a flat image stays flat")
+  func resizeInvariants() {
+    let flat = RGBImage(width: 37, height: 23, fill: (10, 200, 77))
+    #expect(flat.resized(width: 37, height: 23) == flat)
+    let up = flat.resized(width: 101, height: 11)
+    #expect(up.pixels.count == 101 * 11 * 3)
+    #expect(up == RGBImage(width: 101, height: 11, fill: (10, 200, 77)))
+  }
+
+  @Test("train transform: seeded, 224×224, in range")
+  func trainTransform() throws {
+    let image = try JPEG.decode(path: fixtureImagePath("landscape_320x240"))
+    let transform = TrainTransform()
+    var rng1 = SeededRNG(seed: 42), rng2 = SeededRNG(seed: 42), rng3 = SeededRNG(seed: 43)
+    let a = transform(image, rng: &rng1), b = transform(image, rng: &rng2), c = transform(image, rng: &rng3)
+    #expect(a.shape == [3, 224, 224])
+    #expect(a == b)
+    #expect(a != c)
+    #expect(a.storage.allSatisfy { $0 >= -1 && $0 <= 1 })
+    // Neutral jitter factors leave the image unchanged.
+    #expect(image.adjustedBrightness(1) == image)
+    #expect(image.adjustedContrast(1) == image)
+    #expect(image.adjustedSaturation(1) == image)
+    // Crop boxes always fit inside the image.
+    var rng = SeededRNG(seed: 1)
+    for _ in 0..<500 {
+      let box = transform.cropBox(width: 320, height: 240, rng: &rng)
+      #expect(box.x >= 0 && box.y >= 0 && box.x + box.w <= 320 && box.y + box.h <= 240 && box.w > 0 && box.h > 0)
+    }
+  }
+}
