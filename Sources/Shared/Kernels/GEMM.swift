@@ -82,7 +82,17 @@ public func gemm(
   while pc < k {
     let kcCur = min(KC, k - pc)
     let first = pc == 0
-    packB(transB: transB, b: b, ldb: ldb, rowStart: pc, depth: kcCur, n: n, into: packedB)
+    // Each worker packs every workers-th sliver of B: packing is memory-bound and would otherwise
+    // be a serial phase as long as the compute for small M (197 tokens).
+    let slivers = (n + NR - 1) / NR
+    parallelFor(workers) { worker in
+      var s = worker
+      while s < slivers {
+        packB(transB: transB, b: b, ldb: ldb, rowStart: pc, depth: kcCur, columnStart: s * NR,
+              columns: min(NR, n - s * NR), into: packedB + s * NR * kcCur)
+        s += workers
+      }
+    }
     let body = { (worker: Int) in
       let packedA = packedAAll + worker * MC * KC
       var tile = worker
@@ -123,35 +133,29 @@ public func gemm(
 
 // MARK: - Packing
 
-/// Packs op(B)[rowStart ..< rowStart+depth, 0 ..< n] into NR-wide slivers:
-/// sliver s holds columns s*NR ..< s*NR+NR, stored p-major (NR contiguous floats per p), zero-padded.
+/// Packs one NR-wide sliver of op(B): rows rowStart ..< rowStart+depth, columns
+/// columnStart ..< columnStart+columns, stored p-major (NR contiguous floats per p), zero-padded.
 @inline(__always)
-func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, rowStart: Int, depth: Int, n: Int,
-           into packed: UnsafeMutablePointer<Float>) {
+func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, rowStart: Int, depth: Int, columnStart j0: Int,
+           columns cols: Int, into dst: UnsafeMutablePointer<Float>) {
   let NR = GEMMBlocking.nr
-  let slivers = (n + NR - 1) / NR
-  for s in 0..<slivers {
-    let j0 = s * NR
-    let cols = min(NR, n - j0)
-    let dst = packed + s * NR * depth
-    if !transB {
-      for p in 0..<depth {
-        let src = b + (rowStart + p) * ldb + j0
-        let d = dst + p * NR
-        if cols == NR {
-          d.update(from: src, count: NR)
-        } else {
-          for j in 0..<cols { d[j] = src[j] }
-          for j in cols..<NR { d[j] = 0 }
-        }
+  if !transB {
+    for p in 0..<depth {
+      let src = b + (rowStart + p) * ldb + j0
+      let d = dst + p * NR
+      if cols == NR {
+        d.update(from: src, count: NR)
+      } else {
+        for j in 0..<cols { d[j] = src[j] }
+        for j in cols..<NR { d[j] = 0 }
       }
-    } else {
-      // op(B)[p, j] = b[j*ldb + p]: read each column of op(B) contiguously.
-      if cols < NR { dst.initialize(repeating: 0, count: NR * depth) }
-      for j in 0..<cols {
-        let src = b + (j0 + j) * ldb + rowStart
-        for p in 0..<depth { dst[p * NR + j] = src[p] }
-      }
+    }
+  } else {
+    // op(B)[p, j] = b[j*ldb + p]: read each column of op(B) contiguously.
+    if cols < NR { dst.initialize(repeating: 0, count: NR * depth) }
+    for j in 0..<cols {
+      let src = b + (j0 + j) * ldb + rowStart
+      for p in 0..<depth { dst[p * NR + j] = src[p] }
     }
   }
 }
