@@ -57,6 +57,13 @@ let package = Package(
       path: "Sources/clip",
       swiftSettings: releaseFlags
     ),
+    // Benchmarks (not tests): `swift run -c release bench gemm`; Scripts/bench/compare.py adds PyTorch/numpy.
+    .executableTarget(
+      name: "bench",
+      dependencies: ["Shared"],
+      path: "Sources/bench",
+      swiftSettings: releaseFlags
+    ),
     .testTarget(
       name: "SharedTests",
       dependencies: ["Shared", "ch01-patches", "clip"],
