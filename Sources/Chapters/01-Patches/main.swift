@@ -86,7 +86,7 @@ let (tokens, _) = notebook.step("patch embedding", "(196 × 768) · (768 × 768)
 }
 let gemmSeconds = now() - t0
 notebook.show("tokens", tokens)
-notebook.note(String(format: "GEMM 196×768×768 = %.1f MFLOP in %@ (%.1f GFLOP/s, %d threads)",
+notebook.note(String(format: "im2col + GEMM 196×768×768: %.1f MFLOP in %@ (%.1f GFLOP/s, %d threads)",
                      2.0 * 196 * 768 * 768 / 1e6, formatDuration(gemmSeconds),
                      2.0 * 196 * 768 * 768 / gemmSeconds / 1e9, kernelThreads))
 
