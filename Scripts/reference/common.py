@@ -73,3 +73,22 @@ def save_fixture(name: str, tensors: dict, metadata: dict | None = None) -> str:
     size = os.path.getsize(path)
     print(f"wrote {os.path.relpath(path, REPO)}  ({size / 1e6:.2f} MB, {len(tensors)} tensors)")
     return path
+
+
+def init_rule(key: str):
+    """(scale, offset) for deterministic weights, identical to deterministicInitRule in
+    Sources/Shared/IO/Checkpoint.swift: LayerNorm weights 1 ± 0.1, everything else ± 0.02."""
+    k = key.lower()
+    if k.endswith(".weight") and "norm" in k:
+        return 0.1, 1.0
+    return 0.02, 0.0
+
+
+def fill_deterministic(model: torch.nn.Module, seed: int = 0) -> None:
+    """Fills every parameter of a model from `deterministic`, named by its state-dict key."""
+    with torch.no_grad():
+        for key, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            scale, offset = init_rule(key)
+            tensor.copy_(deterministic(tuple(tensor.shape), key, scale=scale, offset=offset, seed=seed))

@@ -40,12 +40,12 @@ public func extractPatches(_ pixels: Tensor, patchSize p: Int) -> Tensor {
 }
 
 /// What the patch embedding's backward will need.
-public struct PatchEmbeddingCache {
+public struct PatchEmbeddingCache: Sendable {
   public var patches: Tensor  // (B, N, K)
 }
 
 /// timm's `patch_embed.proj`: Conv2d(C, D, P, stride P) as im2col + GEMM.
-public struct PatchEmbedding {
+public struct PatchEmbedding: Sendable {
   public var weight: Tensor  // (D, C, P, P)   checkpoint: patch_embed.proj.weight
   public var bias: Tensor  // (D)              checkpoint: patch_embed.proj.bias
 

@@ -1,0 +1,89 @@
+// Loading model weights from a checkpoint by name: each model lists its checkpoint keys beside the
+// properties they fill (its "parameter table"); this file checks a file against that table and
+// reports every missing, unexpected and mis-shaped key at once.
+
+/// A checkpoint that does not fit the model's configuration.
+public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
+  public var missing: [String]
+  public var unexpected: [String]
+  public var misshaped: [String]  // "key: expected [..], file has [..]"
+
+  public init(missing: [String], unexpected: [String], misshaped: [String]) {
+    self.missing = missing
+    self.unexpected = unexpected
+    self.misshaped = misshaped
+  }
+
+  public var description: String {
+    var parts: [String] = []
+    if !missing.isEmpty { parts.append("missing keys (\(missing.count)): " + Self.list(missing)) }
+    if !unexpected.isEmpty { parts.append("unexpected keys (\(unexpected.count)): " + Self.list(unexpected)) }
+    if !misshaped.isEmpty { parts.append("mis-shaped keys (\(misshaped.count)): " + Self.list(misshaped)) }
+    return "checkpoint does not fit the configuration: " + parts.joined(separator: "; ")
+  }
+
+  static func list(_ items: [String]) -> String {
+    items.count <= 12 ? items.joined(separator: ", ") : items.prefix(12).joined(separator: ", ") + ", …"
+  }
+}
+
+/// One model parameter: its checkpoint key and where it lives in the model value.
+public struct Parameter<Model>: @unchecked Sendable {
+  public var key: String
+  public var path: WritableKeyPath<Model, Tensor>
+  public init(_ key: String, _ path: WritableKeyPath<Model, Tensor>) {
+    self.key = key
+    self.path = path
+  }
+}
+
+extension SafetensorsFile {
+  /// Fills `model`'s parameters from this file, by key. `prefix` is prepended to every key
+  /// (e.g. "bert."); keys in `ignoring` may be present in the file without being used.
+  /// Throws `CheckpointMismatch` listing every problem, or a `SafetensorsError` for unreadable data.
+  public func load<Model>(into model: inout Model, table: [Parameter<Model>], prefix: String = "",
+                          ignoring: (String) -> Bool = { _ in false }) throws {
+    var missing: [String] = [], misshaped: [String] = []
+    for p in table {
+      let key = prefix + p.key
+      guard let entry = entries[key] else {
+        missing.append(key)
+        continue
+      }
+      let expected = model[keyPath: p.path].shape
+      if entry.shape != expected {
+        misshaped.append("\(key): expected \(expected), file has \(entry.shape)")
+      }
+    }
+    let known = Set(table.map { prefix + $0.key })
+    let unexpected = names.filter { !known.contains($0) && !ignoring($0) }
+    if !missing.isEmpty || !unexpected.isEmpty || !misshaped.isEmpty {
+      throw CheckpointMismatch(missing: missing, unexpected: unexpected, misshaped: misshaped)
+    }
+    for p in table { model[keyPath: p.path] = try tensor(prefix + p.key) }
+  }
+}
+
+extension SafetensorsWriter {
+  /// Adds every parameter of `model` under its checkpoint key.
+  public mutating func add<Model>(_ model: Model, table: [Parameter<Model>], prefix: String = "") {
+    for p in table { add(prefix + p.key, model[keyPath: p.path]) }
+  }
+}
+
+/// The deterministic-weight rule shared with Scripts/reference/common.py (`init_rule`): LayerNorm
+/// weights are 1 ± 0.1, everything else ±0.02 — small enough that a 12-layer model stays tame.
+public func deterministicInitRule(_ key: String) -> (scale: Float, offset: Float) {
+  let lower = key.lowercased()
+  if lower.hasSuffix(".weight") && (lower.contains("norm")) { return (0.1, 1) }
+  return (0.02, 0)
+}
+
+/// Fills every parameter of `model` from `Tensor.deterministic`, named by its checkpoint key.
+public func fillDeterministic<Model>(_ model: inout Model, table: [Parameter<Model>], seed: UInt64 = 0) {
+  for p in table {
+    let (scale, offset) = deterministicInitRule(p.key)
+    model[keyPath: p.path] = Tensor.deterministic(model[keyPath: p.path].shape, name: p.key, seed: seed,
+                                                   scale: scale, offset: offset)
+  }
+}

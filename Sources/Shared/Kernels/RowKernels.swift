@@ -1,0 +1,132 @@
+// Row-wise kernels of the transformer layers: LayerNorm, softmax and GELU, each as a naive
+// definition and a row-parallel version that tests hold to it.
+//
+//   R rows, D features per row; x and y are (R, D) row-major.
+
+import Foundation
+
+/// Rows per parallel task: enough work per task to be worth a thread hop.
+@inline(__always)
+func rowChunks(rows: Int, cols: Int) -> (tasks: Int, rowsPerTask: Int) {
+  let work = rows * cols
+  let workers = work < 32_768 ? 1 : max(1, min(kernelThreads, rows))
+  let perTask = (rows + workers - 1) / max(workers, 1)
+  return (rows == 0 ? 0 : (rows + perTask - 1) / perTask, perTask)
+}
+
+/// Runs body(rowStart, rowEnd) over [0, rows) in parallel chunks.
+@inline(__always)
+public func parallelRows(_ rows: Int, cols: Int, _ body: (Int, Int) -> Void) {
+  let (tasks, per) = rowChunks(rows: rows, cols: cols)
+  parallelFor(tasks) { t in body(t * per, min(rows, (t + 1) * per)) }
+}
+
+// MARK: - LayerNorm
+
+/// Definition: mean and (biased) variance per row in Double, y = (x − mean)/sqrt(var + eps)·w + b.
+/// Writes mean and rstd = 1/sqrt(var + eps) per row (what the backward needs).
+public func layerNormNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
+                           bias: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float,
+                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+  for r in 0..<rows {
+    let row = x + r * dim
+    var s = 0.0
+    for i in 0..<dim { s += Double(row[i]) }
+    let m = s / Double(dim)
+    var v = 0.0
+    for i in 0..<dim { v += (Double(row[i]) - m) * (Double(row[i]) - m) }
+    v /= Double(dim)
+    let rs = 1 / (v + Double(eps)).squareRoot()
+    for i in 0..<dim { y[r * dim + i] = Float((Double(row[i]) - m) * rs) * weight[i] + bias[i] }
+    mean[r] = Float(m)
+    rstd[r] = Float(rs)
+  }
+}
+
+/// Fast LayerNorm: two passes per row in SIMD16 Float (mean; then corrected mean and variance), rows in parallel.
+public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
+                      bias: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float,
+                      mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+  parallelRows(rows, cols: dim) { r0, r1 in
+    for r in r0..<r1 {
+      let row = x + r * dim
+      let out = y + r * dim
+      var acc = SIMD16<Float>()
+      var i = 0
+      while i + 16 <= dim { acc += load16(row + i); i += 16 }
+      var s = acc.sum()
+      while i < dim { s += row[i]; i += 1 }
+      let m0 = s / Float(dim)
+      // Second pass over deviations from the first estimate: Σd corrects the mean's rounding error
+      // (large offsets, e.g. 1e4 + noise, lose digits in the plain sum), Σd² gives the variance.
+      var accD = SIMD16<Float>(), accD2 = SIMD16<Float>()
+      let m0v = SIMD16<Float>(repeating: m0)
+      i = 0
+      while i + 16 <= dim { let d = load16(row + i) - m0v; accD += d; accD2.addProduct(d, d); i += 16 }
+      var sd = accD.sum(), sd2 = accD2.sum()
+      while i < dim { let d = row[i] - m0; sd += d; sd2 += d * d; i += 1 }
+      let correction = sd / Float(dim)
+      let m = m0 + correction
+      let mv = SIMD16<Float>(repeating: m)
+      let v = max(0, sd2 / Float(dim) - correction * correction)
+      let rs = 1 / (v + eps).squareRoot()
+      let rv = SIMD16<Float>(repeating: rs)
+      i = 0
+      while i + 16 <= dim {
+        store16(((load16(row + i) - mv) * rv) * load16(weight + i) + load16(bias + i), out + i)
+        i += 16
+      }
+      while i < dim { out[i] = ((row[i] - m) * rs) * weight[i] + bias[i]; i += 1 }
+      mean[r] = m
+      rstd[r] = rs
+    }
+  }
+}
+
+// MARK: - Softmax
+
+/// Definition: y = exp(x − max) / Σ exp(x − max) per row (max subtracted for stability).
+/// A row that is entirely −∞ gives zeros rather than NaN.
+public func softmaxNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
+  for r in 0..<rows {
+    let row = x + r * dim, out = y + r * dim
+    var mx = -Float.infinity
+    for i in 0..<dim { mx = max(mx, row[i]) }
+    if mx == -Float.infinity {
+      for i in 0..<dim { out[i] = 0 }
+      continue
+    }
+    var s: Float = 0
+    for i in 0..<dim { out[i] = Foundation.exp(row[i] - mx); s += out[i] }
+    for i in 0..<dim { out[i] /= s }
+  }
+}
+
+/// Row-parallel softmax (in place allowed: x == y).
+public func softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
+  parallelRows(rows, cols: dim) { r0, r1 in
+    softmaxNaive(x: x + r0 * dim, y: y + r0 * dim, rows: r1 - r0, dim: dim)
+  }
+}
+
+// MARK: - GELU
+
+/// Exact GELU, PyTorch's default: gelu(x) = x/2 · (1 + erf(x/√2)).
+@inline(__always)
+public func geluScalar(_ x: Float) -> Float {
+  x * 0.5 * (1 + Foundation.erf(x * Float(0.70710678118654752440)))
+}
+
+/// Definition over a buffer.
+public func geluNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+  for i in 0..<count { y[i] = geluScalar(x[i]) }
+}
+
+/// Parallel GELU over a buffer.
+public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+  let chunk = 16_384
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
+    let start = c0 * chunk, end = min(count, c1 * chunk)
+    geluNaive(x: x + start, y: y + start, count: end - start)
+  }
+}

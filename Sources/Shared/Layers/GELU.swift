@@ -1,0 +1,15 @@
+// GELU, exact (erf-based) — PyTorch's nn.GELU() default, used by timm's ViT MLP, BERT and the
+// projection heads.
+//
+//   gelu(x) = x · Φ(x) = x/2 · (1 + erf(x / √2))
+
+extension Tensor {
+  /// Elementwise exact GELU. The backward needs x (the input), which the caller keeps.
+  public func gelu() -> Tensor {
+    var y = Tensor.zeros(shape)
+    withUnsafePointer { xp in
+      y.withUnsafeMutablePointer { yp in Kernels.gelu(x: xp, y: yp, count: count) }
+    }
+    return y
+  }
+}

@@ -1,0 +1,31 @@
+// The transformer's feed-forward block: fc1 → GELU → fc2 (timm `mlp.fc1`/`mlp.fc2`;
+// BERT `intermediate.dense` / `output.dense`).
+//
+//   B·N rows, D width, Hm hidden width (4·D)
+
+public struct MLPCache: Sendable {
+  public var input: Tensor  // (B, N, D)
+  public var hidden: Tensor  // (B, N, Hm)  fc1 output, before GELU
+  public var activated: Tensor  // (B, N, Hm)  after GELU
+}
+
+public struct MLP: Sendable {
+  public var fc1: Linear  // (Hm, D)
+  public var fc2: Linear  // (D, Hm)
+
+  public init(fc1: Linear, fc2: Linear) {
+    precondition(fc1.outFeatures == fc2.inFeatures && fc1.inFeatures == fc2.outFeatures,
+                 "MLP shapes do not chain: fc1 \(fc1.weight.shape), fc2 \(fc2.weight.shape)")
+    self.fc1 = fc1
+    self.fc2 = fc2
+  }
+
+  // MARK: - Forward
+
+  public func forward(_ x: Tensor) -> (Tensor, MLPCache) {
+    let hidden = fc1.forward(x)  // (B, N, Hm)
+    let activated = hidden.gelu()  // (B, N, Hm)
+    let out = fc2.forward(activated)  // (B, N, D)
+    return (out, MLPCache(input: x, hidden: hidden, activated: activated))
+  }
+}

@@ -1,0 +1,41 @@
+// The pre-norm transformer block of timm's ViT:
+//
+//   x₁ = x + attn(norm1(x))
+//   x₂ = x₁ + mlp(norm2(x₁))
+//
+//   B batch, N tokens, D width
+
+public struct PreNormBlockCache: Sendable {
+  public var input: Tensor  // (B, N, D)
+  public var norm1: LayerNormCache
+  public var attention: AttentionCache
+  public var afterAttention: Tensor  // (B, N, D) x₁
+  public var norm2: LayerNormCache
+  public var mlp: MLPCache
+}
+
+public struct PreNormBlock: Sendable {
+  public var norm1: LayerNorm  // checkpoint: blocks.i.norm1
+  public var attn: MultiHeadAttention  // blocks.i.attn.qkv, blocks.i.attn.proj
+  public var norm2: LayerNorm  // blocks.i.norm2
+  public var mlp: MLP  // blocks.i.mlp.fc1, blocks.i.mlp.fc2
+
+  public init(norm1: LayerNorm, attn: MultiHeadAttention, norm2: LayerNorm, mlp: MLP) {
+    self.norm1 = norm1
+    self.attn = attn
+    self.norm2 = norm2
+    self.mlp = mlp
+  }
+
+  // MARK: - Forward
+
+  public func forward(_ x: Tensor, keyMask: Tensor? = nil) -> (Tensor, PreNormBlockCache) {
+    let (n1, c1) = norm1.forward(x)
+    let (a, ca) = attn.forward(n1, keyMask: keyMask)
+    let x1 = x + a
+    let (n2, c2) = norm2.forward(x1)
+    let (m, cm) = mlp.forward(n2)
+    let x2 = x1 + m
+    return (x2, PreNormBlockCache(input: x, norm1: c1, attention: ca, afterAttention: x1, norm2: c2, mlp: cm))
+  }
+}

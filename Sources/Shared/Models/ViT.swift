@@ -1,0 +1,210 @@
+// The image tower: timm's VisionTransformer (vit_base_patch16_224 and smaller configurations).
+//
+//   B batch, S image side, P patch side, N = (S/P)² patches, T = N + 1 tokens (class token first),
+//   D width, H heads, Hm MLP width, C classes
+//
+//   tokens  = patch_embed(pixels)                       (B, N, D)
+//   x       = [cls_token ; tokens] + pos_embed          (B, T, D)
+//   x       = blocks(x)                                 (B, T, D)   depth pre-norm blocks
+//   x       = norm(x)                                   (B, T, D)
+//   pooled  = x[:, 0]                                   (B, D)      the class token's feature
+//   logits  = head(pooled)                              (B, C)      ImageNet-1k logits
+//
+// The seed's CLIP uses the 1000 logits as its "image embedding"; `pooled` is what CLIP models
+// usually project. Both are returned.
+
+import Foundation
+
+/// A ViT configuration. `base16` is timm's vit_base_patch16_224.
+public struct ViTConfig: Sendable, Equatable, Codable {
+  public var imageSize = 224  // S: input side in pixels
+  public var patchSize = 16  // P: patch side in pixels
+  public var channels = 3  // RGB
+  public var width = 768  // D: token width
+  public var depth = 12  // transformer blocks
+  public var heads = 12  // H: attention heads (D / H = 64 per head)
+  public var mlpDim = 3072  // Hm: MLP hidden width (4·D)
+  public var numClasses = 1000  // C: classifier outputs (0 = no head)
+  public var layerNormEps: Float = 1e-6  // timm's ViT LayerNorm eps
+
+  public init() {}
+
+  public var gridSize: Int { imageSize / patchSize }  // S/P patches per side
+  public var numPatches: Int { gridSize * gridSize }  // N
+  public var numTokens: Int { numPatches + 1 }  // T, with the class token
+
+  /// timm vit_base_patch16_224 (the seed's image tower, 86M parameters).
+  public static let base16 = ViTConfig()
+
+  /// A small ViT for tests: image 32, patch 8, width 64, depth 2, heads 4, 10 classes.
+  public static let small: ViTConfig = {
+    var c = ViTConfig()
+    c.imageSize = 32; c.patchSize = 8; c.width = 64; c.depth = 2; c.heads = 4; c.mlpDim = 256; c.numClasses = 10
+    return c
+  }()
+
+  public static func named(_ name: String) -> ViTConfig? {
+    switch name {
+    case "base", "base16", "vit_base_patch16_224": return .base16
+    case "small": return .small
+    default: return nil
+    }
+  }
+}
+
+/// What a ViT forward pass returns; `cache` holds what the backward needs.
+public struct ViTOutput: Sendable {
+  public var logits: Tensor  // (B, C)
+  public var pooled: Tensor  // (B, D)  final-norm class token
+  public var tokens: Tensor  // (B, T, D) final-norm output for every token
+  public var cache: ViTCache
+  /// Attention probabilities of every block, (B, H, T, T) each.
+  public var attention: [Tensor] { cache.blocks.map(\.attention.probs) }
+}
+
+public struct ViTCache: Sendable {
+  public var patch: PatchEmbeddingCache
+  public var embedded: Tensor  // (B, T, D) after class token and position embedding
+  public var blocks: [PreNormBlockCache]
+  public var norm: LayerNormCache
+  public var beforeNorm: Tensor  // (B, T, D)
+}
+
+public struct ViT: Sendable {
+  public var config: ViTConfig
+  public var patchEmbed: PatchEmbedding
+  public var clsToken: Tensor  // (1, 1, D)
+  public var posEmbed: Tensor  // (1, T, D)
+  public var blocks: [PreNormBlock]
+  public var norm: LayerNorm
+  public var head: Linear  // (C, D)
+
+  // MARK: - Checkpoint keys (timm's names) → properties
+
+  /// Every parameter, by its timm state-dict key.
+  public static func parameterTable(_ config: ViTConfig) -> [Parameter<ViT>] {
+    var table: [Parameter<ViT>] = [
+      Parameter("cls_token", \.clsToken),
+      Parameter("pos_embed", \.posEmbed),
+      Parameter("patch_embed.proj.weight", \.patchEmbed.weight),
+      Parameter("patch_embed.proj.bias", \.patchEmbed.bias),
+    ]
+    for i in 0..<config.depth {
+      table += [
+        Parameter("blocks.\(i).norm1.weight", \.blocks[i].norm1.weight),
+        Parameter("blocks.\(i).norm1.bias", \.blocks[i].norm1.bias),
+        Parameter("blocks.\(i).attn.qkv.weight", \.blocks[i].attn.qkv.weight),
+        Parameter("blocks.\(i).attn.qkv.bias", \.blocks[i].attn.qkv.bias),
+        Parameter("blocks.\(i).attn.proj.weight", \.blocks[i].attn.proj.weight),
+        Parameter("blocks.\(i).attn.proj.bias", \.blocks[i].attn.proj.bias),
+        Parameter("blocks.\(i).norm2.weight", \.blocks[i].norm2.weight),
+        Parameter("blocks.\(i).norm2.bias", \.blocks[i].norm2.bias),
+        Parameter("blocks.\(i).mlp.fc1.weight", \.blocks[i].mlp.fc1.weight),
+        Parameter("blocks.\(i).mlp.fc1.bias", \.blocks[i].mlp.fc1.bias),
+        Parameter("blocks.\(i).mlp.fc2.weight", \.blocks[i].mlp.fc2.weight),
+        Parameter("blocks.\(i).mlp.fc2.bias", \.blocks[i].mlp.fc2.bias),
+      ]
+    }
+    table += [Parameter("norm.weight", \.norm.weight), Parameter("norm.bias", \.norm.bias)]
+    if config.numClasses > 0 {
+      table += [Parameter("head.weight", \.head.weight), Parameter("head.bias", \.head.bias)]
+    }
+    return table
+  }
+
+  // MARK: - Construction
+
+  /// A model with every parameter from `Tensor.deterministic` (untrained, reproducible in PyTorch).
+  public init(config: ViTConfig, seed: UInt64 = 0) {
+    self.config = config
+    let d = config.width, c = config.channels, p = config.patchSize
+    func z(_ s: [Int]) -> Tensor { Tensor.zeros(s) }
+    func linear(_ o: Int, _ i: Int) -> Linear { Linear(weight: z([o, i]), bias: z([o])) }
+    func ln() -> LayerNorm { LayerNorm(weight: z([d]), bias: z([d]), eps: config.layerNormEps) }
+    patchEmbed = PatchEmbedding(weight: z([d, c, p, p]), bias: z([d]))
+    clsToken = z([1, 1, d])
+    posEmbed = z([1, config.numTokens, d])
+    blocks = (0..<config.depth).map { _ in
+      PreNormBlock(norm1: ln(), attn: MultiHeadAttention(qkv: linear(3 * d, d), proj: linear(d, d), heads: config.heads),
+                   norm2: ln(), mlp: MLP(fc1: linear(config.mlpDim, d), fc2: linear(d, config.mlpDim)))
+    }
+    norm = ln()
+    head = linear(config.numClasses, d)
+    fillDeterministic(&self, table: Self.parameterTable(config), seed: seed)
+  }
+
+  /// Loads a timm state dict saved as safetensors (keys as timm names them), validating every key
+  /// and shape against `config`.
+  public init(config: ViTConfig, checkpoint: SafetensorsFile) throws {
+    self.init(config: config)
+    try checkpoint.load(into: &self, table: Self.parameterTable(config))
+  }
+
+  public init(config: ViTConfig, checkpointPath: String) throws {
+    try self.init(config: config, checkpoint: SafetensorsFile(path: checkpointPath))
+  }
+
+  public var parameterCount: Int { Self.parameterTable(config).reduce(0) { $0 + self[keyPath: $1.path].count } }
+
+  // MARK: - Forward
+
+  /// pixels (B, 3, S, S) → logits, pooled feature and every token's output.
+  public func forward(_ pixels: Tensor, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> ViTOutput {
+    let s = config.imageSize
+    precondition(pixels.rank == 4 && pixels.shape[1] == config.channels && pixels.shape[2] == s && pixels.shape[3] == s,
+                 "ViT expects pixels (B, \(config.channels), \(s), \(s)), got \(pixels.shape)")
+    let b = pixels.shape[0], n = config.numPatches, t = config.numTokens, d = config.width
+    let (patchTokens, patchCache) = patchEmbed.forward(pixels)  // (B, N, D)
+    // Prepend the class token, add the position embedding.
+    var x = Tensor.zeros([b, t, d])
+    for bi in 0..<b {
+      for ti in 0..<t {
+        for k in 0..<d {
+          let v = ti == 0 ? clsToken.storage[k] : patchTokens.storage[(bi * n + ti - 1) * d + k]
+          x.storage[(bi * t + ti) * d + k] = v + posEmbed.storage[ti * d + k]
+        }
+      }
+    }
+    let embedded = x
+    var caches: [PreNormBlockCache] = []
+    caches.reserveCapacity(blocks.count)
+    for (i, block) in blocks.enumerated() {
+      let t0 = now()
+      let (y, cache) = block.forward(x)
+      x = y
+      caches.append(cache)
+      onBlock?(i, x, now() - t0)
+    }
+    let (normed, normCache) = norm.forward(x)  // (B, T, D)
+    var pooled = Tensor.zeros([b, d])
+    for bi in 0..<b { for k in 0..<d { pooled.storage[bi * d + k] = normed.storage[bi * t * d + k] } }
+    let logits = config.numClasses > 0 ? head.forward(pooled) : Tensor.zeros([b, 0])
+    return ViTOutput(logits: logits, pooled: pooled, tokens: normed,
+                     cache: ViTCache(patch: patchCache, embedded: embedded, blocks: caches, norm: normCache, beforeNorm: x))
+  }
+}
+
+// MARK: - Attention rollout
+
+/// Attention rollout (Abnar & Zuidema, 2020): how much each patch feeds the class token through all
+/// layers. Per layer, average the heads and add the residual path: Â = ½·mean_h(A) + ½·I; multiply
+/// the layers: R = Â_L ⋯ Â_1. Returns the class-token row over the patches, (grid, grid), scaled to [0, 1].
+public func attentionRollout(_ attention: [Tensor], batchIndex: Int = 0, grid: Int) -> Tensor {
+  precondition(!attention.isEmpty, "no attention maps")
+  let h = attention[0].shape[1], t = attention[0].shape[2]
+  var rollout = Tensor.zeros([t, t])
+  for i in 0..<t { rollout[i, i] = 1 }
+  for layer in attention {
+    var a = Tensor.zeros([t, t])
+    let base = batchIndex * h * t * t
+    for hi in 0..<h {
+      for i in 0..<(t * t) { a.storage[i] += layer.storage[base + hi * t * t + i] / Float(h) }
+    }
+    for i in 0..<t { for j in 0..<t { a[i, j] = 0.5 * a[i, j] + (i == j ? 0.5 : 0) } }
+    rollout = a.matmul(rollout)
+  }
+  var heat = Tensor(shape: [grid, grid], storage: Array(rollout.storage[1..<t]))
+  let lo = heat.storage.min()!, hi = heat.storage.max()!
+  heat = heat.map { hi > lo ? ($0 - lo) / (hi - lo) : 0 }
+  return heat
+}

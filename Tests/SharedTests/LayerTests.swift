@@ -1,0 +1,86 @@
+// The transformer layers against PyTorch (ch02-layers fixture), and the row kernels against their
+// naive definitions.
+
+import Kernels
+import Shared
+import Testing
+
+@Suite("Layers")
+struct LayerTests {
+  let fixture: SafetensorsFile
+  init() throws { fixture = try Fixtures.load("ch02-layers") }
+
+  @Test func linear() throws {
+    let layer = Linear(weight: try fixture.tensor("linear.weight"), bias: try fixture.tensor("linear.bias"))
+    expectClose(layer.forward(try fixture.tensor("linear.x")), try fixture.tensor("linear.y"), atol: 1e-6, rtol: 1e-5, "linear")
+  }
+
+  @Test("LayerNorm, including constant, 1e4-offset and tiny-spread rows")
+  func layerNorm() throws {
+    let ln = LayerNorm(weight: try fixture.tensor("layernorm.weight"), bias: try fixture.tensor("layernorm.bias"), eps: 1e-6)
+    let (y, cache) = ln.forward(try fixture.tensor("layernorm.x"))
+    // The 1e4-offset row loses ~3 digits to float cancellation in torch as in ours: atol 1e-4 there.
+    expectClose(y, try fixture.tensor("layernorm.y"), atol: 1e-4, rtol: 1e-4, "layernorm")
+    expectClose(y.rows(0..<2), try fixture.tensor("layernorm.y").rows(0..<2), atol: 1e-5, rtol: 1e-5, "layernorm normal+constant rows")
+    #expect(cache.mean.count == 6 && cache.rstd.count == 6)
+  }
+
+  @Test("GELU (exact, erf) over [-10, 10]")
+  func gelu() throws {
+    expectClose(try fixture.tensor("gelu.x").gelu(), try fixture.tensor("gelu.y"), atol: 1e-6, rtol: 1e-5, "gelu")
+  }
+
+  @Test("softmax with ±1000 scores, a constant row, -inf entries and a 1e4 offset")
+  func softmax() throws {
+    let y = try fixture.tensor("softmax.x").softmaxLastDim()
+    expectClose(y, try fixture.tensor("softmax.y"), atol: 1e-7, rtol: 1e-5, "softmax")
+    // A fully masked row is zeros, never NaN.
+    let masked = Tensor(shape: [1, 3], repeating: -.infinity).softmaxLastDim()
+    #expect(masked.storage == [0, 0, 0])
+  }
+
+  @Test("multi-head attention with timm's fused qkv and a key mask")
+  func attention() throws {
+    let attn = MultiHeadAttention(
+      qkv: Linear(weight: try fixture.tensor("attention.qkv.weight"), bias: try fixture.tensor("attention.qkv.bias")),
+      proj: Linear(weight: try fixture.tensor("attention.proj.weight"), bias: try fixture.tensor("attention.proj.bias")),
+      heads: 4)
+    let x = try fixture.tensor("attention.x")
+    let (out, cache) = attn.forward(x, keyMask: try fixture.tensor("attention.mask"))
+    expectClose(cache.probs, try fixture.tensor("attention.probs"), atol: 1e-6, rtol: 1e-5, "attention probs")
+    expectClose(out, try fixture.tensor("attention.out"), atol: 1e-6, rtol: 1e-5, "attention out")
+    // Masked keys get exactly zero probability.
+    for h in 0..<4 { for i in 0..<5 { #expect(cache.probs[1, h, i, 3] == 0 && cache.probs[1, h, i, 4] == 0) } }
+    // Without a mask it is timm's Attention module.
+    let (plain, _) = attn.forward(x)
+    expectClose(plain, try fixture.tensor("attention.unmasked_out"), atol: 1e-6, rtol: 1e-5, "timm Attention")
+  }
+
+  @Test("fast row kernels equal their naive definitions on awkward widths", arguments: [1, 15, 16, 17, 197, 768, 1001])
+  func rowKernels(_ dim: Int) {
+    let rows = 37
+    let x = randomTensor([rows, dim], seed: UInt64(dim)) * 4
+    let w = randomTensor([dim], seed: 1), b = randomTensor([dim], seed: 2)
+    var fast = Tensor.zeros([rows, dim]), naive = Tensor.zeros([rows, dim])
+    var m1 = [Float](repeating: 0, count: rows), r1 = m1, m2 = m1, r2 = m1
+    x.withUnsafePointer { xp in
+      w.withUnsafePointer { wp in
+        b.withUnsafePointer { bp in
+          fast.withUnsafeMutablePointer { fp in Kernels.layerNorm(x: xp, y: fp, weight: wp, bias: bp, rows: rows, dim: dim, eps: 1e-6, mean: &m1, rstd: &r1) }
+          naive.withUnsafeMutablePointer { np in layerNormNaive(x: xp, y: np, weight: wp, bias: bp, rows: rows, dim: dim, eps: 1e-6, mean: &m2, rstd: &r2) }
+        }
+      }
+    }
+    expectClose(fast, naive, atol: 1e-5, rtol: 1e-5, "layerNorm dim \(dim)")
+    x.withUnsafePointer { xp in
+      fast.withUnsafeMutablePointer { fp in Kernels.softmax(x: xp, y: fp, rows: rows, dim: dim) }
+      naive.withUnsafeMutablePointer { np in softmaxNaive(x: xp, y: np, rows: rows, dim: dim) }
+    }
+    expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "softmax dim \(dim)")
+    x.withUnsafePointer { xp in
+      fast.withUnsafeMutablePointer { fp in Kernels.gelu(x: xp, y: fp, count: rows * dim) }
+      naive.withUnsafeMutablePointer { np in geluNaive(x: xp, y: np, count: rows * dim) }
+    }
+    expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "gelu dim \(dim)")
+  }
+}
