@@ -20,6 +20,8 @@ let package = Package(
     .library(name: "Shared", targets: ["Shared"]),
     .executable(name: "clip", targets: ["clip"]),
     .executable(name: "ch01-patches", targets: ["ch01-patches"]),
+    .executable(name: "ch02-attention", targets: ["ch02-attention"]),
+    .executable(name: "ch03-vit", targets: ["ch03-vit"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -52,6 +54,18 @@ let package = Package(
       swiftSettings: releaseFlags
     ),
     .executableTarget(
+      name: "ch02-attention",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/02-Attention",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
+      name: "ch03-vit",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/03-ViT",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
       name: "clip",
       dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
@@ -66,7 +80,7 @@ let package = Package(
     ),
     .testTarget(
       name: "SharedTests",
-      dependencies: ["Shared", "ch01-patches", "clip"],
+      dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "clip"],
       path: "Tests/SharedTests"
     ),
   ]

@@ -9,7 +9,7 @@ struct Clip: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "clip",
     abstract: "CLIP from scratch in Swift: preprocess images, embed, train, search.",
-    subcommands: [Preprocess.self]
+    subcommands: [Preprocess.self, EmbedImage.self]
   )
 }
 
@@ -59,5 +59,72 @@ struct Preprocess: ParsableCommand {
       exitWithError("\(error)")
     }
     print("wrote \(out): pixel_values (3, 224, 224) float32 from \(decoded.width)×\(decoded.height) \(image)")
+  }
+}
+
+struct EmbedImage: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "embed-image",
+    abstract: "Run images through a ViT and print their feature vectors.",
+    discussion: """
+      Each image goes through timm's eval transform and the ViT. By default the feature is the pooled \
+      class token (width 768 for ViT-B/16); --logits prints the classifier's outputs instead (the seed's \
+      "image embedding"). Without --vit the weights are deterministic and untrained.
+
+      Example:
+        clip embed-image --vit vit.safetensors --json photo1.jpg photo2.jpg
+      """
+  )
+
+  @Option(name: .long, help: "timm ViT checkpoint (safetensors with timm key names).")
+  var vit: String?
+
+  @Option(name: .long, help: "Model configuration: base (vit_base_patch16_224) or small.")
+  var config: String = "base"
+
+  @Flag(name: .long, help: "Print the classifier logits instead of the pooled feature.")
+  var logits = false
+
+  @Flag(name: .long, help: "One JSON object per line: {\"image\": …, \"embedding\": […]}.")
+  var json = false
+
+  @Argument(help: "JPEG images.")
+  var images: [String]
+
+  func validate() throws {
+    guard ViTConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use base or small)") }
+    guard !images.isEmpty else { throw ValidationError("give at least one image") }
+  }
+
+  func run() throws {
+    let cfg = ViTConfig.named(config)!
+    let model: ViT
+    if let vit {
+      do { model = try ViT(config: cfg, checkpointPath: vit) } catch { exitWithError("\(vit): \(error)") }
+    } else {
+      model = ViT(config: cfg)
+      FileHandle.standardError.write(Data("note: no --vit given; using deterministic untrained weights\n".utf8))
+    }
+    let transform = EvalTransform()
+    var failures = 0
+    for path in images {
+      let image: RGBImage
+      do { image = try JPEG.decode(path: path) } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        failures += 1
+        continue
+      }
+      let cropped = transform.cropped(image).resized(width: cfg.imageSize, height: cfg.imageSize)
+      let pixels = cropped.normalizedTensor(mean: transform.config.mean, std: transform.config.std)
+        .reshaped([1, 3, cfg.imageSize, cfg.imageSize])
+      let out = model.forward(pixels)
+      let vector = logits ? out.logits.storage : out.pooled.storage
+      if json {
+        print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map { "\($0)" }.joined(separator: ","))]}")
+      } else {
+        print("\(path)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
+      }
+    }
+    if failures > 0 { Foundation.exit(1) }
   }
 }

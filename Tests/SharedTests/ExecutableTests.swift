@@ -64,3 +64,63 @@ struct ExecutableTests {
     #expect(usage.status != 0 && usage.stderr.contains("Usage: clip preprocess"))
   }
 }
+
+@Suite("Executables 02–03", .serialized)
+struct AttentionAndViTExecutableTests {
+  @Test("ch02-attention walks through the toy example and matches the library layer")
+  func chapter02() throws {
+    let out = temporaryDirectory()
+    let result = try runProduct("ch02-attention", ["--out", out], currentDirectory: Fixtures.repositoryRoot)
+    #expect(result.status == 0, "\(result.stderr)")
+    let text = result.stdout
+    for line in ["[1/8] four toy tokens", "P = softmax(S) per row", "MultiHeadAttention(heads: 1) gives the same O: max difference",
+                 "head 1 attention P", "its column is exactly 0", "probabilities (1, 12, 197, 197)",
+                 "query patch (2, 12) on the sky: top keys (2, 12)", "next: ch03-vit"] {
+      #expect(text.contains(line), "missing line: \(line)")
+    }
+    // The hand computation and the layer agree to float rounding.
+    let line = text.split(separator: "\n").first { $0.contains("gives the same O: max difference") }!
+    #expect(Float(line.split(separator: " ").last!)! < 1e-6)
+    // Masked column is printed as zeros.
+    #expect(text.contains("0.000 ]"))
+    for picture in ["content-attention.png", "head0-matrix.png"] {
+      #expect(readBytes(out + "/" + picture).starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(picture)")
+    }
+  }
+
+  @Test("ch03-vit loads a timm checkpoint, logs every block and draws the rollout")
+  func chapter03() throws {
+    let out = temporaryDirectory()
+    let result = try runProduct("ch03-vit", ["--config", "small", "--weights", Fixtures.path("ch03-vit-small-weights.safetensors"),
+                                             "--out", out], currentDirectory: Fixtures.repositoryRoot)
+    #expect(result.status == 0, "\(result.stderr)")
+    let text = result.stdout
+    for line in ["[1/7] build the model  (2 blocks, width 64, 4 heads, MLP 256)", "timm checkpoint, every key and shape validated",
+                 "block  0  [1, 17, 64]", "block  1  [1, 17, 64]", "pooled (B, D) (1, 64)", "logits (B, C) (1, 10)",
+                 "batch 1:", "batch 8:", "next: ch04-tokenizer"] {
+      #expect(text.contains(line), "missing line: \(line)")
+    }
+    #expect(readBytes(out + "/attention-rollout.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    // A checkpoint for another configuration is refused with the list of problems.
+    let wrong = try runProduct("ch03-vit", ["--weights", Fixtures.path("ch03-vit-small-weights.safetensors"), "--out", out])
+    #expect(wrong.status == 1 && wrong.stderr.contains("mis-shaped keys"), "\(wrong.stderr)")
+  }
+
+  @Test("clip embed-image prints the pooled feature the library computes")
+  func embedImage() throws {
+    let weights = Fixtures.path("ch03-vit-small-weights.safetensors")
+    let image = fixtureImagePath("landscape_320x240")
+    let result = try runProduct("clip", ["embed-image", "--config", "small", "--vit", weights, "--json", image])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+    let printed = (object["embedding"] as! [NSNumber]).map { $0.floatValue }
+    let model = try ViT(config: .small, checkpointPath: weights)
+    let cropped = EvalTransform().cropped(try JPEG.decode(path: image)).resized(width: 32, height: 32)
+    let expected = model.forward(cropped.normalizedTensor(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]).reshaped([1, 3, 32, 32])).pooled
+    expectClose(Tensor(shape: [1, 64], storage: printed), expected, atol: 0, rtol: 0, "embed-image")
+    let bad = try runProduct("clip", ["embed-image", "--config", "small", "--vit", weights, "/nonexistent.jpg"])
+    #expect(bad.status == 1 && bad.stderr.contains("/nonexistent.jpg: no such file"))
+    let badConfig = try runProduct("clip", ["embed-image", "--config", "huge", image])
+    #expect(badConfig.status != 0 && badConfig.stderr.contains("unknown --config"))
+  }
+}
