@@ -1,0 +1,128 @@
+// The full text pipeline in front of BERT: special tokens kept whole, basic tokenizer, WordPiece,
+// [CLS] … [SEP], truncation, and batches padded to their longest row with an attention mask.
+//
+//   "A dog runs."  →  [CLS] a dog runs . [SEP]  →  101 1037 3899 3216 1012 102
+
+import Foundation
+
+/// A batch ready for BERT. All arrays are (B, L) row-major, L = the longest row.
+public struct TokenBatch: Sendable, Equatable {
+  public var inputIds: [Int]  // (B, L)  padded with [PAD] = 0
+  public var attentionMask: [Int]  // (B, L)  1 for real tokens, 0 for padding
+  public var tokenTypeIds: [Int]  // (B, L)  all 0 for single sentences
+  public var batchSize: Int
+  public var length: Int
+
+  /// Row b's ids without padding.
+  public func ids(row b: Int) -> [Int] {
+    (0..<length).filter { attentionMask[b * length + $0] == 1 }.map { inputIds[b * length + $0] }
+  }
+
+  /// The attention mask as a float tensor (B, L), the form the attention layer takes.
+  public var maskTensor: Tensor { Tensor(shape: [batchSize, length], storage: attentionMask.map(Float.init)) }
+}
+
+public struct BertTokenizer: Sendable {
+  public var basic: BasicTokenizer
+  public var wordPiece: WordPiece
+  /// Special tokens found verbatim in the raw text are kept whole (before any normalisation).
+  public var specialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+  public var vocabulary: Vocabulary { wordPiece.vocabulary }
+  public var clsId: Int { vocabulary.id("[CLS]") ?? 101 }
+  public var sepId: Int { vocabulary.id("[SEP]") ?? 102 }
+  public var padId: Int { vocabulary.id("[PAD]") ?? 0 }
+
+  public init(vocabulary: Vocabulary, lowercase: Bool = true) {
+    basic = BasicTokenizer(lowercase: lowercase)
+    wordPiece = WordPiece(vocabulary: vocabulary)
+  }
+
+  public init(vocabularyPath: String, lowercase: Bool = true) throws {
+    self.init(vocabulary: try Vocabulary(path: vocabularyPath), lowercase: lowercase)
+  }
+
+  /// The bert-base-uncased vocabulary shipped in Assets/ (the same file as all-MiniLM-L6-v2's).
+  public static func bundledUncased() throws -> BertTokenizer {
+    guard let root = repositoryRoot() else {
+      throw VocabularyError(path: "Assets/bert-base-uncased-vocab.txt", reason: "cannot find the repository's Assets folder")
+    }
+    return try BertTokenizer(vocabularyPath: root + "/Assets/bert-base-uncased-vocab.txt")
+  }
+
+  // MARK: - One text
+
+  /// Splits raw text into runs of ordinary text and special tokens (leftmost, longest match first).
+  func splitSpecial(_ text: String) -> [(text: String, special: Int?)] {
+    let scalars = Array(text.unicodeScalars)
+    let patterns = specialTokens.compactMap { t in vocabulary.id(t).map { (Array(t.unicodeScalars), $0) } }
+      .sorted { $0.0.count > $1.0.count }
+    var parts: [(String, Int?)] = []
+    var runStart = 0, i = 0
+    while i < scalars.count {
+      var matched: ([Unicode.Scalar], Int)? = nil
+      if scalars[i] == "[" {
+        for (pattern, id) in patterns where i + pattern.count <= scalars.count && Array(scalars[i..<(i + pattern.count)]) == pattern {
+          matched = (pattern, id)
+          break
+        }
+      }
+      if let (pattern, id) = matched {
+        if runStart < i { parts.append((String(String.UnicodeScalarView(scalars[runStart..<i])), nil)) }
+        parts.append((String(String.UnicodeScalarView(pattern)), id))
+        i += pattern.count
+        runStart = i
+      } else {
+        i += 1
+      }
+    }
+    if runStart < scalars.count { parts.append((String(String.UnicodeScalarView(scalars[runStart...])), nil)) }
+    return parts
+  }
+
+  /// Word-piece ids of `text`, without [CLS]/[SEP].
+  public func tokenIds(_ text: String) -> [Int] {
+    var ids: [Int] = []
+    for part in splitSpecial(text) {
+      if let special = part.special {
+        ids.append(special)
+      } else {
+        for word in basic.split(basic.normalize(part.text)) { ids += wordPiece.ids(for: word) }
+      }
+    }
+    return ids
+  }
+
+  /// [CLS] + ids + [SEP], truncated so the whole is at most `maxLength` (≥ 2).
+  public func encode(_ text: String, maxLength: Int? = nil) -> [Int] {
+    var ids = tokenIds(text)
+    if let maxLength {
+      precondition(maxLength >= 2, "maxLength must leave room for [CLS] and [SEP]")
+      if ids.count > maxLength - 2 { ids = Array(ids.prefix(maxLength - 2)) }
+    }
+    return [clsId] + ids + [sepId]
+  }
+
+  /// Tokens of the ids, for printing.
+  public func tokens(_ ids: [Int]) -> [String] {
+    ids.map { $0 >= 0 && $0 < vocabulary.count ? vocabulary.tokens[$0] : "<\($0)>" }
+  }
+
+  // MARK: - Batches
+
+  /// Encodes texts and pads them to the longest row.
+  public func batch(_ texts: [String], maxLength: Int = 128) -> TokenBatch {
+    let rows = texts.map { encode($0, maxLength: maxLength) }
+    let length = rows.map(\.count).max() ?? 0
+    var ids = [Int](repeating: padId, count: rows.count * length)
+    var mask = [Int](repeating: 0, count: rows.count * length)
+    for (b, row) in rows.enumerated() {
+      for (t, id) in row.enumerated() {
+        ids[b * length + t] = id
+        mask[b * length + t] = 1
+      }
+    }
+    return TokenBatch(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int](repeating: 0, count: rows.count * length),
+                      batchSize: rows.count, length: length)
+  }
+}

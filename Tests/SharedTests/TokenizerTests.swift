@@ -1,0 +1,66 @@
+// The tokenizer against Hugging Face's BertTokenizerFast: 100% identical ids on the corpus.
+
+import Foundation
+import Shared
+import Testing
+
+@Suite("Tokenizer")
+struct TokenizerTests {
+  static let tokenizer: BertTokenizer = {
+    try! BertTokenizer(vocabularyPath: Fixtures.repositoryRoot + "/Assets/bert-base-uncased-vocab.txt")
+  }()
+
+  @Test("identical ids to BertTokenizerFast on the whole corpus (accents, CJK, emoji, controls, long words, …)")
+  func corpus() throws {
+    let text = try String(contentsOfFile: Fixtures.path("ch04-tokenizer.jsonl"), encoding: .utf8)
+    var total = 0, mismatches: [String] = []
+    for line in text.split(separator: "\n") {
+      let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+      let input = object["text"] as! String
+      let expected = (object["ids"] as! [NSNumber]).map(\.intValue)
+      let maxLength = (object["max_length"] as? NSNumber)?.intValue
+      let ids = Self.tokenizer.encode(input, maxLength: maxLength)
+      total += 1
+      if ids != expected && mismatches.count < 10 {
+        mismatches.append("\(input.debugDescription): ours \(ids) vs HF \(expected)")
+      }
+    }
+    #expect(total >= 5000)
+    let report = mismatches.joined(separator: "\n")
+    #expect(mismatches.isEmpty, "\(mismatches.count) mismatches of \(total):\n\(report)")
+  }
+
+  @Test("a padded batch with attention mask and token types equals HF's")
+  func batch() throws {
+    let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("ch04-tokenizer-batch.json")))
+    let object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    let texts = object["texts"] as! [String]
+    let flat = { (key: String) in (object[key] as! [[NSNumber]]).flatMap { $0.map(\.intValue) } }
+    let batch = Self.tokenizer.batch(texts)
+    #expect(batch.inputIds == flat("input_ids"))
+    #expect(batch.attentionMask == flat("attention_mask"))
+    #expect(batch.tokenTypeIds == flat("token_type_ids"))
+    #expect(batch.ids(row: 2) == [101, 102])
+  }
+
+  @Test func basicSteps() {
+    let basic = BasicTokenizer()
+    #expect(basic.tokenize("Héllo, WORLD!") == ["hello", ",", "world", "!"])
+    #expect(basic.tokenize("a\u{200B}b\u{0}c") == ["abc"])
+    #expect(basic.tokenize("中文") == ["中", "文"])
+    #expect(basic.tokenize("$5+x") == ["$", "5", "+", "x"])
+    let t = Self.tokenizer
+    #expect(t.tokens(t.tokenIds("unaffable")) == ["una", "##ffa", "##ble"])
+    #expect(t.tokenIds(String(repeating: "a", count: 101)) == [100])
+    #expect(t.tokenIds("") == [])
+    #expect(t.batch([]).batchSize == 0)
+  }
+
+  @Test("a missing or empty vocabulary file is a clear error")
+  func badVocabulary() throws {
+    #expect(throws: VocabularyError.self) { try Vocabulary(path: "/nonexistent/vocab.txt") }
+    let path = temporaryDirectory() + "/empty.txt"
+    _ = FileManager.default.createFile(atPath: path, contents: Data())
+    #expect(throws: VocabularyError.self) { try Vocabulary(path: path) }
+  }
+}
