@@ -69,7 +69,7 @@ def save_fixture(name: str, tensors: dict, metadata: dict | None = None) -> str:
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
     os.makedirs(FIXTURES, exist_ok=True)
     path = os.path.join(FIXTURES, name + ".safetensors")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta)
+    save_file({k: v.detach().clone().contiguous() for k, v in tensors.items()}, path, metadata=meta)
     size = os.path.getsize(path)
     print(f"wrote {os.path.relpath(path, REPO)}  ({size / 1e6:.2f} MB, {len(tensors)} tensors)")
     return path

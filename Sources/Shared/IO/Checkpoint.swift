@@ -27,13 +27,28 @@ public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
   }
 }
 
-/// One model parameter: its checkpoint key and where it lives in the model value.
+/// One model parameter: its checkpoint key and how to read and write it in the model value —
+/// usually a key path to a property, sometimes a block of rows of a fused tensor (BERT's query,
+/// key and value weights live in rows of one fused qkv weight).
 public struct Parameter<Model>: @unchecked Sendable {
   public var key: String
-  public var path: WritableKeyPath<Model, Tensor>
+  public var get: (Model) -> Tensor
+  public var set: (inout Model, Tensor) -> Void
+
   public init(_ key: String, _ path: WritableKeyPath<Model, Tensor>) {
     self.key = key
-    self.path = path
+    get = { $0[keyPath: path] }
+    set = { $0[keyPath: path] = $1 }
+  }
+
+  /// Rows `rows` of the tensor at `path` (which must exist already with its full shape).
+  public init(_ key: String, rows: Range<Int>, of path: WritableKeyPath<Model, Tensor>) {
+    self.key = key
+    get = { $0[keyPath: path].rows(rows) }
+    set = { model, value in
+      let inner = value.count / max(rows.count, 1)
+      model[keyPath: path].storage.replaceSubrange((rows.lowerBound * inner)..<(rows.upperBound * inner), with: value.storage)
+    }
   }
 }
 
@@ -50,7 +65,7 @@ extension SafetensorsFile {
         missing.append(key)
         continue
       }
-      let expected = model[keyPath: p.path].shape
+      let expected = p.get(model).shape
       if entry.shape != expected {
         misshaped.append("\(key): expected \(expected), file has \(entry.shape)")
       }
@@ -60,14 +75,14 @@ extension SafetensorsFile {
     if !missing.isEmpty || !unexpected.isEmpty || !misshaped.isEmpty {
       throw CheckpointMismatch(missing: missing, unexpected: unexpected, misshaped: misshaped)
     }
-    for p in table { model[keyPath: p.path] = try tensor(prefix + p.key) }
+    for p in table { p.set(&model, try tensor(prefix + p.key)) }
   }
 }
 
 extension SafetensorsWriter {
   /// Adds every parameter of `model` under its checkpoint key.
   public mutating func add<Model>(_ model: Model, table: [Parameter<Model>], prefix: String = "") {
-    for p in table { add(prefix + p.key, model[keyPath: p.path]) }
+    for p in table { add(prefix + p.key, p.get(model)) }
   }
 }
 
@@ -83,7 +98,6 @@ public func deterministicInitRule(_ key: String) -> (scale: Float, offset: Float
 public func fillDeterministic<Model>(_ model: inout Model, table: [Parameter<Model>], seed: UInt64 = 0) {
   for p in table {
     let (scale, offset) = deterministicInitRule(p.key)
-    model[keyPath: p.path] = Tensor.deterministic(model[keyPath: p.path].shape, name: p.key, seed: seed,
-                                                   scale: scale, offset: offset)
+    p.set(&model, Tensor.deterministic(p.get(model).shape, name: p.key, seed: seed, scale: scale, offset: offset))
   }
 }

@@ -144,7 +144,7 @@ public struct ViT: Sendable {
     try self.init(config: config, checkpoint: SafetensorsFile(path: checkpointPath))
   }
 
-  public var parameterCount: Int { Self.parameterTable(config).reduce(0) { $0 + self[keyPath: $1.path].count } }
+  public var parameterCount: Int { Self.parameterTable(config).reduce(0) { $0 + $1.get(self).count } }
 
   // MARK: - Forward
 

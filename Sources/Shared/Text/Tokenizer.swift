@@ -13,6 +13,16 @@ public struct TokenBatch: Sendable, Equatable {
   public var batchSize: Int
   public var length: Int
 
+  public init(inputIds: [Int], attentionMask: [Int], tokenTypeIds: [Int], batchSize: Int, length: Int) {
+    precondition(inputIds.count == batchSize * length && attentionMask.count == inputIds.count && tokenTypeIds.count == inputIds.count,
+                 "TokenBatch arrays must all be (B, L) = (\(batchSize), \(length))")
+    self.inputIds = inputIds
+    self.attentionMask = attentionMask
+    self.tokenTypeIds = tokenTypeIds
+    self.batchSize = batchSize
+    self.length = length
+  }
+
   /// Row b's ids without padding.
   public func ids(row b: Int) -> [Int] {
     (0..<length).filter { attentionMask[b * length + $0] == 1 }.map { inputIds[b * length + $0] }
