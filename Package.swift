@@ -22,6 +22,8 @@ let package = Package(
     .executable(name: "ch01-patches", targets: ["ch01-patches"]),
     .executable(name: "ch02-attention", targets: ["ch02-attention"]),
     .executable(name: "ch03-vit", targets: ["ch03-vit"]),
+    .executable(name: "ch04-tokenizer", targets: ["ch04-tokenizer"]),
+    .executable(name: "ch05-bert", targets: ["ch05-bert"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -66,6 +68,18 @@ let package = Package(
       swiftSettings: releaseFlags
     ),
     .executableTarget(
+      name: "ch04-tokenizer",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/04-Tokenizer",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
+      name: "ch05-bert",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/05-BERT",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
       name: "clip",
       dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
@@ -80,7 +94,7 @@ let package = Package(
     ),
     .testTarget(
       name: "SharedTests",
-      dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "clip"],
+      dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "clip"],
       path: "Tests/SharedTests"
     ),
   ]

@@ -9,7 +9,7 @@ struct Clip: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "clip",
     abstract: "CLIP from scratch in Swift: preprocess images, embed, train, search.",
-    subcommands: [Preprocess.self, EmbedImage.self]
+    subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self]
   )
 }
 
@@ -126,5 +126,83 @@ struct EmbedImage: ParsableCommand {
       }
     }
     if failures > 0 { Foundation.exit(1) }
+  }
+}
+
+struct Tokenize: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Turn texts into BERT token ids (WordPiece, identical to Hugging Face's BertTokenizerFast).",
+    discussion: """
+      Each text becomes [CLS] … [SEP], truncated to --max-length, not padded.
+
+      Example:
+        clip tokenize --vocab Assets/bert-base-uncased-vocab.txt --json "A dog runs." "Two cats"
+      """
+  )
+
+  @Option(name: .long, help: "vocab.txt (one token per line).")
+  var vocab: String
+
+  @Option(name: .long, help: "Maximum length including [CLS] and [SEP].")
+  var maxLength: Int = 128
+
+  @Flag(name: .long, help: "One JSON object per line: {\"text\": …, \"input_ids\": […]}.")
+  var json = false
+
+  @Argument(help: "Texts to tokenize.")
+  var texts: [String]
+
+  func validate() throws {
+    guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (room for [CLS] and [SEP])") }
+  }
+
+  func run() throws {
+    let tokenizer: BertTokenizer
+    do { tokenizer = try BertTokenizer(vocabularyPath: vocab) } catch { exitWithError("\(error)") }
+    for text in texts {
+      let ids = tokenizer.encode(text, maxLength: maxLength)
+      if json {
+        print("{\"text\":\(jsonString(text)),\"input_ids\":[\(ids.map(String.init).joined(separator: ","))]}")
+      } else {
+        print("\(ids.map(String.init).joined(separator: " "))\t\(tokenizer.tokens(ids).joined(separator: " "))")
+      }
+    }
+  }
+}
+
+struct EmbedText: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "embed-text",
+    abstract: "Embed texts with a BERT sentence encoder (mean pooling, L2-normalised).",
+    discussion: """
+      DIR holds config.json, model.safetensors and vocab.txt (a Hugging Face / sentence-transformers \
+      BERT folder). bash Scripts/fetch-minilm.sh puts all-MiniLM-L6-v2 in ~/.cache/clip-swift/all-MiniLM-L6-v2.
+
+      Example:
+        clip embed-text --model ~/.cache/clip-swift/all-MiniLM-L6-v2 --json "a dog" "a cat"
+      """
+  )
+
+  @Option(name: .long, help: "Model folder with config.json, model.safetensors, vocab.txt.")
+  var model: String
+
+  @Flag(name: .long, help: "One JSON object per line: {\"text\": …, \"embedding\": […]}.")
+  var json = false
+
+  @Argument(help: "Texts to embed.")
+  var texts: [String]
+
+  func run() throws {
+    let encoder: SentenceEncoder
+    do { encoder = try SentenceEncoder(directory: model) } catch { exitWithError("\(error)") }
+    let embeddings = encoder.embed(texts)
+    for (i, text) in texts.enumerated() {
+      let row = embeddings.row(i).storage
+      if json {
+        print("{\"text\":\(jsonString(text)),\"embedding\":[\(row.map { "\($0)" }.joined(separator: ","))]}")
+      } else {
+        print("\(text.debugDescription)  (\(row.count))  " + row.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
+      }
+    }
   }
 }

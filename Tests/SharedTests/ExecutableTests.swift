@@ -124,3 +124,69 @@ struct AttentionAndViTExecutableTests {
     #expect(badConfig.status != 0 && badConfig.stderr.contains("unknown --config"))
   }
 }
+
+@Suite("Executables 04–05", .serialized)
+struct TextExecutableTests {
+  @Test("ch04-tokenizer shows every stage")
+  func chapter04() throws {
+    let result = try runProduct("ch04-tokenizer", [], currentDirectory: Fixtures.repositoryRoot)
+    #expect(result.status == 0, "\(result.stderr)")
+    for line in ["30522 tokens", "→ \"two children play near the cafe\\'s fountain!\"", "un ##box ##ing", "café                   → cafe  [7668]",
+                 "😀                     → [UNK]  [100]", "[101, 1037, 3899, 3216, 2083, 1996, 5568, 1012, 102]", "input_ids (4 × 21):",
+                 "next: ch05-bert"] {
+      #expect(result.stdout.contains(line), "missing line: \(line)")
+    }
+    let own = try runProduct("ch04-tokenizer", ["--text", "Hello, WORLD"], currentDirectory: Fixtures.repositoryRoot)
+    #expect(own.stdout.contains("[101, 7592, 1010, 2088, 102]"))
+  }
+
+  @Test("ch05-bert: layer by layer, pooled, normalised, similarity picture")
+  func chapter05() throws {
+    let out = temporaryDirectory()
+    // Untrained weights keep the test independent of the MiniLM download.
+    let result = try runProduct("ch05-bert", ["--untrained", "--out", out], currentDirectory: Fixtures.repositoryRoot)
+    #expect(result.status == 0, "\(result.stderr)")
+    for line in ["UNTRAINED", "layer 5  [7, 11, 384]", "embedding     (7, 384)", "cos(0, 1) =", "next: ch06-projection"] {
+      #expect(result.stdout.contains(line), "missing line: \(line)")
+    }
+    #expect(readBytes(out + "/similarity.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    if MiniLM.isAvailable {
+      let real = try runProduct("ch05-bert", ["--out", out], currentDirectory: Fixtures.repositoryRoot)
+      #expect(real.stdout.contains("real, pretrained"))
+      // Paraphrases are much closer than unrelated sentences with the real model.
+      let value = { (label: String) -> Float in
+        let line = real.stdout.split(separator: "\n").first { $0.contains(label) }!
+        return Float(line.split(separator: "=")[1].split(separator: " ")[0])!
+      }
+      #expect(value("paraphrases") > value("unrelated") + 0.3)
+    }
+  }
+
+  @Test("clip tokenize: JSON ids equal the library's; missing vocab is a one-line error")
+  func clipTokenize() throws {
+    let vocab = Fixtures.repositoryRoot + "/Assets/bert-base-uncased-vocab.txt"
+    let result = try runProduct("clip", ["tokenize", "--vocab", vocab, "--max-length", "5", "--json", "A dog runs across the grass.", ""])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout == "{\"text\":\"A dog runs across the grass.\",\"input_ids\":[101,1037,3899,3216,102]}\n{\"text\":\"\",\"input_ids\":[101,102]}\n")
+    let missing = try runProduct("clip", ["tokenize", "--vocab", "/nonexistent/vocab.txt", "x"])
+    #expect(missing.status == 1 && missing.stderr == "error: /nonexistent/vocab.txt: no such file\n")
+    let badLength = try runProduct("clip", ["tokenize", "--vocab", vocab, "--max-length", "1", "x"])
+    #expect(badLength.status != 0 && badLength.stderr.contains("at least 2"))
+  }
+
+  @Test("clip embed-text: a model folder with a malformed config is a one-line error; MiniLM embeds")
+  func clipEmbedText() throws {
+    let dir = temporaryDirectory()
+    try Data("{ not json".utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+    let bad = try runProduct("clip", ["embed-text", "--model", dir, "x"])
+    #expect(bad.status == 1 && bad.stderr.hasPrefix("error: ") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+    let missing = try runProduct("clip", ["embed-text", "--model", "/nonexistent", "x"])
+    #expect(missing.status == 1 && missing.stderr.contains("no such file"))
+    guard MiniLM.isAvailable else { return }
+    let result = try runProduct("clip", ["embed-text", "--model", MiniLM.directory, "--json", "a red circle"])
+    let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+    let v = (object["embedding"] as! [NSNumber]).map(\.floatValue)
+    #expect(v.count == 384)
+    #expect(abs(v.reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
+  }
+}

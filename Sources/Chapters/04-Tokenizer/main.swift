@@ -1,0 +1,78 @@
+// Chapter 04 — the WordPiece tokenizer: from a caption to the integer ids BERT reads.
+//
+//   clean → basic tokens → word pieces → ids → [CLS] … [SEP] → padded batch + attention mask
+//
+// The code is Sources/Shared/Text (BasicTokenizer, WordPiece, BertTokenizer); it gives exactly the ids
+// of Hugging Face's BertTokenizerFast. Walkthrough: Walkthroughs/04-Tokenizer.md.
+
+import Foundation
+import Shared
+
+let args = ChapterArguments(options: ["text", "vocab"], usage: "[--text \"your sentence\"] [--vocab vocab.txt]")
+let notebook = Notebook(title: "Chapter 04 · the WordPiece tokenizer", steps: 6)
+
+let tokenizer: BertTokenizer = notebook.step("load the vocabulary", "bert-base-uncased, the same file as all-MiniLM-L6-v2") {
+  do {
+    if let path = args["vocab"] { return try BertTokenizer(vocabularyPath: path) }
+    return try BertTokenizer.bundledUncased()
+  } catch { fail("\(error)") }
+}
+let vocab = tokenizer.vocabulary
+notebook.note("\(vocab.count) tokens: ids 0–99 special/unused ([PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103),")
+notebook.note("then characters, whole words, and '##' continuation pieces: e.g. \(vocab.tokens[2000]), \(vocab.tokens[7592]), \(vocab.tokens[2015])")
+
+let captions = args["text"].map { [$0] } ?? [
+  "A Dog runs through the GRASS.",
+  "Two children play near the café's fountain!",
+  "A woman in a red shirt is unboxing a supercalifragilistic gadget",
+  "中文 and emoji 😀\tcontrol\u{0007}chars, zero\u{200B}width",
+]
+
+// MARK: 2. clean + normalise
+let normalized = notebook.step("clean and normalise", "drop controls, spaces around CJK, NFD + strip accents, lower-case") {
+  captions.map { tokenizer.basic.normalize($0) }
+}
+for (raw, clean) in zip(captions, normalized) {
+  notebook.note("\(raw.debugDescription)\n  → \(clean.debugDescription)")
+}
+
+// MARK: 3. basic tokens
+let basicTokens = notebook.step("split on whitespace and punctuation", "each punctuation mark is its own token") {
+  normalized.map { tokenizer.basic.split($0).map { String(String.UnicodeScalarView($0)) } }
+}
+for tokens in basicTokens { notebook.note(tokens.map { "'\($0)'" }.joined(separator: " ")) }
+
+// MARK: 4. word pieces
+notebook.step("WordPiece", "greedy longest match; '##' = continues the word; no match → [UNK]") {}
+for tokens in basicTokens {
+  var pieces: [String] = []
+  for word in tokens {
+    let ids = tokenizer.wordPiece.ids(for: Array(word.unicodeScalars))
+    pieces.append(tokenizer.tokens(ids).joined(separator: " "))
+  }
+  notebook.note(pieces.joined(separator: " | "))
+}
+// The three classic cases, spelled out.
+for word in ["unboxing", "café", "supercalifragilistic", "😀"] {
+  let scalars = Array(tokenizer.basic.normalize(word).unicodeScalars)
+  let ids = tokenizer.wordPiece.ids(for: scalars)
+  notebook.note("\(word.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(tokenizer.tokens(ids).joined(separator: " "))  \(ids)")
+}
+
+// MARK: 5. ids with [CLS] / [SEP]
+let encoded = notebook.step("ids", "[CLS] pieces [SEP]") { captions.map { tokenizer.encode($0) } }
+for ids in encoded { notebook.note("\(ids)") }
+
+// MARK: 6. a padded batch
+let batch = notebook.step("pad into a batch", "to the longest row; attention mask 1 = real token") {
+  tokenizer.batch(captions)
+}
+notebook.note("input_ids (\(batch.batchSize) × \(batch.length)):")
+for b in 0..<batch.batchSize {
+  notebook.note("  " + (0..<batch.length).map { String(format: "%6d", batch.inputIds[b * batch.length + $0]) }.joined())
+}
+notebook.note("attention_mask:")
+for b in 0..<batch.batchSize {
+  notebook.note("  " + (0..<batch.length).map { String(format: "%6d", batch.attentionMask[b * batch.length + $0]) }.joined())
+}
+notebook.finish(next: "ch05-bert — the ids become sentence embeddings")
