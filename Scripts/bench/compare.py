@@ -95,6 +95,36 @@ def main(workloads):
                 r = mine[(name, threads)]
                 row(name, threads, r["seconds"], t_torch, "torch", r["gflops"] * r["seconds"])
 
+    if "minilm" in workloads or "bert" in workloads:
+        from transformers import BertConfig, BertModel
+
+        words = ["a", "dog", "runs", "across", "the", "green", "grass", "while", "two", "children", "play", "in", "snow"]
+        sentences = [" ".join(words[(i + j * 7) % len(words)] for j in range(30)) for i in range(32)]
+        for name in [w for w in ("minilm", "bert") if w in workloads]:
+            mine = ours(name)
+            if name == "minilm":
+                from sentence_transformers import SentenceTransformer
+                from sentence_transformers.sentence_transformer import modules
+
+                directory = os.environ.get("CLIP_MINILM_DIR", os.path.expanduser("~/.cache/clip-swift/all-MiniLM-L6-v2"))
+                word = modules.Transformer(directory, max_seq_length=256)
+                st = SentenceTransformer(modules=[word, modules.Pooling(word.get_embedding_dimension(), "mean"), modules.Normalize()])
+                run = lambda: st.encode(sentences, batch_size=32, normalize_embeddings=True)
+                ref = "s-t"
+            else:
+                model = BertModel(BertConfig(), add_pooling_layer=False).eval()
+                ids = torch.randint(1000, 2000, (32, 32))
+
+                def run():
+                    with torch.no_grad():
+                        return model(input_ids=ids).last_hidden_state.mean(1)
+                ref = "torch"
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                t_ref = time_median(run)
+                r = mine[(f"{name} forward 32x32", threads)]
+                row(f"{name} forward 32x32", threads, r["seconds"], t_ref, ref, r["gflops"] * r["seconds"])
+
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["gemm", "vit"]))
+    sys.exit(main(sys.argv[1:] or ["gemm", "vit", "minilm", "bert"]))

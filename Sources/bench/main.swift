@@ -2,6 +2,7 @@
 //
 //   swift run -c release bench gemm [--threads 1,2] [--json]
 //   swift run -c release bench vit  [--threads 1,2] [--batch 1,8] [--json]
+//   swift run -c release bench minilm|bert [--threads 1,2] [--json]   (32 sentences × 32 tokens)
 //
 // Scripts/bench/compare.py runs it beside numpy/PyTorch in the same run and prints the ratios.
 
@@ -81,6 +82,26 @@ case "vit":
       report("vit-b/16 forward batch \(batch)", threads: threads, seconds: seconds, flop: perImage * Double(batch))
     }
   }
+case "minilm", "bert":
+  // 32 sentences of exactly 32 tokens ([CLS] + 30 one-piece words + [SEP]), tokenization included.
+  let words = ["a", "dog", "runs", "across", "the", "green", "grass", "while", "two", "children", "play", "in", "snow"]
+  let sentences = (0..<32).map { i in (0..<30).map { words[(i + $0 * 7) % words.count] }.joined(separator: " ") }
+  let encoder: SentenceEncoder
+  if workload == "minilm" {
+    guard MiniLM.isAvailable else { fail("all-MiniLM-L6-v2 not found; run \(MiniLM.fetchCommand)") }
+    encoder = try! SentenceEncoder(directory: MiniLM.directory)
+  } else {
+    encoder = SentenceEncoder(tokenizer: try! BertTokenizer.bundledUncased(), model: BERT(config: .base))
+  }
+  precondition(encoder.tokenizer.batch(sentences).length == 32)
+  let c = encoder.model.config
+  let d = Double(c.hiddenSize), t = 32.0
+  let perSentence = Double(c.layers) * (2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * Double(c.intermediateSize))
+  for threads in threadCounts {
+    kernelThreads = threads
+    let seconds = timeMedian { _ = encoder.embed(sentences, batchSize: 32) }
+    report("\(workload) forward 32x32", threads: threads, seconds: seconds, flop: perSentence * 32)
+  }
 default:
-  fail("unknown workload '\(workload)' (available: gemm, vit)")
+  fail("unknown workload '\(workload)' (available: gemm, vit, minilm, bert)")
 }
