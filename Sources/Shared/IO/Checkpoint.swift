@@ -41,6 +41,13 @@ public struct Parameter<Model>: @unchecked Sendable {
     set = { $0[keyPath: path] = $1 }
   }
 
+  /// A parameter read and written through closures (e.g. one model's table nested in another's).
+  public init(_ key: String, get: @escaping (Model) -> Tensor, set: @escaping (inout Model, Tensor) -> Void) {
+    self.key = key
+    self.get = get
+    self.set = set
+  }
+
   /// Rows `rows` of the tensor at `path` (which must exist already with its full shape).
   public init(_ key: String, rows: Range<Int>, of path: WritableKeyPath<Model, Tensor>) {
     self.key = key
@@ -100,4 +107,12 @@ public func fillDeterministic<Model>(_ model: inout Model, table: [Parameter<Mod
     let (scale, offset) = deterministicInitRule(p.key)
     p.set(&model, Tensor.deterministic(p.get(model).shape, name: p.key, seed: seed, scale: scale, offset: offset))
   }
+}
+
+/// A copy of `model` with every parameter in `table` set to zeros of the same shape: the container
+/// for its gradients (or optimizer moments), addressed by the same table.
+public func zerosLike<Model>(_ model: Model, table: [Parameter<Model>]) -> Model {
+  var out = model
+  for p in table { p.set(&out, Tensor.zeros(p.get(model).shape)) }
+  return out
 }

@@ -130,3 +130,107 @@ public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count:
     geluNaive(x: x + start, y: y + start, count: end - start)
   }
 }
+
+// MARK: - Backward kernels
+
+/// LayerNorm backward, the definition. With x̂ = (x − mean)·rstd and y = x̂·w + b:
+///   dw += Σ_rows dy·x̂,  db += Σ_rows dy,
+///   dx̂ = dy·w,  dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂·x̂))       (means over the row)
+public func layerNormBackwardNaive(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                   mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int,
+                                   dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                   dBias: UnsafeMutablePointer<Float>) {
+  for r in 0..<rows {
+    let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
+    var sumD: Float = 0, sumDX: Float = 0
+    for i in 0..<dim {
+      let xhat = (xr[i] - mean[r]) * rstd[r]
+      let d = dyr[i] * weight[i]
+      sumD += d
+      sumDX += d * xhat
+      dWeight[i] += dyr[i] * xhat
+      dBias[i] += dyr[i]
+    }
+    let meanD = sumD / Float(dim), meanDX = sumDX / Float(dim)
+    for i in 0..<dim {
+      let xhat = (xr[i] - mean[r]) * rstd[r]
+      dxr[i] = rstd[r] * (dyr[i] * weight[i] - meanD - xhat * meanDX)
+    }
+  }
+}
+
+/// Row-parallel LayerNorm backward: each task accumulates dw, db into its own buffer, summed at the end.
+public func layerNormBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int,
+                              dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                              dBias: UnsafeMutablePointer<Float>) {
+  let (tasks, per) = rowChunks(rows: rows, cols: dim)
+  if tasks <= 1 {
+    layerNormBackwardNaive(dy: dy, x: x, weight: weight, mean: mean, rstd: rstd, rows: rows, dim: dim, dx: dx,
+                           dWeight: dWeight, dBias: dBias)
+    return
+  }
+  let partial = UnsafeMutablePointer<Float>.allocate(capacity: tasks * 2 * dim)
+  partial.initialize(repeating: 0, count: tasks * 2 * dim)
+  defer { partial.deallocate() }
+  parallelFor(tasks) { t in
+    let r0 = t * per, r1 = min(rows, (t + 1) * per)
+    layerNormBackwardNaive(dy: dy + r0 * dim, x: x + r0 * dim, weight: weight, mean: mean + r0, rstd: rstd + r0,
+                           rows: r1 - r0, dim: dim, dx: dx + r0 * dim, dWeight: partial + t * 2 * dim,
+                           dBias: partial + t * 2 * dim + dim)
+  }
+  for t in 0..<tasks {
+    for i in 0..<dim {
+      dWeight[i] += partial[t * 2 * dim + i]
+      dBias[i] += partial[t * 2 * dim + dim + i]
+    }
+  }
+}
+
+/// Softmax backward per row, given the forward output p: dx = p ⊙ (dp − Σ_j dp_j·p_j). In place allowed.
+public func softmaxBackwardNaive(dp: UnsafePointer<Float>, p: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                 rows: Int, dim: Int) {
+  for r in 0..<rows {
+    let pr = p + r * dim, dpr = dp + r * dim, dxr = dx + r * dim
+    var dot: Float = 0
+    for i in 0..<dim { dot += dpr[i] * pr[i] }
+    for i in 0..<dim { dxr[i] = pr[i] * (dpr[i] - dot) }
+  }
+}
+
+/// GELU's derivative: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), φ the standard normal density.
+@inline(__always)
+public func geluDerivative(_ x: Float) -> Float {
+  let cdf = 0.5 * (1 + Foundation.erf(x * Float(0.70710678118654752440)))
+  let pdf = Foundation.exp(-0.5 * x * x) * Float(0.39894228040143267794)
+  return cdf + x * pdf
+}
+
+/// GELU backward: dx = dy · gelu'(x), in parallel chunks.
+public func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+  let chunk = 16_384
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
+    for i in (c0 * chunk)..<min(count, c1 * chunk) { dx[i] = dy[i] * geluDerivative(x[i]) }
+  }
+}
+
+/// out[j] += Σ_r x[r, j]: the bias gradient of a Linear layer (dbias = column sums of dy).
+public func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+  for r in 0..<rows {
+    let row = x + r * cols
+    var j = 0
+    while j + 16 <= cols { store16(load16(out + j) + load16(row + j), out + j); j += 16 }
+    while j < cols { out[j] += row[j]; j += 1 }
+  }
+}
+
+/// y = a + b elementwise (the residual connections), in parallel chunks.
+public func addVectors(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+  let chunk = 65_536
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
+    var i = c0 * chunk
+    let end = min(count, c1 * chunk)
+    while i + 16 <= end { store16(load16(a + i) + load16(b + i), y + i); i += 16 }
+    while i < end { y[i] = a[i] + b[i]; i += 1 }
+  }
+}

@@ -81,4 +81,53 @@ public struct MultiHeadAttention: Sendable {
     let out = proj.forward(context)
     return (out, AttentionCache(input: x, qkv: qkvOut, probs: probs, context: context))
   }
+
+  // MARK: - Backward
+
+  /// forward: S = Q·Kᵀ·scale + mask, P = softmax(S), O = P·V, out = proj(O). So, per (batch, head):
+  ///   dV = Pᵀ·dO,   dP = dO·Vᵀ,   dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale,   dQ = dS·K,   dK = dSᵀ·Q
+  /// (masked keys have P = 0, so they get no gradient). dQ, dK, dV land in their columns of dqkv, which
+  /// flows back through the fused qkv projection. Accumulates parameter gradients; returns dx (B, N, D).
+  public func backward(_ dy: Tensor, cache: AttentionCache, grads: inout MultiHeadAttention) -> Tensor {
+    let b = cache.input.shape[0], n = cache.input.shape[1], d = width, h = heads, dh = d / h
+    let dContext = proj.backward(dy, input: cache.context, grads: &grads.proj)  // (B, N, D)
+    var dqkv = Tensor.zeros([b, n, 3 * d])
+    let scale = 1 / Float(dh).squareRoot()
+    let workers = min(b * h, kernelThreads)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * n * n)
+    defer { scratch.deallocate() }
+    cache.qkv.withUnsafePointer { qp in
+      cache.probs.withUnsafePointer { pp in
+        dContext.withUnsafePointer { dop in
+          dqkv.withUnsafeMutablePointer { dqp in
+            parallelFor(workers) { worker in
+              let dS = scratch + worker * n * n
+              var task = worker
+              while task < b * h {
+                let bi = task / h, hi = task % h
+                let base = qp + bi * n * 3 * d, dBase = dqp + bi * n * 3 * d
+                let dO = dop + bi * n * d + hi * dh
+                let p = pp + task * n * n
+                // dV = Pᵀ·dO
+                gemm(transA: true, transB: false, m: n, n: dh, k: n, a: p, lda: n, b: dO, ldb: d,
+                     c: dBase + 2 * d + hi * dh, ldc: 3 * d, threads: 1)
+                // dP = dO·Vᵀ, then through the softmax and the scale
+                gemm(transA: false, transB: true, m: n, n: n, k: dh, a: dO, lda: d, b: base + 2 * d + hi * dh, ldb: 3 * d,
+                     c: dS, ldc: n, threads: 1)
+                softmaxBackwardNaive(dp: dS, p: p, dx: dS, rows: n, dim: n)
+                for i in 0..<(n * n) { dS[i] *= scale }
+                // dQ = dS·K,  dK = dSᵀ·Q
+                gemm(transA: false, transB: false, m: n, n: dh, k: n, a: dS, lda: n, b: base + d + hi * dh, ldb: 3 * d,
+                     c: dBase + hi * dh, ldc: 3 * d, threads: 1)
+                gemm(transA: true, transB: false, m: n, n: dh, k: n, a: dS, lda: n, b: base + hi * dh, ldb: 3 * d,
+                     c: dBase + d + hi * dh, ldc: 3 * d, threads: 1)
+                task += workers
+              }
+            }
+          }
+        }
+      }
+    }
+    return qkv.backward(dqkv, input: cache.input, grads: &grads.qkv)
+  }
 }

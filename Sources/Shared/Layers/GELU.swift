@@ -12,4 +12,16 @@ extension Tensor {
     }
     return y
   }
+
+  // MARK: - Backward
+
+  /// self is dy; given the forward input x: dx = dy · (Φ(x) + x·φ(x)).
+  public func geluBackward(input x: Tensor) -> Tensor {
+    precondition(shape == x.shape, "GELU backward: dy \(shape) vs x \(x.shape)")
+    var dx = Tensor.zeros(shape)
+    withUnsafePointer { dyp in
+      x.withUnsafePointer { xp in dx.withUnsafeMutablePointer { dxp in Kernels.geluBackward(dy: dyp, x: xp, dx: dxp, count: count) } }
+    }
+    return dx
+  }
 }

@@ -45,4 +45,33 @@ public struct LayerNorm: Sendable {
     }
     return (y, LayerNormCache(mean: mean, rstd: rstd))
   }
+
+  // MARK: - Backward
+
+  /// Given dy and the forward input x: accumulates dweight, dbias into `grads` and returns dx.
+  /// forward: x̂ = (x − mean)·rstd, y = x̂·w + b; so dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·w.
+  public func backward(_ dy: Tensor, input x: Tensor, cache: LayerNormCache, grads: inout LayerNorm) -> Tensor {
+    precondition(dy.shape == x.shape, "LayerNorm backward: dy \(dy.shape) vs x \(x.shape)")
+    let d = weight.count, rows = x.count / max(d, 1)
+    var dx = Tensor.zeros(x.shape)
+    dy.withUnsafePointer { dyp in
+      x.withUnsafePointer { xp in
+        weight.withUnsafePointer { wp in
+          cache.mean.withUnsafeBufferPointer { mp in
+            cache.rstd.withUnsafeBufferPointer { rp in
+              dx.withUnsafeMutablePointer { dxp in
+                grads.weight.withUnsafeMutablePointer { dw in
+                  grads.bias.withUnsafeMutablePointer { db in
+                    layerNormBackward(dy: dyp, x: xp, weight: wp, mean: mp.baseAddress!, rstd: rp.baseAddress!, rows: rows,
+                                      dim: d, dx: dxp, dWeight: dw, dBias: db)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return dx
+  }
 }

@@ -28,4 +28,13 @@ public struct MLP: Sendable {
     let out = fc2.forward(activated)  // (B, N, D)
     return (out, MLPCache(input: x, hidden: hidden, activated: activated))
   }
+
+  // MARK: - Backward
+
+  /// forward: out = fc2(gelu(fc1(x))); so dact = fc2ᵀ·dy, dhidden = dact·gelu'(hidden), dx = fc1ᵀ·dhidden.
+  public func backward(_ dy: Tensor, cache: MLPCache, grads: inout MLP) -> Tensor {
+    let dActivated = fc2.backward(dy, input: cache.activated, grads: &grads.fc2)
+    let dHidden = dActivated.geluBackward(input: cache.hidden)
+    return fc1.backward(dHidden, input: cache.input, grads: &grads.fc1)
+  }
 }

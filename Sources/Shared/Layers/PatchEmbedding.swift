@@ -9,8 +9,8 @@
 //   patches (B, N, K):   patches[b, gy·G + gx, c·P·P + ky·P + kx] = pixels[b, c, gy·P + ky, gx·P + kx]
 //   tokens  (B, N, D) =  patches · weightᵀ + bias,   weight (D, C, P, P) viewed as (D, K)
 //
-// The backward pass arrives with the contrastive-loss chapter; the forward keeps `patches`, which is
-// what dWeight = dTokensᵀ · patches needs.
+// Backward: dWeight += dTokensᵀ · patches (viewed (D, C, P, P)), dBias += Σ dTokens. The pixels
+// need no gradient (they are the input), so none is computed.
 
 /// im2col for non-overlapping patches: pixels (B, C, S, S) → patches (B, N, C·P·P).
 public func extractPatches(_ pixels: Tensor, patchSize p: Int) -> Tensor {
@@ -67,5 +67,22 @@ public struct PatchEmbedding: Sendable {
     let matrix = weight.reshaped([width, -1])  // (D, K)
     let tokens = patches.matmul(matrix, transposeOther: true, bias: bias)  // (B, N, D)
     return (tokens, PatchEmbeddingCache(patches: patches))
+  }
+
+  // MARK: - Backward
+
+  /// forward: tokens = patches · Wᵀ + b; so dW += dTokensᵀ·patches, db += Σ_rows dTokens.
+  public func backward(_ dTokens: Tensor, cache: PatchEmbeddingCache, grads: inout PatchEmbedding) {
+    let d = width, k = weight.count / width
+    let rows = dTokens.count / d
+    precondition(cache.patches.count == rows * k, "patch embedding backward: dTokens \(dTokens.shape) vs patches \(cache.patches.shape)")
+    dTokens.withUnsafePointer { dyp in
+      cache.patches.withUnsafePointer { xp in
+        grads.weight.withUnsafeMutablePointer { dw in
+          gemm(transA: true, transB: false, m: d, n: k, k: rows, a: dyp, lda: d, b: xp, ldb: k, c: dw, ldc: k, accumulate: true)
+        }
+      }
+      grads.bias.withUnsafeMutablePointer { db in addColumnSums(dyp, rows: rows, cols: d, into: db) }
+    }
   }
 }

@@ -39,3 +39,37 @@ public func l2Normalize(_ x: Tensor) -> (Tensor, norms: [Float]) {
   }
   return (out, norms)
 }
+
+// MARK: - Backward
+
+/// forward: pooled[b] = Σ_t mask[b,t]·x[b,t] / count[b]; so dx[b,t] = mask[b,t]·dpooled[b] / count[b].
+public func meanPoolBackward(_ dPooled: Tensor, mask: Tensor, length: Int) -> Tensor {
+  let b = dPooled.shape[0], d = dPooled.shape[1], l = length
+  var dx = Tensor.zeros([b, l, d])
+  for bi in 0..<b {
+    var count: Float = 0
+    for t in 0..<l { count += mask.storage[bi * l + t] }
+    let inv = 1 / max(count, 1e-9)
+    for t in 0..<l {
+      let m = mask.storage[bi * l + t] * inv
+      if m == 0 { continue }
+      for k in 0..<d { dx.storage[(bi * l + t) * d + k] = m * dPooled.storage[bi * d + k] }
+    }
+  }
+  return dx
+}
+
+/// forward: y = x / max(‖x‖, 1e-12); so dx = (dy − y·(y·dy)) / ‖x‖ per row (for ‖x‖ > 1e-12).
+public func l2NormalizeBackward(_ dy: Tensor, output y: Tensor, norms: [Float]) -> Tensor {
+  let b = dy.shape[0], d = dy.shape[1]
+  var dx = Tensor.zeros([b, d])
+  for bi in 0..<b {
+    var dot: Float = 0
+    for k in 0..<d { dot += y.storage[bi * d + k] * dy.storage[bi * d + k] }
+    let n = norms[bi]
+    for k in 0..<d {
+      dx.storage[bi * d + k] = n > 1e-12 ? (dy.storage[bi * d + k] - y.storage[bi * d + k] * dot) / n : dy.storage[bi * d + k] / 1e-12
+    }
+  }
+  return dx
+}

@@ -38,4 +38,18 @@ public struct PreNormBlock: Sendable {
     let x2 = x1 + m
     return (x2, PreNormBlockCache(input: x, norm1: c1, attention: ca, afterAttention: x1, norm2: c2, mlp: cm))
   }
+
+  // MARK: - Backward
+
+  /// forward: x₁ = x + attn(norm1(x)), x₂ = x₁ + mlp(norm2(x₁)); the residual paths pass gradients
+  /// straight through, so dx₁ = dy + norm2ᵀ(mlpᵀ(dy)) and dx = dx₁ + norm1ᵀ(attnᵀ(dx₁)).
+  public func backward(_ dy: Tensor, cache: PreNormBlockCache, grads: inout PreNormBlock) -> Tensor {
+    let dNorm2 = mlp.backward(dy, cache: cache.mlp, grads: &grads.mlp)
+    var dx1 = norm2.backward(dNorm2, input: cache.afterAttention, cache: cache.norm2, grads: &grads.norm2)
+    dx1 += dy
+    let dNorm1 = attn.backward(dx1, cache: cache.attention, grads: &grads.attn)
+    var dx = norm1.backward(dNorm1, input: cache.input, cache: cache.norm1, grads: &grads.norm1)
+    dx += dx1
+    return dx
+  }
 }

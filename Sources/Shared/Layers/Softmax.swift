@@ -15,4 +15,18 @@ extension Tensor {
     }
     return y
   }
+
+  // MARK: - Backward
+
+  /// self is dp (the gradient of the softmax output p): forward p = softmax(x); so
+  /// dx = p ⊙ (dp − Σ_j dp_j·p_j) per row.
+  public func softmaxBackward(output p: Tensor) -> Tensor {
+    precondition(shape == p.shape, "softmax backward: dp \(shape) vs p \(p.shape)")
+    let d = shape.last ?? 1
+    var dx = Tensor.zeros(shape)
+    withUnsafePointer { dpp in
+      p.withUnsafePointer { pp in dx.withUnsafeMutablePointer { dxp in softmaxBackwardNaive(dp: dpp, p: pp, dx: dxp, rows: count / max(d, 1), dim: d) } }
+    }
+    return dx
+  }
 }

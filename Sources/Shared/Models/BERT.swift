@@ -111,6 +111,19 @@ public struct BERTLayer: Sendable {
     return (x2, BERTLayerCache(input: x, attention: ca, attentionSum: s1, attentionNorm: n1, afterAttention: x1, mlp: cm,
                                outputSum: s2, outputNorm: n2))
   }
+
+  // MARK: Backward
+  /// forward: s₁ = x + attn(x), x₁ = LN₁(s₁), s₂ = x₁ + mlp(x₁), y = LN₂(s₂); so
+  /// ds₂ = LN₂ᵀ(dy), dx₁ = ds₂ + mlpᵀ(ds₂), ds₁ = LN₁ᵀ(dx₁), dx = ds₁ + attnᵀ(ds₁).
+  public func backward(_ dy: Tensor, cache: BERTLayerCache, grads: inout BERTLayer) -> Tensor {
+    let ds2 = outputNorm.backward(dy, input: cache.outputSum, cache: cache.outputNorm, grads: &grads.outputNorm)
+    var dx1 = mlp.backward(ds2, cache: cache.mlp, grads: &grads.mlp)
+    dx1 += ds2
+    let ds1 = attentionNorm.backward(dx1, input: cache.attentionSum, cache: cache.attentionNorm, grads: &grads.attentionNorm)
+    var dx = attention.backward(ds1, cache: cache.attention, grads: &grads.attention)
+    dx += ds1
+    return dx
+  }
 }
 
 // MARK: - Model
@@ -250,6 +263,38 @@ public struct BERT: Sendable {
     return BERTOutput(hidden: x, pooled: pooled, embedding: normalized, norms: norms,
                       cache: BERTCache(embeddingSum: sum, embeddingNorm: embeddingNormCache, embedded: embedded, layers: caches, mask: mask))
   }
+}
+
+// MARK: - Backward
+
+extension BERT {
+  /// Backpropagates from the gradient of the normalised sentence embedding (B, D) to every parameter.
+  /// forward: sum = word[ids] + pos + type → LN → layers → meanPool → normalise; the embedding
+  /// tables get their rows' gradients scatter-added (a word used twice collects both).
+  public func backward(dEmbedding: Tensor, output: BERTOutput, batch: TokenBatch, grads: inout BERT) {
+    let b = batch.batchSize, l = batch.length, d = config.hiddenSize
+    let dPooled = l2NormalizeBackward(dEmbedding, output: output.embedding, norms: output.norms)
+    var dx = meanPoolBackward(dPooled, mask: output.cache.mask, length: l)
+    for i in stride(from: layers.count - 1, through: 0, by: -1) {
+      dx = layers[i].backward(dx, cache: output.cache.layers[i], grads: &grads.layers[i])
+    }
+    let dSum = embeddingNorm.backward(dx, input: output.cache.embeddingSum, cache: output.cache.embeddingNorm,
+                                      grads: &grads.embeddingNorm)
+    for bi in 0..<b {
+      for t in 0..<l {
+        let id = batch.inputIds[bi * l + t], type = batch.tokenTypeIds[bi * l + t]
+        let row = (bi * l + t) * d
+        for k in 0..<d {
+          let g = dSum.storage[row + k]
+          grads.wordEmbeddings.storage[id * d + k] += g
+          grads.positionEmbeddings.storage[t * d + k] += g
+          grads.tokenTypeEmbeddings.storage[type * d + k] += g
+        }
+      }
+    }
+  }
+
+  public func zeroGradients() -> BERT { zerosLike(self, table: Self.parameterTable(config)) }
 }
 
 // MARK: - Sentence encoder

@@ -184,6 +184,49 @@ public struct ViT: Sendable {
   }
 }
 
+// MARK: - Backward
+
+extension ViT {
+  /// Backpropagates from the outputs to every parameter, accumulating into `grads`.
+  /// `dLogits` (B, C) flows through the head into the pooled feature; `dPooled` (B, D) is added to it.
+  ///
+  /// forward: x = [cls; patches]+pos → blocks → norm → pooled = x[:, 0] → logits = head(pooled); so the
+  /// gradient enters the final norm at token 0 only, runs back through the blocks, and splits into the
+  /// class token (token 0), the position embedding (every token) and the patch embedding (tokens 1…N).
+  public func backward(dLogits: Tensor?, dPooled: Tensor?, output: ViTOutput, grads: inout ViT) {
+    let b = output.pooled.shape[0], t = config.numTokens, d = config.width, n = config.numPatches
+    var dPool = dPooled ?? Tensor.zeros([b, d])
+    if let dLogits {
+      dPool += head.backward(dLogits, input: output.pooled, grads: &grads.head)
+    }
+    var dNormed = Tensor.zeros([b, t, d])
+    for bi in 0..<b { for k in 0..<d { dNormed.storage[bi * t * d + k] = dPool.storage[bi * d + k] } }
+    var dx = norm.backward(dNormed, input: output.cache.beforeNorm, cache: output.cache.norm, grads: &grads.norm)
+    for i in stride(from: blocks.count - 1, through: 0, by: -1) {
+      dx = blocks[i].backward(dx, cache: output.cache.blocks[i], grads: &grads.blocks[i])
+    }
+    // Split the gradient of [cls; patches] + pos.
+    var dTokens = Tensor.zeros([b, n, d])
+    for bi in 0..<b {
+      for ti in 0..<t {
+        for k in 0..<d {
+          let g = dx.storage[(bi * t + ti) * d + k]
+          grads.posEmbed.storage[ti * d + k] += g
+          if ti == 0 {
+            grads.clsToken.storage[k] += g
+          } else {
+            dTokens.storage[(bi * n + ti - 1) * d + k] = g
+          }
+        }
+      }
+    }
+    patchEmbed.backward(dTokens, cache: output.cache.patch, grads: &grads.patchEmbed)
+  }
+
+  /// A gradient container: this model's shape, all zeros.
+  public func zeroGradients() -> ViT { zerosLike(self, table: Self.parameterTable(config)) }
+}
+
 // MARK: - Attention rollout
 
 /// Attention rollout (Abnar & Zuidema, 2020): how much each patch feeds the class token through all

@@ -44,7 +44,15 @@ extension Tensor {
 
   public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
     precondition(lhs.shape == rhs.shape, "shape mismatch: \(lhs.shape) + \(rhs.shape)")
-    return Tensor(shape: lhs.shape, storage: zip(lhs.storage, rhs.storage).map { $0 + $1 })
+    var out = Tensor.zeros(lhs.shape)
+    lhs.withUnsafePointer { a in rhs.withUnsafePointer { b in out.withUnsafeMutablePointer { y in addVectors(a, b, into: y, count: lhs.count) } } }
+    return out
+  }
+
+  /// self += other, elementwise (gradient accumulation).
+  public static func += (lhs: inout Tensor, rhs: Tensor) {
+    precondition(lhs.shape == rhs.shape, "shape mismatch: \(lhs.shape) += \(rhs.shape)")
+    rhs.withUnsafePointer { b in lhs.withUnsafeMutablePointer { a in addVectors(a, b, into: a, count: rhs.count) } }
   }
 
   public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {

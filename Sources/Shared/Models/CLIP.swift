@@ -1,0 +1,195 @@
+// CLIP: the image tower (ViT), the text tower (BERT, mean-pooled and normalised), one projection head
+// each into a shared P-dimensional space, and the contrastive loss with a learnable logit scale.
+//
+//   N pairs, P projection width
+//   image_feature = ViT(pixels).pooled  (or .logits, as the seed does)        (N, E_img)
+//   text_feature  = normalize(meanPool(BERT(ids)))                            (N, E_txt)
+//   I = image_projection(image_feature),  T = text_projection(text_feature)   (N, P) each
+//   loss = contrastiveLoss(I, T, logit_scale)                                 Training/ContrastiveLoss.swift
+
+import Foundation
+
+/// Which ViT output feeds the image projection head.
+public enum ImageFeature: String, Sendable, Codable {
+  case pooled  // the class token (768 for ViT-B/16): what CLIP models project
+  case logits  // the 1000 ImageNet logits: what the seed projects
+}
+
+public struct CLIPConfig: Sendable, Equatable, Codable {
+  public var vit: ViTConfig  // image tower
+  public var text: BERTConfig  // text tower
+  public var projectionDim = 512  // P: the shared space
+  public var dropout: Float = 0.1  // in the projection heads
+  public var imageFeature: ImageFeature = .pooled
+  public var loss: ContrastiveLossKind = .standard
+  public var initialLogitScale: Float = Float(log(1 / 0.07))  // ln(1/0.07) ≈ 2.659
+  public var maxTextLength = 64  // tokens per caption, [CLS] and [SEP] included
+
+  public init(vit: ViTConfig, text: BERTConfig) {
+    self.vit = vit
+    self.text = text
+  }
+
+  /// The seed's model: ViT-B/16 + BERT-base, 512-d heads, and the seed's choices (logits as the image
+  /// feature, its loss) — switch `imageFeature`/`loss` to `.pooled`/`.standard` for standard CLIP.
+  public static let seed: CLIPConfig = {
+    var c = CLIPConfig(vit: .base16, text: .base)
+    c.imageFeature = .logits
+    c.loss = .seedFaithful
+    c.maxTextLength = 200
+    return c
+  }()
+
+  /// A tiny CLIP for tests: the small ViT (width 64) and a small BERT (width 32), 16-d heads.
+  public static let testTiny: CLIPConfig = {
+    var text = BERTConfig()
+    text.vocabSize = 1000; text.hiddenSize = 32; text.layers = 2; text.heads = 4; text.intermediateSize = 64; text.maxPositions = 64
+    var c = CLIPConfig(vit: .small, text: text)
+    c.projectionDim = 16
+    c.maxTextLength = 16
+    return c
+  }()
+
+  var imageFeatureWidth: Int { imageFeature == .pooled ? vit.width : vit.numClasses }
+}
+
+/// The optimiser groups, with the seed's learning rates.
+public enum ParameterGroup: String, Sendable, CaseIterable, Codable {
+  case imageTower, textTower, heads
+}
+
+public struct CLIP: Sendable {
+  public var config: CLIPConfig
+  public var vit: ViT
+  public var text: BERT
+  public var imageHead: ProjectionHead
+  public var textHead: ProjectionHead
+  public var logitScale: Tensor  // (1)
+
+  // MARK: Checkpoint keys → properties (the seed's CLIPModel names)
+
+  public static func parameterTable(_ config: CLIPConfig) -> [Parameter<CLIP>] {
+    var table: [Parameter<CLIP>] = []
+    for p in ViT.parameterTable(config.vit) {
+      let get = p.get, set = p.set
+      table.append(Parameter("image_encoder.model." + p.key, get: { get($0.vit) }, set: { set(&$0.vit, $1) }))
+    }
+    for p in BERT.parameterTable(config.text) {
+      let get = p.get, set = p.set
+      table.append(Parameter("text_encoder.model." + p.key, get: { get($0.text) }, set: { set(&$0.text, $1) }))
+    }
+    table += ProjectionHead.parameterTable(prefix: "image_projection.", \CLIP.imageHead)
+    table += ProjectionHead.parameterTable(prefix: "text_projection.", \CLIP.textHead)
+    table.append(Parameter("logit_scale", \.logitScale))
+    return table
+  }
+
+  /// Which optimiser group a checkpoint key belongs to.
+  public static func group(of key: String) -> ParameterGroup {
+    if key.hasPrefix("image_encoder.") { return .imageTower }
+    if key.hasPrefix("text_encoder.") { return .textTower }
+    return .heads
+  }
+
+  // MARK: Construction
+
+  /// Towers from the deterministic generator (or the caller's pretrained ones), heads initialised as
+  /// PyTorch's nn.Linear does (uniform ±1/√fan_in) from `seed`.
+  public init(config: CLIPConfig, vit: ViT? = nil, text: BERT? = nil, seed: UInt64 = 0) {
+    self.config = config
+    self.vit = vit ?? ViT(config: config.vit, seed: seed)
+    self.text = text ?? BERT(config: config.text, seed: seed)
+    imageHead = ProjectionHead(inputWidth: config.imageFeatureWidth, outputWidth: config.projectionDim, dropout: config.dropout)
+    textHead = ProjectionHead(inputWidth: config.text.hiddenSize, outputWidth: config.projectionDim, dropout: config.dropout)
+    logitScale = Tensor(shape: [1], storage: [config.initialLogitScale])
+    imageHead = Self.linearDefaultInit(imageHead, name: "image_projection", seed: seed)
+    textHead = Self.linearDefaultInit(textHead, name: "text_projection", seed: seed)
+  }
+
+  /// nn.Linear's default initialisation, deterministically: weight and bias uniform in ±1/√fan_in.
+  static func linearDefaultInit(_ head: ProjectionHead, name: String, seed: UInt64) -> ProjectionHead {
+    var h = head
+    for (path, suffix) in [(\ProjectionHead.projection, "projection"), (\ProjectionHead.fc, "fc")] {
+      let bound = 1 / Float(h[keyPath: path].inFeatures).squareRoot()
+      h[keyPath: path].weight = Tensor.deterministic(h[keyPath: path].weight.shape, name: "\(name).\(suffix).weight", seed: seed, scale: bound)
+      h[keyPath: path].bias = Tensor.deterministic(h[keyPath: path].bias.shape, name: "\(name).\(suffix).bias", seed: seed, scale: bound)
+    }
+    return h
+  }
+
+  public func zeroGradients() -> CLIP { zerosLike(self, table: Self.parameterTable(config)) }
+
+  public var parameterCount: Int { Self.parameterTable(config).reduce(0) { $0 + $1.get(self).count } }
+}
+
+// MARK: - Forward and backward
+
+/// Everything one training step's forward pass produced (and its backward needs).
+public struct CLIPStep: Sendable {
+  public var image: ViTOutput
+  public var text: BERTOutput
+  public var batch: TokenBatch
+  public var imageHeadCache: ProjectionHeadCache
+  public var textHeadCache: ProjectionHeadCache
+  public var imageProjection: Tensor  // (N, P)
+  public var textProjection: Tensor  // (N, P)
+  public var loss: ContrastiveLossOutput
+}
+
+extension CLIP {
+  func imageFeature(_ out: ViTOutput) -> Tensor { config.imageFeature == .pooled ? out.pooled : out.logits }
+
+  /// Forward pass and loss. `dropout` draws the heads' dropout masks and advances (nil: no dropout).
+  public func forward(pixels: Tensor, batch: TokenBatch, dropout: inout SeededRNG?) -> CLIPStep {
+    var masks: (image: Tensor, text: Tensor)? = nil
+    if var rng = dropout, config.dropout > 0 {
+      let shape = [batch.batchSize, config.projectionDim]
+      masks = (dropoutMask(shape: shape, p: config.dropout, rng: &rng), dropoutMask(shape: shape, p: config.dropout, rng: &rng))
+      dropout = rng
+    }
+    return forward(pixels: pixels, batch: batch, dropoutMasks: masks)
+  }
+
+  /// Forward pass and loss with explicit dropout masks (multipliers), or none.
+  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?) -> CLIPStep {
+    precondition(pixels.shape[0] == batch.batchSize, "\(pixels.shape[0]) images but \(batch.batchSize) captions")
+    let image = vit.forward(pixels)
+    let textOut = text.forward(batch)
+    let (imageProjection, imageHeadCache) = imageHead.forward(imageFeature(image), dropoutMask: dropoutMasks?.image)
+    let (textProjection, textHeadCache) = textHead.forward(textOut.embedding, dropoutMask: dropoutMasks?.text)
+    let loss = contrastiveLoss(image: imageProjection, text: textProjection, logitScale: logitScale.storage[0], kind: config.loss)
+    return CLIPStep(image: image, text: textOut, batch: batch, imageHeadCache: imageHeadCache, textHeadCache: textHeadCache,
+                    imageProjection: imageProjection, textProjection: textProjection, loss: loss)
+  }
+
+  /// Backward pass of `step`, accumulating into `grads`. `trainText: false` stops at the text head
+  /// (a frozen text tower, LiT-style).
+  public func backward(_ step: CLIPStep, grads: inout CLIP, trainImage: Bool = true, trainText: Bool = true) {
+    grads.logitScale.storage[0] += step.loss.dLogitScale
+    let dImageFeature = imageHead.backward(step.loss.dImage, cache: step.imageHeadCache, grads: &grads.imageHead, inputGradient: trainImage)
+    let dTextFeature = textHead.backward(step.loss.dText, cache: step.textHeadCache, grads: &grads.textHead, inputGradient: trainText)
+    if trainImage {
+      switch config.imageFeature {
+      case .pooled: vit.backward(dLogits: nil, dPooled: dImageFeature, output: step.image, grads: &grads.vit)
+      case .logits: vit.backward(dLogits: dImageFeature, dPooled: nil, output: step.image, grads: &grads.vit)
+      }
+    }
+    if trainText {
+      text.backward(dEmbedding: dTextFeature, output: step.text, batch: step.batch, grads: &grads.text)
+    }
+  }
+
+  // MARK: Inference
+
+  /// Unit-length image embeddings (N, P) for pixels (N, 3, S, S).
+  public func embedImages(_ pixels: Tensor) -> Tensor {
+    let (projected, _) = imageHead.forward(imageFeature(vit.forward(pixels)))
+    return l2Normalize(projected).0
+  }
+
+  /// Unit-length text embeddings (N, P).
+  public func embedTexts(_ batch: TokenBatch) -> Tensor {
+    let (projected, _) = textHead.forward(text.forward(batch).embedding)
+    return l2Normalize(projected).0
+  }
+}
