@@ -24,6 +24,8 @@ let package = Package(
     .executable(name: "ch03-vit", targets: ["ch03-vit"]),
     .executable(name: "ch04-tokenizer", targets: ["ch04-tokenizer"]),
     .executable(name: "ch05-bert", targets: ["ch05-bert"]),
+    .executable(name: "ch06-projection", targets: ["ch06-projection"]),
+    .executable(name: "ch07-contrastive-loss", targets: ["ch07-contrastive-loss"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -80,6 +82,18 @@ let package = Package(
       swiftSettings: releaseFlags
     ),
     .executableTarget(
+      name: "ch06-projection",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/06-Projection",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
+      name: "ch07-contrastive-loss",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/07-ContrastiveLoss",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
       name: "clip",
       dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
@@ -94,7 +108,8 @@ let package = Package(
     ),
     .testTarget(
       name: "SharedTests",
-      dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "clip"],
+      dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
+                     "ch07-contrastive-loss", "clip"],
       path: "Tests/SharedTests"
     ),
   ]

@@ -190,3 +190,38 @@ struct TextExecutableTests {
     #expect(abs(v.reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
   }
 }
+
+@Suite("Executables 06–07", .serialized)
+struct LossExecutableTests {
+  @Test("ch06-projection maps 768-d and 384-d features into 512-d and normalises them")
+  func chapter06() throws {
+    let out = temporaryDirectory()
+    let result = try runProduct("ch06-projection", ["--out", out, "--untrained-text"], currentDirectory: Fixtures.repositoryRoot)
+    #expect(result.status == 0, "\(result.stderr)")
+    for line in ["pooled (N, 768)  (4, 768)", "text (N, 384)", "image head: [512, 768] then [512, 512]; text head: [512, 384] then [512, 512]",
+                 "image (N, 512)", "22.63  →  1", "mean on the diagonal (true pairs)", "next: ch07-contrastive-loss"] {
+      #expect(result.stdout.contains(line), "missing line: \(line)")
+    }
+    #expect(readBytes(out + "/similarity-before-training.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+  }
+
+  @Test("ch07-contrastive-loss: hand computation equals the library, the loss falls, the diagonal wins")
+  func chapter07() throws {
+    let out = temporaryDirectory()
+    let result = try runProduct("ch07-contrastive-loss", ["--out", out], currentDirectory: Fixtures.repositoryRoot)
+    #expect(result.status == 0, "\(result.stderr)")
+    let text = result.stdout
+    // "loss = … = A by hand, B from contrastiveLoss"
+    let line = text.split(separator: "\n").first { $0.contains("by hand,") }!
+    let afterEquals = line.components(separatedBy: "/ 2 = ")[1]
+    let numbers = afterEquals.split(separator: " ").compactMap { Float($0.trimmingCharacters(in: .punctuationCharacters)) }
+    #expect(numbers.count >= 2 && abs(numbers[0] - numbers[1]) < 1e-4, "\(line)")
+    #expect(text.contains("rows where the true caption scores highest: 6/6"))
+    let final = text.split(separator: "\n").first { $0.contains("final loss") }!
+    let finalLoss = Float(final.split(separator: " ")[2])!
+    #expect(finalLoss < 0.05)
+    for picture in ["logits-before.png", "logits-after.png"] {
+      #expect(readBytes(out + "/" + picture).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    }
+  }
+}

@@ -56,7 +56,7 @@ public final class Notebook {
 
   /// An indented tensor summary line.
   public func show(_ label: String, _ tensor: Tensor) {
-    note("\(label.padding(toLength: max(label.count, 14), withPad: " ", startingAt: 0))\(tensor.summary())")
+    note("\(label.padding(toLength: max(label.count + 2, 14), withPad: " ", startingAt: 0))\(tensor.summary())")
   }
 
   /// Closing line with the total time.

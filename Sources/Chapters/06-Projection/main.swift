@@ -1,0 +1,85 @@
+// Chapter 06 — projection heads: image features (768 wide) and text features (384 wide) cannot be
+// compared directly. One small network per tower maps each into the same 512-d space, where a dot
+// product between unit vectors is a cosine similarity.
+//
+// Uses Sources/Shared/Models/ProjectionHead.swift and CLIP.swift. Walkthrough: Walkthroughs/06-Projection.md.
+
+import Foundation
+import Shared
+
+let args = ChapterArguments(options: ["out"], switches: ["untrained-text"], usage: "[--out DIR] [--untrained-text]")
+let outDir = args["out"] ?? "output/ch06-projection"
+do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
+let notebook = Notebook(title: "Chapter 06 · projection heads into a shared space", steps: 6)
+guard let root = repositoryRoot() else { fail("run from the repository (Assets/ and Tests/Fixtures/images are needed)") }
+
+// MARK: 1. inputs: four photos and their captions
+let photos = [
+  ("Assets/grace_hopper.jpg", "a portrait of a woman in a navy uniform"),
+  ("Tests/Fixtures/images/landscape_320x240.jpg", "a wide photo of an older woman with glasses"),
+  ("Tests/Fixtures/images/square_256_gray.jpg", "a black and white picture of a face"),
+  ("Tests/Fixtures/images/small_150x100.jpg", "a tiny low resolution image of a person"),
+]
+let transform = EvalTransform()
+let pixels = notebook.step("four photos and four captions", "timm eval transform") { () -> Tensor in
+  var all: [Float] = []
+  for (path, _) in photos {
+    do { all += transform(try JPEG.decode(path: root + "/" + path)).storage } catch { fail("\(error)") }
+  }
+  return Tensor(shape: [photos.count, 3, 224, 224], storage: all)
+}
+for (i, (path, caption)) in photos.enumerated() { notebook.note("\(i): \((path as NSString).lastPathComponent)  —  \"\(caption)\"") }
+
+// MARK: 2. image features
+let vit = ViT(config: .base16)
+let imageOut = notebook.step("image features: ViT-B/16", "deterministic weights (untrained)") { vit.forward(pixels) }
+notebook.show("pooled (N, 768)", imageOut.pooled)
+notebook.show("logits (N, 1000)", imageOut.logits)
+
+// MARK: 3. text features
+let useMiniLM = MiniLM.isAvailable && !args.has("untrained-text")
+let encoder: SentenceEncoder = notebook.step("text features: BERT, mean-pooled, normalised",
+                                             useMiniLM ? "all-MiniLM-L6-v2 (pretrained)" : "untrained MiniLM-shaped BERT") {
+  do {
+    if useMiniLM { return try SentenceEncoder(directory: MiniLM.directory) }
+    return SentenceEncoder(tokenizer: try BertTokenizer.bundledUncased(), model: BERT(config: .miniLM))
+  } catch { fail("\(error)") }
+}
+if !useMiniLM { notebook.note("for the real text tower: \(MiniLM.fetchCommand)") }
+let textFeatures = encoder.embed(photos.map(\.1))
+notebook.show("text (N, 384)", textFeatures)
+notebook.note("widths differ (768 vs 384): there is no way to compare an image with a caption yet")
+
+// MARK: 4. the heads
+var config = CLIPConfig(vit: .base16, text: encoder.model.config)
+config.projectionDim = 512
+let clip = CLIP(config: config, vit: vit, text: encoder.model)
+let (imageProjected, textProjected) = notebook.step("project both into 512-d", "Linear → GELU → Linear → Dropout → + residual → LayerNorm") {
+  (clip.imageHead.forward(imageOut.pooled).0, clip.textHead.forward(textFeatures).0)
+}
+notebook.note("image head: \(clip.imageHead.projection.weight.shape) then \(clip.imageHead.fc.weight.shape); text head: \(clip.textHead.projection.weight.shape) then \(clip.textHead.fc.weight.shape)")
+notebook.show("image (N, 512)", imageProjected)
+notebook.show("text (N, 512)", textProjected)
+
+// MARK: 5. norms, then unit vectors
+let (imageUnit, imageNorms) = l2Normalize(imageProjected)
+let (textUnit, textNorms) = l2Normalize(textProjected)
+notebook.step("L2-normalise", "after the head's LayerNorm each vector has norm ≈ √512 ≈ 22.6") {}
+notebook.note("image norms: " + imageNorms.map { String(format: "%.2f", $0) }.joined(separator: " ") + "  →  1")
+notebook.note("text norms:  " + textNorms.map { String(format: "%.2f", $0) }.joined(separator: " ") + "  →  1")
+
+// MARK: 6. cosine similarities before training
+let similarity = notebook.step("cosine similarity, images × captions", "before any training") {
+  imageUnit.matmul(textUnit, transposeOther: true)
+}
+notebook.note(formatMatrix(similarity, decimals: 3))
+let diagonal = (0..<4).map { similarity[$0, $0] }.reduce(0, +) / 4
+let offDiagonal = (similarity.storage.reduce(0, +) - diagonal * 4) / 12
+notebook.note(String(format: "mean on the diagonal (true pairs) %.3f vs off it %.3f — no preference yet: the heads are random", diagonal, offDiagonal))
+let picture = outDir + "/similarity-before-training.png"
+try? PNG.write(heatmapImage(similarity, cell: 48), to: picture)
+
+print("")
+print("pictures:")
+print("  \(picture)   images (rows) × captions (columns), before training")
+notebook.finish(next: "ch07-contrastive-loss — the loss that makes the diagonal win")
