@@ -125,6 +125,48 @@ def main(workloads):
                 r = mine[(f"{name} forward 32x32", threads)]
                 row(f"{name} forward 32x32", threads, r["seconds"], t_ref, ref, r["gflops"] * r["seconds"])
 
+    if "step" in workloads:
+        sys.path.insert(0, os.path.join(REPO, "Scripts", "reference"))
+        import math
+
+        import torch.nn.functional as F
+        from ch06_projection import ProjectionHead
+        from timm.models.vision_transformer import VisionTransformer
+        from transformers import BertConfig, BertModel
+
+        mine = ours("step")
+        configs = {
+            "tiny": (dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, num_classes=10),
+                     BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                max_position_embeddings=64), 16, 32),
+            "vit-b/16+bert-base": (dict(img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, num_classes=1000),
+                                   BertConfig(), 512, 224),
+        }
+        for name, (vit_kwargs, bert_config, proj, size) in configs.items():
+            vit = VisionTransformer(**vit_kwargs)
+            bert = BertModel(bert_config, add_pooling_layer=False)
+            ih, th = ProjectionHead(vit_kwargs["embed_dim"], proj), ProjectionHead(bert_config.hidden_size, proj)
+            scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+            params = list(vit.parameters()) + list(bert.parameters()) + list(ih.parameters()) + list(th.parameters()) + [scale]
+            pixels = torch.randn(8, 3, size, size)
+            ids = torch.randint(1, min(1900, bert_config.vocab_size), (8, 32))
+
+            def run():
+                for p in params:
+                    p.grad = None
+                img = ih(vit.forward_head(vit.forward_features(pixels), pre_logits=True))
+                txt = th(F.normalize(bert(input_ids=ids).last_hidden_state.mean(1), dim=-1))
+                i, t = F.normalize(img, dim=-1), F.normalize(txt, dim=-1)
+                logits = scale.exp() * i @ t.t()
+                labels = torch.arange(8)
+                ((F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2).backward()
+
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                t_ref = time_median(run, min_seconds=1.0)
+                label = f"clip {name} fwd+bwd batch 8"
+                row(label, threads, mine[(label, threads)]["seconds"], t_ref, "torch")
+
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["gemm", "vit", "minilm", "bert"]))
+    sys.exit(main(sys.argv[1:] or ["gemm", "vit", "minilm", "bert", "step"]))

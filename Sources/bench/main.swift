@@ -3,6 +3,7 @@
 //   swift run -c release bench gemm [--threads 1,2] [--json]
 //   swift run -c release bench vit  [--threads 1,2] [--batch 1,8] [--json]
 //   swift run -c release bench minilm|bert [--threads 1,2] [--json]   (32 sentences × 32 tokens)
+//   swift run -c release bench step [--threads 1,2] [--json]   (CLIP forward + backward, batch 8)
 //
 // Scripts/bench/compare.py runs it beside numpy/PyTorch in the same run and prints the ratios.
 
@@ -101,6 +102,27 @@ case "minilm", "bert":
     kernelThreads = threads
     let seconds = timeMedian { _ = encoder.embed(sentences, batchSize: 32) }
     report("\(workload) forward 32x32", threads: threads, seconds: seconds, flop: perSentence * 32)
+  }
+case "step":
+  // One forward + backward (no optimiser) of CLIP: the test-tiny config at batch 8, and ViT-B/16 +
+  // BERT-base (pooled feature, standard loss) at batch 8 with 32-token captions.
+  for (name, config) in [("tiny", CLIPConfig.testTiny), ("vit-b/16+bert-base", CLIPConfig(vit: .base16, text: .base))] {
+    let model = CLIP(config: config)
+    let b = 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
+    let pixels = Tensor.deterministic([b, 3, s, s], name: "pixels", scale: 1)
+    let ids = (0..<(b * l)).map { 1000 + ($0 * 7919) % 900 }.map { min($0, config.text.vocabSize - 1) }
+    let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: b * l), tokenTypeIds: [Int](repeating: 0, count: b * l),
+                           batchSize: b, length: l)
+    for threads in threadCounts {
+      kernelThreads = threads
+      let seconds = timeMedian {
+        var rng: SeededRNG? = SeededRNG(seed: 1)
+        let step = model.forward(pixels: pixels, batch: batch, dropout: &rng)
+        var grads = model.zeroGradients()
+        model.backward(step, grads: &grads)
+      }
+      report("clip \(name) fwd+bwd batch 8", threads: threads, seconds: seconds, flop: 0)
+    }
   }
 default:
   fail("unknown workload '\(workload)' (available: gemm, vit, minilm, bert)")
