@@ -1,0 +1,41 @@
+// ReduceLROnPlateau, as torch.optim.lr_scheduler.ReduceLROnPlateau (mode "min", relative threshold):
+// when the validation loss has not improved by more than `threshold` (relative) for more than
+// `patience` epochs, every group's learning rate is multiplied by `factor`.
+
+public struct ReduceLROnPlateau: Sendable, Codable, Equatable {
+  public var factor: Float = 0.8
+  public var patience = 1
+  public var threshold: Float = 1e-4  // relative: improvement means metric < best · (1 − threshold)
+  public var minLearningRate: Float = 0
+  public var eps: Float = 1e-8  // a reduction smaller than this is skipped, as torch does
+  public var best: Float = .infinity
+  public var badEpochs = 0
+
+  public init(factor: Float = 0.8, patience: Int = 1) {
+    self.factor = factor
+    self.patience = patience
+  }
+
+  /// Feeds one epoch's metric; returns true when the learning rates were reduced.
+  @discardableResult
+  public mutating func step(metric: Float, groups: inout [OptimizerGroup]) -> Bool {
+    if metric < best * (1 - threshold) {
+      best = metric
+      badEpochs = 0
+    } else {
+      badEpochs += 1
+    }
+    guard badEpochs > patience else { return false }
+    badEpochs = 0
+    var reduced = false
+    for i in groups.indices {
+      let old = groups[i].learningRate
+      let new = max(old * factor, minLearningRate)
+      if old - new > eps {
+        groups[i].learningRate = new
+        reduced = true
+      }
+    }
+    return reduced
+  }
+}
