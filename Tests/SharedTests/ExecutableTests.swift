@@ -74,7 +74,7 @@ struct AttentionAndViTExecutableTests {
     #expect(result.status == 0, "\(result.stderr)")
     let text = result.stdout
     for line in ["[1/8] four toy tokens", "P = softmax(S) per row", "MultiHeadAttention(heads: 1) gives the same O: max difference",
-                 "head 1 attention P", "its column is exactly 0", "probabilities (1, 12, 197, 197)",
+                 "head 1 attention P", "its column is exactly 0", "probabilities  (1, 12, 197, 197)",
                  "query patch (2, 12) on the sky: top keys (2, 12)", "next: ch03-vit"] {
       #expect(text.contains(line), "missing line: \(line)")
     }
@@ -96,7 +96,7 @@ struct AttentionAndViTExecutableTests {
     #expect(result.status == 0, "\(result.stderr)")
     let text = result.stdout
     for line in ["[1/7] build the model  (2 blocks, width 64, 4 heads, MLP 256)", "timm checkpoint, every key and shape validated",
-                 "block  0  [1, 17, 64]", "block  1  [1, 17, 64]", "pooled (B, D) (1, 64)", "logits (B, C) (1, 10)",
+                 "block  0  [1, 17, 64]", "block  1  [1, 17, 64]", "pooled (B, D)  (1, 64)", "logits (B, C)  (1, 10)",
                  "batch 1:", "batch 8:", "next: ch04-tokenizer"] {
       #expect(text.contains(line), "missing line: \(line)")
     }
