@@ -82,5 +82,13 @@ struct LayerTests {
       naive.withUnsafeMutablePointer { np in geluNaive(x: xp, y: np, count: rows * dim) }
     }
     expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "gelu dim \(dim)")
+    let dy = randomTensor([rows, dim], seed: 77)
+    x.withUnsafePointer { xp in
+      dy.withUnsafePointer { dp in
+        fast.withUnsafeMutablePointer { fp in Kernels.geluBackward(dy: dp, x: xp, dx: fp, count: rows * dim) }
+        naive.withUnsafeMutablePointer { np in geluBackwardNaive(dy: dp, x: xp, dx: np, count: rows * dim) }
+      }
+    }
+    expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "gelu backward dim \(dim)")
   }
 }

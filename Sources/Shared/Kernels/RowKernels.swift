@@ -102,10 +102,44 @@ public func softmaxNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
   }
 }
 
-/// Row-parallel softmax (in place allowed: x == y).
+/// One row of softmax with SIMD max, exp and sum (in place allowed).
+@inline(__always)
+public func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, dim: Int) {
+  var mv = SIMD16<Float>(repeating: -.infinity)
+  var i = 0
+  while i + 16 <= dim { mv = pointwiseMax(mv, load16(x + i)); i += 16 }
+  var mx = mv.max()
+  while i < dim { mx = max(mx, x[i]); i += 1 }
+  if mx == -.infinity {
+    for j in 0..<dim { y[j] = 0 }
+    return
+  }
+  let m = SIMD16<Float>(repeating: mx)
+  var sv = SIMD16<Float>()
+  i = 0
+  while i + 16 <= dim {
+    let e = expSIMD(load16(x + i) - m)
+    store16(e, y + i)
+    sv += e
+    i += 16
+  }
+  var s = sv.sum()
+  if i < dim {  // the tail, padded with −∞ (exp → 0)
+    var tail = SIMD16<Float>(repeating: -.infinity)
+    for j in i..<dim { tail[j - i] = x[j] }
+    let e = expSIMD(tail - m)
+    for j in i..<dim { y[j] = e[j - i]; s += e[j - i] }
+  }
+  let inv = 1 / s
+  i = 0
+  while i + 16 <= dim { store16(load16(y + i) * inv, y + i); i += 16 }
+  while i < dim { y[i] *= inv; i += 1 }
+}
+
+/// Row-parallel SIMD softmax (in place allowed: x == y).
 public func softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
   parallelRows(rows, cols: dim) { r0, r1 in
-    softmaxNaive(x: x + r0 * dim, y: y + r0 * dim, rows: r1 - r0, dim: dim)
+    for r in r0..<r1 { softmaxRow(x + r * dim, y + r * dim, dim: dim) }
   }
 }
 
@@ -122,12 +156,19 @@ public func geluNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, c
   for i in 0..<count { y[i] = geluScalar(x[i]) }
 }
 
-/// Parallel GELU over a buffer.
+/// Parallel SIMD GELU over a buffer.
 public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
   let chunk = 16_384
   parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
-    let start = c0 * chunk, end = min(count, c1 * chunk)
-    geluNaive(x: x + start, y: y + start, count: end - start)
+    var i = c0 * chunk
+    let end = min(count, c1 * chunk)
+    while i + 16 <= end { store16(geluSIMD(load16(x + i)), y + i); i += 16 }
+    if i < end {
+      var tail = SIMD16<Float>()
+      for j in i..<end { tail[j - i] = x[j] }
+      let g = geluSIMD(tail)
+      for j in i..<end { y[j] = g[j - i] }
+    }
   }
 }
 
@@ -206,12 +247,20 @@ public func geluDerivative(_ x: Float) -> Float {
   return cdf + x * pdf
 }
 
-/// GELU backward: dx = dy · gelu'(x), in parallel chunks.
+/// GELU backward: dx = dy · gelu'(x), SIMD, in parallel chunks.
 public func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
   let chunk = 16_384
   parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
-    for i in (c0 * chunk)..<min(count, c1 * chunk) { dx[i] = dy[i] * geluDerivative(x[i]) }
+    var i = c0 * chunk
+    let end = min(count, c1 * chunk)
+    while i + 16 <= end { store16(load16(dy + i) * geluDerivativeSIMD(load16(x + i)), dx + i); i += 16 }
+    while i < end { dx[i] = dy[i] * geluDerivative(x[i]); i += 1 }
   }
+}
+
+/// GELU backward, the definition (libm's erf and exp).
+public func geluBackwardNaive(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+  for i in 0..<count { dx[i] = dy[i] * geluDerivative(x[i]) }
 }
 
 /// out[j] += Σ_r x[r, j]: the bias gradient of a Linear layer (dbias = column sums of dy).

@@ -68,7 +68,7 @@ public struct MultiHeadAttention: Sendable {
                   for j in 0..<n where mask[bi * n + j] == 0 { row[j] += MultiHeadAttention.maskedScore }
                 }
               }
-              softmaxNaive(x: scores, y: scores, rows: n, dim: n)
+              for i in 0..<n { softmaxRow(scores + i * n, scores + i * n, dim: n) }
               // O = P·V into the head's columns of context
               gemm(transA: false, transB: false, m: n, n: dh, k: n, a: scores, lda: n,
                    b: base + 2 * d + hi * dh, ldb: 3 * d, c: cp + bi * n * d + hi * dh, ldc: d, threads: 1)
