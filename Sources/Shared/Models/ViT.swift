@@ -26,6 +26,11 @@ public struct ViTConfig: Sendable, Equatable, Codable {
   public var mlpDim = 3072  // Hm: MLP hidden width (4·D)
   public var numClasses = 1000  // C: classifier outputs (0 = no head)
   public var layerNormEps: Float = 1e-6  // timm's ViT LayerNorm eps
+  public var pool: Pooling = .classToken  // how the image feature is read off the final tokens
+
+  /// `.classToken` is timm's default (global_pool="token"); `.mean` averages the patch tokens after the
+  /// final norm — a shorter gradient path to every patch, which helps a small ViT trained from scratch.
+  public enum Pooling: String, Sendable, Codable { case classToken, mean }
 
   public init() {}
 
@@ -177,7 +182,15 @@ public struct ViT: Sendable {
     }
     let (normed, normCache) = norm.forward(x)  // (B, T, D)
     var pooled = Tensor.zeros([b, d])
-    for bi in 0..<b { for k in 0..<d { pooled.storage[bi * d + k] = normed.storage[bi * t * d + k] } }
+    switch config.pool {
+    case .classToken:
+      for bi in 0..<b { for k in 0..<d { pooled.storage[bi * d + k] = normed.storage[bi * t * d + k] } }
+    case .mean:
+      for bi in 0..<b {
+        for ti in 1..<t { for k in 0..<d { pooled.storage[bi * d + k] += normed.storage[(bi * t + ti) * d + k] } }
+        for k in 0..<d { pooled.storage[bi * d + k] /= Float(n) }
+      }
+    }
     let logits = config.numClasses > 0 ? head.forward(pooled) : Tensor.zeros([b, 0])
     return ViTOutput(logits: logits, pooled: pooled, tokens: normed,
                      cache: ViTCache(patch: patchCache, embedded: embedded, blocks: caches, norm: normCache, beforeNorm: x))
@@ -200,7 +213,12 @@ extension ViT {
       dPool += head.backward(dLogits, input: output.pooled, grads: &grads.head)
     }
     var dNormed = Tensor.zeros([b, t, d])
-    for bi in 0..<b { for k in 0..<d { dNormed.storage[bi * t * d + k] = dPool.storage[bi * d + k] } }
+    switch config.pool {
+    case .classToken:
+      for bi in 0..<b { for k in 0..<d { dNormed.storage[bi * t * d + k] = dPool.storage[bi * d + k] } }
+    case .mean:  // forward: pooled = mean of tokens 1…N; so each gets dPooled / N
+      for bi in 0..<b { for ti in 1..<t { for k in 0..<d { dNormed.storage[(bi * t + ti) * d + k] = dPool.storage[bi * d + k] / Float(n) } } }
+    }
     var dx = norm.backward(dNormed, input: output.cache.beforeNorm, cache: output.cache.norm, grads: &grads.norm)
     for i in stride(from: blocks.count - 1, through: 0, by: -1) {
       dx = blocks[i].backward(dx, cache: output.cache.blocks[i], grads: &grads.blocks[i])

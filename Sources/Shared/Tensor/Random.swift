@@ -20,3 +20,11 @@ public struct SeededRNG: RandomNumberGenerator, Sendable, Equatable {
     lower + (upper - lower) * (Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0))
   }
 }
+
+extension SeededRNG {
+  /// A throwaway generator for calls that take one but will not use it (evaluation transforms).
+  public static var unused: SeededRNG {
+    get { SeededRNG(seed: 0) }
+    set {}
+  }
+}
