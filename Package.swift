@@ -26,6 +26,7 @@ let package = Package(
     .executable(name: "ch05-bert", targets: ["ch05-bert"]),
     .executable(name: "ch06-projection", targets: ["ch06-projection"]),
     .executable(name: "ch07-contrastive-loss", targets: ["ch07-contrastive-loss"]),
+    .executable(name: "ch08-training", targets: ["ch08-training"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -94,6 +95,12 @@ let package = Package(
       swiftSettings: releaseFlags
     ),
     .executableTarget(
+      name: "ch08-training",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/08-Training",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
       name: "clip",
       dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
@@ -109,7 +116,7 @@ let package = Package(
     .testTarget(
       name: "SharedTests",
       dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
-                     "ch07-contrastive-loss", "clip"],
+                     "ch07-contrastive-loss", "ch08-training", "clip"],
       path: "Tests/SharedTests"
     ),
   ]

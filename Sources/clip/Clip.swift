@@ -9,7 +9,7 @@ struct Clip: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "clip",
     abstract: "CLIP from scratch in Swift: preprocess images, embed, train, search.",
-    subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self]
+    subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self, Train.self]
   )
 }
 
@@ -204,5 +204,73 @@ struct EmbedText: ParsableCommand {
         print("\(text.debugDescription)  (\(row.count))  " + row.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
       }
     }
+  }
+}
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train CLIP on a Flickr-layout folder (or the generated shapes dataset).",
+    discussion: """
+      DIR holds captions.csv (image,caption_number,caption,id — or Flickr8k's image,caption, or Flickr30k's \
+      '|'-separated results.csv) and the images (in DIR, DIR/images or DIR/Images). Without --data the \
+      shapes dataset is generated into OUT/data. Checkpoints (last.safetensors, best.safetensors), \
+      log.jsonl and loss-curve.png go to OUT.
+
+      Examples:
+        clip train                                   # tiny model, generated shapes, a few minutes
+        clip train --data ~/flickr8k --config seed --epochs 1
+        clip train --resume output/train/last.safetensors
+      """
+  )
+
+  @Option(name: .long, help: "tiny (default) or seed (ViT-B/16 + BERT-base, the seed's hyper-parameters).")
+  var config: String = "tiny"
+
+  @Option(name: .long, help: "Folder with captions.csv and the images.")
+  var data: String?
+
+  @Option(name: .long, help: "The captions file, if not DIR/captions.csv.")
+  var csv: String?
+
+  @Option(name: .long, help: "Output folder.")
+  var out: String = "output/train"
+
+  @Option(name: .long, help: "Epochs.")
+  var epochs: Int?
+
+  @Option(name: .long, help: "Batch size.")
+  var batchSize: Int?
+
+  @Option(name: .long, help: "Continue from a checkpoint written by this command.")
+  var resume: String?
+
+  @Flag(name: .long, help: "Fail on the first malformed CSV row or missing image instead of skipping it.")
+  var strict = false
+
+  func validate() throws {
+    guard TrainingConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use tiny or seed)") }
+    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+    if let batchSize, batchSize < 2 { throw ValidationError("--batch-size must be at least 2") }
+  }
+
+  func run() throws {
+    var trainingConfig = TrainingConfig.named(config)!
+    if let epochs { trainingConfig.epochs = epochs }
+    if let batchSize { trainingConfig.batchSize = batchSize }
+    let dataDir = data ?? out + "/data"
+    let csvPath = csv ?? dataDir + "/captions.csv"
+    if data == nil && csv == nil && !FileManager.default.fileExists(atPath: csvPath) {
+      print("generating the shapes dataset into \(dataDir) …")
+      do { try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir) } catch { exitWithError("\(error)") }
+    }
+    let dataset: CaptionDataset
+    do { dataset = try CaptionDataset(csvPath: csvPath, strict: strict) } catch { exitWithError("\(error)") }
+    for problem in dataset.problems { FileHandle.standardError.write(Data("warning: skipped \(problem)\n".utf8)) }
+    print("\(dataset.images.count) images, \(dataset.captionCount) captions (\(dataset.problems.count) rows skipped)")
+    do {
+      let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out, resume: resume)
+      try trainer.run()
+      print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.png")
+    } catch { exitWithError("\(error)") }
   }
 }

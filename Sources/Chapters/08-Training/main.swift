@@ -1,0 +1,136 @@
+// Chapter 08 — training CLIP: both towers, both heads and the logit scale learn together from
+// captioned images. Generates the embedded shapes dataset if needed, trains the tiny configuration
+// (minutes on 2 cores), evaluates retrieval every epoch, and ends with zero-shot classification on
+// held-out images — including colour–shape combinations never seen in training.
+//
+// Library: Sources/Shared/Training (Trainer, Data, AdamW, Schedulers, ShapesDataset),
+// Evaluation (Retrieval, ZeroShot). Walkthrough: Walkthroughs/08-Training.md.
+
+import Foundation
+import Shared
+
+let args = ChapterArguments(options: ["config", "data", "out", "epochs", "batch-size", "resume", "csv", "lr"],
+                            switches: ["lit", "seed-faithful-lr", "strict"],
+                            usage: "[--config tiny|seed] [--data DIR] [--csv FILE] [--out DIR] [--epochs N] [--batch-size N] [--resume CKPT] [--lit] [--seed-faithful-lr] [--strict]")
+let notebook = Notebook(title: "Chapter 08 · training CLIP", steps: 7)
+let outDir = args["out"] ?? "output/ch08-training"
+
+// MARK: 1. configuration
+guard var config = TrainingConfig.named(args["config"] ?? "tiny") else { fail("unknown --config (use tiny or seed)") }
+if let e = args["epochs"] { guard let n = Int(e), n > 0 else { fail("--epochs must be a positive integer") }; config.epochs = n }
+if let b = args["batch-size"] { guard let n = Int(b), n >= 2 else { fail("--batch-size must be at least 2") }; config.batchSize = n }
+if let lr = args["lr"] {
+  guard let v = Float(lr), v > 0 else { fail("--lr must be a positive number") }
+  config.optimizer.imageLearningRate = v; config.optimizer.textLearningRate = v; config.optimizer.headLearningRate = v
+}
+if args.has("seed-faithful-lr") { config.optimizer.seedFaithfulImageLearningRate = true }
+var initialText: BERT? = nil
+if args.has("lit") {
+  guard MiniLM.isAvailable else { fail("--lit needs all-MiniLM-L6-v2: run \(MiniLM.fetchCommand)") }
+  do { initialText = try BERT(directory: MiniLM.directory) } catch { fail("\(error)") }
+  config.model.text = initialText!.config
+  config.optimizer.freezeText = true
+  config.textFromMiniLM = true
+}
+notebook.step("configuration", config.name) {}
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+notebook.note(String(decoding: try! encoder.encode(config), as: UTF8.self))
+if config.optimizer.seedFaithfulImageLearningRate {
+  notebook.note("seed-faithful: the image tower trains at the TEXT tower's learning rate, reproducing the seed's bug")
+} else {
+  notebook.note("note: the seed gave the image tower the text tower's learning rate by mistake; fixed here (--seed-faithful-lr restores it)")
+}
+
+// MARK: 2. data
+let dataDir = args["data"] ?? (outDir + "/data")
+let csvPath = args["csv"] ?? (dataDir + "/captions.csv")
+if args["data"] == nil && !FileManager.default.fileExists(atPath: csvPath) {
+  notebook.step("generate the shapes dataset", dataDir) {
+    do { try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir) } catch { fail("cannot generate the dataset: \(error)") }
+  }
+}
+let dataset: CaptionDataset = notebook.step("read the captions", csvPath) {
+  do { return try CaptionDataset(csvPath: csvPath, strict: args.has("strict")) } catch { fail("\(error)") }
+}
+notebook.note("\(dataset.images.count) images, \(dataset.captionCount) captions, images in \(dataset.imageDirectory)")
+for problem in dataset.problems.prefix(10) { notebook.note("warning: skipped \(problem)") }
+if dataset.problems.count > 10 { notebook.note("… and \(dataset.problems.count - 10) more rows skipped") }
+
+// MARK: 3. model and trainer
+let tokenizer: BertTokenizer
+do { tokenizer = try (args.has("lit") ? BertTokenizer(vocabularyPath: MiniLM.directory + "/vocab.txt") : .bundledUncased()) } catch { fail("\(error)") }
+let trainer: Trainer
+do {
+  let initial = initialText.map { CLIP(config: config.model, text: $0, seed: config.seed) }
+  trainer = try Trainer(config: config, dataset: dataset, tokenizer: tokenizer, outputDirectory: outDir, resume: args["resume"], initialModel: initial)
+} catch { fail("\(error)") }
+notebook.step("model", "\(trainer.model.parameterCount) parameters") {}
+notebook.note("split by image (seed \(config.seed)): \(trainer.trainImages.count) train, \(trainer.validationImages.count) validation")
+if let resume = args["resume"] { notebook.note("resumed from \(resume) after epoch \(trainer.state.epoch), step \(trainer.state.step)") }
+
+// MARK: 4. train
+let trainStart = now(), firstStep = trainer.state.step
+let run = trainer.config  // a resumed run trains with its checkpoint's configuration
+do {
+  try notebook.step("train", "\(run.epochs) epochs × \((trainer.trainImages.count + run.batchSize - 1) / run.batchSize) steps of \(run.batchSize)") {
+    try trainer.run()
+  }
+} catch { fail("\(error)") }
+let trainSeconds = now() - trainStart
+let stepsRun = trainer.state.step - firstStep
+notebook.note(String(format: "%@ for %d steps (%.0f ms/step, with validation); the step waited %@ in total for the data thread",
+                     formatDuration(trainSeconds) as NSString, stepsRun, trainSeconds / Double(max(stepsRun, 1)) * 1000,
+                     formatDuration(trainer.dataWaitSeconds) as NSString))
+if trainer.stepsTimed > 0 {
+  let perStep = trainer.stepSeconds / Double(trainer.stepsTimed)
+  notebook.note(String(format: "%.0f ms per training step alone; a full epoch of %d steps would take about %@", perStep * 1000,
+                       trainer.fullEpochSteps, formatDuration(perStep * Double(trainer.fullEpochSteps)) as NSString))
+}
+notebook.note("checkpoints: \(outDir)/last.safetensors, \(outDir)/best.safetensors (best validation loss \(String(format: "%.4f", trainer.state.bestValidationLoss)))")
+notebook.note("log: \(outDir)/log.jsonl · loss curve: \(outDir)/loss-curve.png")
+
+// MARK: 5. zero-shot on held-out images
+let labelsPath = dataDir + "/labels.csv"
+if FileManager.default.fileExists(atPath: labelsPath), let labelsText = try? String(contentsOfFile: labelsPath, encoding: .utf8) {
+  notebook.step("zero-shot classification", "no classifier: class names in prompt templates") {}
+  let rows = labelsText.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+  let classes = ShapesDatasetConfig().classes
+  let model = trainer.model
+  let zeroShot = ZeroShotClassifier(classes: classes, templates: ShapesDatasetConfig.zeroShotTemplates, logitScale: model.logitScale.storage[0]) {
+    model.embedTexts(tokenizer.batch($0, maxLength: run.model.maxTextLength))
+  }
+  let validation = Set(trainer.validationImages)
+  for (name, filter) in [("held-out validation images", { (r: [String]) in r[2] == "seen" && validation.contains(r[0]) }),
+                         ("unseen colour–shape combinations", { (r: [String]) in r[2] == "unseen" })] {
+    let chosen = rows.filter { $0.count == 3 && !$0[1].isEmpty && filter($0) }
+    guard !chosen.isEmpty else { continue }
+    var pixels: [Float] = []
+    for r in chosen {
+      let image = (try? JPEG.decode(path: dataDir + "/images/" + r[0])) ?? RGBImage(width: 1, height: 1)
+      pixels += run.imagePipeline.pixels(image, side: run.model.vit.imageSize, train: false, rng: &SeededRNG.unused).storage
+    }
+    let embeddings = model.embedImages(Tensor(shape: [chosen.count, 3, run.model.vit.imageSize, run.model.vit.imageSize], storage: pixels))
+    let predicted = zeroShot.predict(embeddings)
+    let pairs = zip(chosen, predicted).map { ($0.0[1].split(separator: " "), classes[$0.1].split(separator: " ")) }
+    let correct = pairs.filter { $0.0 == $0.1 }.count
+    let colourRight = pairs.filter { $0.0[0] == $0.1[0] }.count, shapeRight = pairs.filter { $0.0[1] == $0.1[1] }.count
+    notebook.note(String(format: "%@: %d/%d = %.1f%% over %d classes (colour right %.1f%%, shape right %.1f%%)", name as NSString, correct,
+                         chosen.count, 100 * Double(correct) / Double(chosen.count), classes.count,
+                         100 * Double(colourRight) / Double(chosen.count), 100 * Double(shapeRight) / Double(chosen.count)))
+    if name.hasPrefix("held-out") {
+      // Which shapes are mistaken for which (colour ignored).
+      let shapes = ShapesDatasetConfig().shapes
+      let truth = pairs.map { p in shapes.firstIndex(of: String(p.0[1])) ?? 0 }, guess = pairs.map { p in shapes.firstIndex(of: String(p.1[1])) ?? 0 }
+      notebook.note("shape confusion (rows: true shape, columns: predicted):\n" + formatConfusion(confusionMatrix(truth: truth, predicted: guess, classes: shapes.count), names: shapes))
+    }
+  }
+}
+
+// MARK: 6. summary
+if let last = trainer.state.history.last {
+  notebook.step("summary", "last epoch") {}
+  notebook.note(String(format: "validation loss %.4f · image→text R@1 %.1f%% R@5 %.1f%% · text→image R@1 %.1f%% R@5 %.1f%%",
+                       last.validationLoss, 100 * last.imageToTextR1, 100 * last.imageToTextR5, 100 * last.textToImageR1, 100 * last.textToImageR5))
+}
+notebook.finish(next: "ch09-zero-shot — classify and search with the trained model")

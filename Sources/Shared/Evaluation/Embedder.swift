@@ -1,0 +1,83 @@
+// A trained CLIP for inference: loads a chapter 08 checkpoint and embeds texts and image files in
+// batches into the shared space (unit vectors), the way zero-shot, retrieval and search need them.
+// Images are preprocessed with the checkpoint's own pipeline (evaluation mode: no augmentation).
+
+import Foundation
+
+public struct Embedder {
+  public let model: CLIP
+  public let config: TrainingConfig
+  public let tokenizer: BertTokenizer
+  public let checkpoint: String
+  /// Width of the shared space (P).
+  public var dimension: Int { config.model.projectionDim }
+  public var logitScale: Float { model.logitScale.storage[0] }
+
+  public init(checkpoint: String) throws {
+    (model, config) = try TrainingCheckpoint.loadModel(checkpoint)
+    tokenizer = try .bundledUncased()  // MiniLM's vocab.txt is the same file
+    self.checkpoint = checkpoint
+  }
+
+  public init(model: CLIP, config: TrainingConfig, tokenizer: BertTokenizer) {
+    self.model = model
+    self.config = config
+    self.tokenizer = tokenizer
+    checkpoint = ""
+  }
+
+  /// (N, P) unit embeddings, computed `batchSize` texts at a time.
+  public func embedTexts(_ texts: [String], batchSize: Int = 256) -> Tensor {
+    var storage: [Float] = []
+    storage.reserveCapacity(texts.count * dimension)
+    var start = 0
+    while start < texts.count {
+      let chunk = Array(texts[start..<min(texts.count, start + batchSize)])
+      storage += model.embedTexts(tokenizer.batch(chunk, maxLength: config.model.maxTextLength)).storage
+      start += batchSize
+    }
+    return Tensor(shape: [texts.count, dimension], storage: storage)
+  }
+
+  /// (3, S, S) pixel values of one decoded image, as the model was trained to see them at evaluation.
+  public func pixels(_ image: RGBImage) -> Tensor {
+    config.imagePipeline.pixels(image, side: config.model.vit.imageSize, train: false, rng: &SeededRNG.unused)
+  }
+
+  /// (N, P) unit embeddings of decoded images.
+  public func embedImages(_ images: [RGBImage]) -> Tensor {
+    let side = config.model.vit.imageSize
+    var storage: [Float] = []
+    for image in images { storage += pixels(image).storage }
+    return model.embedImages(Tensor(shape: [images.count, 3, side, side], storage: storage))
+  }
+
+  /// Embeds image files `batchSize` at a time. Files that cannot be read or decoded are skipped and
+  /// returned with the reason; `embeddings` row r belongs to `paths[embedded[r]]`.
+  public func embedImageFiles(_ paths: [String], batchSize: Int = 32, progress: ProgressBar? = nil)
+    -> (embeddings: Tensor, embedded: [Int], skipped: [(path: String, reason: String)])
+  {
+    var storage: [Float] = [], embedded: [Int] = [], skipped: [(path: String, reason: String)] = []
+    var start = 0
+    let started = now()
+    while start < paths.count {
+      let end = min(paths.count, start + batchSize)
+      var images: [RGBImage] = [], indices: [Int] = []
+      for i in start..<end {
+        do {
+          images.append(try JPEG.decode(path: paths[i]))
+          indices.append(i)
+        } catch {
+          skipped.append((paths[i], "\(error)"))
+        }
+      }
+      if !images.isEmpty {
+        storage += embedImages(images).storage
+        embedded += indices
+      }
+      start = end
+      progress?.update(end, info: String(format: "%.0f img/s", Double(end) / max(now() - started, 1e-9)))
+    }
+    return (Tensor(shape: [embedded.count, dimension], storage: storage), embedded, skipped)
+  }
+}

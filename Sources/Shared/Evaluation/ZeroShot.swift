@@ -1,0 +1,93 @@
+// Zero-shot classification: no classifier is trained. Each class name is written into caption
+// templates ("a photo of a {}."), embedded by the text tower, and an image goes to the class whose
+// text embedding it is most similar to.
+//
+//   class embedding c_k = normalize( mean_t normalize(text(template_t(class_k))) )    prompt ensembling
+//   p(k | image) = softmax_k( exp(logit_scale) · ⟨normalize(image), c_k⟩ )
+
+import Foundation
+
+public struct ZeroShotClassifier: Sendable {
+  public var classes: [String]
+  public var templates: [String]
+  /// (K, P) unit class embeddings, computed once.
+  public var classEmbeddings: Tensor
+  public var logitScale: Float
+
+  /// Embeds every class × template with `embedTexts` (texts → unit embeddings (M, P)).
+  public init(classes: [String], templates: [String], logitScale: Float, embedTexts: ([String]) -> Tensor) {
+    precondition(!classes.isEmpty && !templates.isEmpty, "zero-shot needs classes and templates")
+    self.classes = classes
+    self.templates = templates
+    self.logitScale = logitScale
+    let texts = classes.flatMap { c in templates.map { $0.replacingOccurrences(of: "{}", with: c) } }
+    let all = embedTexts(texts)  // (K·T, P), unit rows
+    let p = all.shape[1], t = templates.count
+    var out = Tensor.zeros([classes.count, p])
+    for k in 0..<classes.count {
+      for j in 0..<t { for d in 0..<p { out.storage[k * p + d] += all.storage[(k * t + j) * p + d] / Float(t) } }
+    }
+    classEmbeddings = l2Normalize(out).0
+  }
+
+  public static let defaultTemplates = ["a photo of a {}.", "a picture of a {}.", "a {}.", "an image of a {}.", "there is a {} here."]
+
+  /// (N, K) logits and probabilities for unit image embeddings (N, P).
+  public func classify(_ imageEmbeddings: Tensor) -> (logits: Tensor, probabilities: Tensor) {
+    let logits = imageEmbeddings.matmul(classEmbeddings, transposeOther: true) * exp(logitScale)
+    return (logits, logits.softmaxLastDim())
+  }
+
+  /// The predicted class index of each image.
+  public func predict(_ imageEmbeddings: Tensor) -> [Int] {
+    let (logits, _) = classify(imageEmbeddings)
+    let k = classes.count
+    return (0..<imageEmbeddings.shape[0]).map { i in
+      (0..<k).max { logits.storage[i * k + $0] < logits.storage[i * k + $1] }!
+    }
+  }
+}
+
+/// counts[true][predicted] for K classes.
+public func confusionMatrix(truth: [Int], predicted: [Int], classes k: Int) -> [[Int]] {
+  var m = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+  for (t, p) in zip(truth, predicted) { m[t][p] += 1 }
+  return m
+}
+
+/// The matrix as text: one row per true class, columns = predicted, with the class names abbreviated.
+public func formatConfusion(_ m: [[Int]], names: [String]) -> String {
+  let width = max(3, (m.flatMap { $0 }.max() ?? 0).description.count + 1)
+  var lines = ["true \\ predicted: " + names.enumerated().map { "\($0.offset)=\($0.element)" }.joined(separator: " ")]
+  lines.append(String(repeating: " ", count: 4) + (0..<m.count).map { String(format: "%\(width)d", $0) }.joined())
+  for (i, row) in m.enumerated() {
+    lines.append(String(format: "%3d ", i) + row.map { $0 == 0 ? String(repeating: " ", count: width - 1) + "·" : String(format: "%\(width)d", $0) }.joined())
+  }
+  return lines.joined(separator: "\n")
+}
+
+/// The k best entries of a score row: (index, score), best first.
+public func topK(_ scores: [Float], k: Int) -> [(index: Int, score: Float)] {
+  Array(scores.enumerated().sorted { $0.element > $1.element }.prefix(k).map { (index: $0.offset, score: $0.element) })
+}
+
+/// Zero-shot accuracy over labelled images.
+public struct ZeroShotEvaluation: Sendable {
+  public var truth: [Int]
+  public var predicted: [Int]
+  /// (N, K) class probabilities.
+  public var probabilities: Tensor
+  public var correct: Int { zip(truth, predicted).filter { $0.0 == $0.1 }.count }
+  public var accuracy: Double { truth.isEmpty ? 0 : Double(correct) / Double(truth.count) }
+}
+
+extension ZeroShotClassifier {
+  /// Classifies unit image embeddings (N, P) whose true classes are `truth`.
+  public func evaluate(_ imageEmbeddings: Tensor, truth: [Int]) -> ZeroShotEvaluation {
+    precondition(imageEmbeddings.shape[0] == truth.count, "one true class per image")
+    let (_, probabilities) = classify(imageEmbeddings)
+    let k = classes.count
+    let predicted = (0..<truth.count).map { i in (0..<k).max { probabilities.storage[i * k + $0] < probabilities.storage[i * k + $1] }! }
+    return ZeroShotEvaluation(truth: truth, predicted: predicted, probabilities: probabilities)
+  }
+}
