@@ -135,6 +135,8 @@ public final class Trainer {
       model = initialModel ?? CLIP(config: config.model, seed: config.seed)
       optimizer = AdamW(model: model, config: config.optimizer)
       state = TrainingState()
+      // A fresh run starts a fresh log (a resumed one appends to its own).
+      try? FileManager.default.removeItem(atPath: outputDirectory + "/log.jsonl")
       state.groups = optimizer.groups
       state.scheduler = ReduceLROnPlateau(factor: config.plateauFactor, patience: config.plateauPatience)
     }
@@ -210,8 +212,8 @@ public final class Trainer {
           state.epochSteps += 1
           images += batch.images.count
           let rate = Double(images) / max(now() - epochStart, 1e-9)
-          bar.update(state.batchInEpoch + 1, info: String(format: "loss %.4f  lr %.0e  %.0f img/s", result.loss,
-                                                         optimizer.groups[0].learningRate, rate))
+          bar.update(state.batchInEpoch + 1, info: String(format: "loss %.4f  lr %.0e  %@ img/s", result.loss,
+                                                         optimizer.groups[0].learningRate, String(format: rate < 10 ? "%.2f" : "%.0f", rate) as NSString))
           appendLog(["kind": "step", "step": state.step, "epoch": state.epoch + 1, "loss": Double(result.loss),
                      "grad_norm": Double(result.gradientNorm), "logit_scale": Double(model.logitScale.storage[0])])
         }
