@@ -27,6 +27,7 @@ let package = Package(
     .executable(name: "ch06-projection", targets: ["ch06-projection"]),
     .executable(name: "ch07-contrastive-loss", targets: ["ch07-contrastive-loss"]),
     .executable(name: "ch08-training", targets: ["ch08-training"]),
+    .executable(name: "ch09-zero-shot", targets: ["ch09-zero-shot"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -101,6 +102,12 @@ let package = Package(
       swiftSettings: releaseFlags
     ),
     .executableTarget(
+      name: "ch09-zero-shot",
+      dependencies: ["Shared"],
+      path: "Sources/Chapters/09-ZeroShot",
+      swiftSettings: releaseFlags
+    ),
+    .executableTarget(
       name: "clip",
       dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
@@ -116,7 +123,7 @@ let package = Package(
     .testTarget(
       name: "SharedTests",
       dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
-                     "ch07-contrastive-loss", "ch08-training", "clip"],
+                     "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "clip"],
       path: "Tests/SharedTests"
     ),
   ]

@@ -9,7 +9,8 @@ struct Clip: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "clip",
     abstract: "CLIP from scratch in Swift: preprocess images, embed, train, search.",
-    subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self, Train.self]
+    subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self, Train.self, Index.self, Search.self, ZeroShot.self,
+                  RetrieveEval.self]
   )
 }
 

@@ -88,3 +88,46 @@ extension RGBImage {
     }
   }
 }
+
+/// Images in a row with a bar under each whose length shows its score in [0, 1] (the scores are
+/// printed beside the picture's path: the picture carries no text).
+public func scoredGrid(_ images: [RGBImage], scores: [Float], cell: Int = 96, barHeight: Int = 10) -> RGBImage {
+  let gap = 6
+  var out = RGBImage(width: images.count * (cell + gap) + gap, height: cell + barHeight + 3 * gap, fill: (255, 255, 255))
+  for (i, image) in images.enumerated() {
+    let x = gap + i * (cell + gap)
+    out.paste(image.resized(width: cell, height: cell, filter: .bilinear), x: x, y: gap)
+    let filled = Int(max(0, min(1, scores[i])) * Float(cell))
+    for yy in (cell + 2 * gap)..<(cell + 2 * gap + barHeight) {
+      for xx in x..<(x + cell) {
+        let c: (UInt8, UInt8, UInt8) = xx - x < filled ? (40, 120, 220) : (225, 225, 225)
+        out[x: xx, y: yy, channel: 0] = c.0
+        out[x: xx, y: yy, channel: 1] = c.1
+        out[x: xx, y: yy, channel: 2] = c.2
+      }
+    }
+  }
+  return out
+}
+
+/// A horizontal bar chart: one bar per value in [0, 1], top to bottom, beside an optional image.
+public func barChart(_ values: [Float], image: RGBImage? = nil, width: Int = 300, barHeight: Int = 18) -> RGBImage {
+  let gap = 6
+  let left = image.map { $0.width + 2 * gap } ?? gap
+  let height = max(image?.height ?? 0, values.count * (barHeight + gap) + gap) + 2 * gap
+  var out = RGBImage(width: left + width + gap, height: height, fill: (255, 255, 255))
+  if let image { out.paste(image, x: gap, y: gap) }
+  for (i, v) in values.enumerated() {
+    let y = gap + i * (barHeight + gap)
+    let filled = Int(max(0, min(1, v)) * Float(width))
+    for yy in y..<(y + barHeight) {
+      for xx in left..<(left + width) {
+        let c: (UInt8, UInt8, UInt8) = xx - left < filled ? (i == 0 ? (220, 80, 40) : (40, 120, 220)) : (235, 235, 235)
+        out[x: xx, y: yy, channel: 0] = c.0
+        out[x: xx, y: yy, channel: 1] = c.1
+        out[x: xx, y: yy, channel: 2] = c.2
+      }
+    }
+  }
+  return out
+}

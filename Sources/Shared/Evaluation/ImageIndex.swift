@@ -1,0 +1,140 @@
+// A searchable index of a photo folder: one unit embedding per JPEG, in one safetensors file.
+//
+//   tensor    embeddings  (N, P)  float32, row r = files[r]
+//   metadata  format_version, model (the checkpoint that made it), files (JSON: path, size, mtime)
+//
+// Written atomically (temporary file, fsync, rename), so an interrupted `clip index` leaves the
+// previous index intact. Re-indexing reuses the rows of files whose size and mtime are unchanged.
+
+import Foundation
+
+public struct IndexedFile: Sendable, Codable, Equatable {
+  public var path: String
+  public var size: Int
+  public var modified: Double  // seconds since 1970
+  public init(path: String, size: Int, modified: Double) {
+    self.path = path
+    self.size = size
+    self.modified = modified
+  }
+}
+
+public struct ImageIndex: Sendable {
+  public static let formatVersion = "1"
+  public var files: [IndexedFile]
+  /// (N, P) unit rows.
+  public var embeddings: Tensor
+  public var model: String
+
+  public init(files: [IndexedFile], embeddings: Tensor, model: String) {
+    precondition(embeddings.shape.count == 2 && embeddings.shape[0] == files.count, "one embedding row per file")
+    self.files = files
+    self.embeddings = embeddings
+    self.model = model
+  }
+
+  public func write(to path: String) throws {
+    var writer = SafetensorsWriter(metadata: [
+      "format_version": Self.formatVersion,
+      "model": model,
+      "files": String(decoding: try JSONEncoder().encode(files), as: UTF8.self),
+    ])
+    writer.add("embeddings", embeddings)
+    try writer.write(to: path)
+  }
+
+  public static func load(_ path: String) throws -> ImageIndex {
+    let file = try SafetensorsFile(path: path)
+    guard file.metadata["format_version"] == formatVersion, let filesText = file.metadata["files"] else {
+      throw CheckpointError(path: path, reason: "not a clip index (no format_version \(formatVersion) / files in its metadata)")
+    }
+    let files: [IndexedFile]
+    do { files = try JSONDecoder().decode([IndexedFile].self, from: Data(filesText.utf8)) } catch {
+      throw CheckpointError(path: path, reason: "unreadable file list: \(error)")
+    }
+    let embeddings = try file.tensor("embeddings")
+    guard embeddings.shape.count == 2, embeddings.shape[0] == files.count else {
+      throw CheckpointError(path: path, reason: "embeddings \(embeddings.shape) do not match \(files.count) files")
+    }
+    return ImageIndex(files: files, embeddings: embeddings, model: file.metadata["model"] ?? "")
+  }
+
+  /// The best `k` files for a unit query embedding (P): (file index, cosine similarity), best first.
+  public func search(_ query: Tensor, k: Int) -> [(index: Int, score: Float)] {
+    guard !files.isEmpty else { return [] }
+    let scores = embeddings.matmul(query.reshaped([1, query.count]), transposeOther: true).storage
+    return topK(scores, k: k)
+  }
+}
+
+/// Every JPEG (.jpg/.jpeg, any case) under `directory`, recursively, sorted; hidden files skipped.
+public func findJPEGs(in directory: String) throws -> [String] {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+    throw CheckpointError(path: directory, reason: "not a folder")
+  }
+  guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
+  var found: [String] = []
+  while let relative = walker.nextObject() as? String {
+    let name = (relative as NSString).lastPathComponent
+    if name.hasPrefix(".") { continue }
+    let ext = (name as NSString).pathExtension.lowercased()
+    if ext == "jpg" || ext == "jpeg" { found.append((directory as NSString).appendingPathComponent(relative)) }
+  }
+  return found.sorted()
+}
+
+/// Size and modification time of a file (nil when it cannot be stat'ed).
+public func fileStamp(_ path: String) -> IndexedFile? {
+  guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+    let size = (attributes[.size] as? NSNumber)?.intValue, let date = attributes[.modificationDate] as? Date
+  else { return nil }
+  return IndexedFile(path: path, size: size, modified: date.timeIntervalSince1970)
+}
+
+extension ImageIndex {
+  public struct UpdateReport {
+    public var reused = 0
+    public var embedded = 0
+    public var skipped: [(path: String, reason: String)] = []
+  }
+
+  /// Indexes `paths` with `embedder`, reusing rows of `previous` (same model) for unchanged files.
+  public static func build(paths: [String], embedder: Embedder, previous: ImageIndex?, progress: ProgressBar? = nil)
+    -> (index: ImageIndex, report: UpdateReport)
+  {
+    var report = UpdateReport()
+    let p = embedder.dimension
+    var old: [String: (IndexedFile, Int)] = [:]
+    if let previous, previous.model == embedder.checkpoint, previous.embeddings.shape[1] == p {
+      for (r, f) in previous.files.enumerated() { old[f.path] = (f, r) }
+    }
+    var files: [IndexedFile] = [], rows: [[Float]] = []
+    var toEmbed: [IndexedFile] = []
+    for path in paths {
+      guard let stamp = fileStamp(path) else {
+        report.skipped.append((path, "cannot read its size and date"))
+        continue
+      }
+      if let (f, r) = old[path], f == stamp {
+        files.append(f)
+        rows.append(Array(previous!.embeddings.storage[(r * p)..<((r + 1) * p)]))
+        report.reused += 1
+      } else {
+        toEmbed.append(stamp)
+      }
+    }
+    let result = embedder.embedImageFiles(toEmbed.map(\.path), progress: progress)
+    for (r, i) in result.embedded.enumerated() {
+      files.append(toEmbed[i])
+      rows.append(Array(result.embeddings.storage[(r * p)..<((r + 1) * p)]))
+    }
+    report.embedded = result.embedded.count
+    report.skipped += result.skipped
+    // Keep the index in path order whatever was reused.
+    let order = files.indices.sorted { files[$0].path < files[$1].path }
+    let index = ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
+                           model: embedder.checkpoint)
+    return (index, report)
+  }
+}

@@ -1,0 +1,189 @@
+// Zero-shot classification and retrieval metrics against PyTorch (Scripts/reference/ch09_zero_shot.py),
+// a hand-checked retrieval example, and the search tools end to end on a freshly trained model.
+
+import Foundation
+import Shared
+import Testing
+
+@Suite("Zero-shot and retrieval")
+struct ZeroShotTests {
+  @Test("prompt-ensembled class embeddings, logits and probabilities equal PyTorch's")
+  func zeroShotMatchesTorch() throws {
+    let f = try Fixtures.load("ch09-zero-shot")
+    let text = try f.tensor("zs.text"), image = try f.tensor("zs.image")
+    let k = try f.tensor("zs.classes").shape[0], t = text.shape[0] / k
+    var calls = 0
+    let classifier = ZeroShotClassifier(classes: (0..<k).map { "class \($0)" }, templates: (0..<t).map { "template \($0) {}" },
+                                        logitScale: try f.tensor("zs.logit_scale").storage[0]) { texts in
+      calls += 1
+      // The fixture's rows are class-major: row k·T + t is class k in template t.
+      #expect(texts.count == k * t && texts[1] == "template 1 class 0" && texts[t] == "template 0 class 1")
+      return text
+    }
+    #expect(calls == 1)  // text embeddings computed once, then cached in the classifier
+    expectClose(classifier.classEmbeddings, try f.tensor("zs.classes"), atol: 1e-6, rtol: 1e-5, "class embeddings")
+    let (logits, probabilities) = classifier.classify(image)
+    expectClose(logits, try f.tensor("zs.logits"), atol: 1e-5, rtol: 1e-5, "logits")
+    expectClose(probabilities, try f.tensor("zs.probs"), atol: 1e-6, rtol: 1e-5, "probabilities")
+    let expected = try f.tensor("zs.probs")
+    let truth = (0..<image.shape[0]).map { i in (0..<k).max { expected[i, $0] < expected[i, $1] }! }
+    let evaluation = classifier.evaluate(image, truth: truth)
+    #expect(evaluation.predicted == truth && evaluation.accuracy == 1)
+  }
+
+  @Test("ranks, recall and mean/median rank equal PyTorch's on a matrix with ties and five captions per image")
+  func retrievalMatchesTorch() throws {
+    let f = try Fixtures.load("ch09-zero-shot")
+    let similarity = try f.tensor("rt.similarity")
+    let imageOfText = try f.integers("rt.image_of_text").values
+    let ranks = retrievalRanks(similarity: similarity, imageOfText: imageOfText)
+    #expect(ranks.imageToText == (try f.integers("rt.i2t_ranks").values))
+    #expect(ranks.textToImage == (try f.integers("rt.t2i_ranks").values))
+    for (name, r) in [("i2t", ranks.imageToText), ("t2i", ranks.textToImage)] {
+      let m = retrievalMetrics(ranks: r)
+      let recall = try f.tensor("rt.\(name)_recall").storage
+      #expect([m.recall[1]!, m.recall[5]!, m.recall[10]!] == recall, "\(name) recall")
+      #expect(abs(m.meanRank - (try f.tensor("rt.\(name)_mean_rank").storage[0])) < 1e-5, "\(name) mean rank")
+      #expect(m.medianRank == (try f.tensor("rt.\(name)_median_rank").storage[0]), "\(name) median rank")
+    }
+  }
+
+  @Test("a hand-checked example: grouping by image, pessimistic ties")
+  func handChecked() {
+    // 3 images, captions 0,1 → image 0; 2 → image 1; 3 → image 2.
+    let similarity = Tensor(shape: [3, 4], storage: [
+      0.9, 0.1, 0.5, 0.2,  // image 0: its best caption (0) ranks 1
+      0.3, 0.8, 0.8, 0.0,  // image 1: its caption 2 ties with caption 1 → rank 2
+      0.1, 0.1, 0.1, 0.1,  // image 2: all tie → its caption 3 ranks 4
+    ])
+    let ranks = retrievalRanks(similarity: similarity, imageOfText: [0, 0, 1, 2])
+    #expect(ranks.imageToText == [1, 2, 4])
+    // caption 0: image 0 (0.9) first → 1; caption 1: its image 0 (0.1) is beaten by image 1 (0.8) and
+    // tied by image 2 (0.1) → 3; caption 2: image 1 (0.8) first → 1; caption 3: its image 2 (0.1) is
+    // beaten by image 0 (0.2) → 2.
+    #expect(ranks.textToImage == [1, 3, 1, 2])
+    let m = retrievalMetrics(ranks: ranks.textToImage)
+    #expect(m.recall[1] == 0.5 && m.recall[5] == 1 && m.meanRank == 1.75 && m.medianRank == 1.5)
+  }
+
+  @Test("the index survives a round trip and searches by cosine")
+  func indexRoundTrip() throws {
+    let dir = temporaryDirectory("index")
+    let files = (0..<3).map { IndexedFile(path: "/photos/\($0).jpg", size: 10 + $0, modified: 1.5) }
+    let index = ImageIndex(files: files, embeddings: Tensor(shape: [3, 2], storage: [1, 0, 0, 1, 0.6, 0.8]), model: "m.safetensors")
+    try index.write(to: dir + "/i.safetensors")
+    let loaded = try ImageIndex.load(dir + "/i.safetensors")
+    #expect(loaded.files == files && loaded.model == "m.safetensors" && loaded.embeddings.storage == index.embeddings.storage)
+    let hits = loaded.search(Tensor(shape: [2], storage: [0, 1]), k: 2)
+    #expect(hits.map(\.index) == [1, 2])
+    _ = FileManager.default.createFile(atPath: dir + "/bad.safetensors", contents: Data([1, 2, 3]))
+    #expect(throws: (any Error).self) { try ImageIndex.load(dir + "/bad.safetensors") }
+  }
+}
+
+/// Eight solid-colour JPEGs, each with its own caption, and a model trained on them until every
+/// caption finds its own image.
+let overfitRun: (directory: String, checkpoint: String, colours: [String]) = {
+  let dir = temporaryDirectory("overfit")
+  try! ensureDirectory(dir + "/images")
+  let colours: [(String, (UInt8, UInt8, UInt8))] = [("red", (220, 30, 30)), ("green", (30, 180, 40)), ("blue", (30, 60, 220)),
+    ("yellow", (240, 220, 30)), ("purple", (140, 40, 180)), ("orange", (245, 130, 20)), ("white", (250, 250, 250)), ("black", (10, 10, 10))]
+  var csv = "image,caption_number,caption,id\n"
+  for (i, (name, rgb)) in colours.enumerated() {
+    try! JPEG.write(RGBImage(width: 16, height: 16, fill: rgb), to: dir + "/images/\(name).jpg", quality: 95)
+    csv += "\(name).jpg,0,a \(name) picture,\(i)\n"
+  }
+  try! writeFileAtomically(Array(csv.utf8), to: dir + "/captions.csv")
+  var config = microTrainingConfig()
+  config.validationFraction = 0  // train on all eight
+  config.epochs = 300
+  config.optimizer.imageLearningRate = 1e-2
+  config.optimizer.textLearningRate = 1e-2
+  config.optimizer.headLearningRate = 1e-2
+  let trainer = try! Trainer(config: config, dataset: try! CaptionDataset(csvPath: dir + "/captions.csv"), tokenizer: try! .bundledUncased(),
+                             outputDirectory: dir + "/run", observer: CollectingObserver())
+  try! trainer.run()
+  print("overfit run: loss \(trainer.state.stepLosses.prefix(3)) … \(trainer.state.stepLosses.suffix(3))")
+  return (dir, dir + "/run/last.safetensors", colours.map(\.0))
+}()
+
+@Suite("clip index / search / zero-shot / retrieve-eval", .serialized)
+struct SearchToolTests {
+  @Test("a trained model finds each caption's own image")
+  func embedderRanksOwnImageFirst() throws {
+    let embedder = try Embedder(checkpoint: overfitRun.checkpoint)
+    let paths = overfitRun.colours.map { overfitRun.directory + "/images/\($0).jpg" }
+    let images = embedder.embedImageFiles(paths)
+    #expect(images.skipped.isEmpty && images.embedded == Array(0..<8))
+    let texts = embedder.embedTexts(overfitRun.colours.map { "a \($0) picture" })
+    let ranks = retrievalRanks(similarity: images.embeddings.matmul(texts, transposeOther: true), imageOfText: Array(0..<8))
+    #expect(ranks.textToImage == Array(repeating: 1, count: 8), "\(ranks)")
+  }
+
+  @Test("clip index skips a corrupt JPEG and a non-image, re-indexes only what changed; clip search ranks the match first")
+  func indexAndSearch() throws {
+    let photos = temporaryDirectory("photos")
+    try FileManager.default.createDirectory(atPath: photos + "/nested", withIntermediateDirectories: true)
+    for (i, c) in overfitRun.colours.enumerated() {
+      try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/\(c).jpg", toPath: photos + (i % 2 == 0 ? "/" : "/nested/") + "\(c).JPG")
+    }
+    try Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 1, 2, 3]).write(to: URL(fileURLWithPath: photos + "/corrupt.jpg"))
+    try Data("just text".utf8).write(to: URL(fileURLWithPath: photos + "/notes.txt"))
+    let index = photos + "/photos.index"
+    let first = try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", index])
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(first.stdout.contains("indexed 8 images (8 embedded, 0 unchanged), 1 skipped"), "\(first.stdout)")
+    #expect(first.stderr.contains("warning: skipped \(photos)/corrupt.jpg"), "\(first.stderr)")
+    let again = try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", index])
+    #expect(again.stdout.contains("indexed 8 images (0 embedded, 8 unchanged)"), "\(again.stdout)")
+
+    for colour in ["blue", "orange", "white"] {
+      let search = try runProduct("clip", ["search", index, "a \(colour) picture", "-k", "3", "--json"])
+      #expect(search.status == 0, "\(search.stderr)")
+      let first = search.stdout.split(separator: "\n").first.map(String.init) ?? ""
+      #expect(first.contains("\"rank\":1") && first.contains("/\(colour).JPG\""), "\(colour): \(search.stdout)")
+    }
+  }
+
+  @Test("clip zero-shot names the colour; clip retrieve-eval prints the metrics")
+  func zeroShotAndRetrieveEval() throws {
+    let images = ["green", "purple"].map { overfitRun.directory + "/images/\($0).jpg" }
+    let labels = overfitRun.colours.map { "\($0) picture" }.joined(separator: ",")
+    let templatesFile = temporaryDirectory("templates") + "/t.txt"
+    try "a {}\n".write(toFile: templatesFile, atomically: true, encoding: .utf8)
+    let result = try runProduct("clip", ["zero-shot", "--model", overfitRun.checkpoint, "--labels", labels, "--templates", templatesFile, "--json"] + images)
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n")
+    #expect(lines.count == 2 && lines[0].contains("\"top\":[{\"label\":\"green picture\"") && lines[1].contains("\"top\":[{\"label\":\"purple picture\""),
+            "\(result.stdout)")
+    let eval = try runProduct("clip", ["retrieve-eval", "--model", overfitRun.checkpoint, "--data", overfitRun.directory, "--all", "--json"])
+    #expect(eval.status == 0, "\(eval.stderr)")
+    #expect(eval.stdout.contains("\"images\":8,\"captions\":8,\"image_to_text\":{\"r1\":1.0"), "\(eval.stdout)")
+    let bad = try runProduct("clip", ["search"])
+    #expect(bad.status != 0 && bad.stderr.contains("Usage"))
+  }
+}
+
+@Suite("Executable 09", .serialized)
+struct ZeroShotExecutableTests {
+  @Test("ch09-zero-shot classifies, compares prompt sets, retrieves and writes its pictures")
+  func chapter09() throws {
+    let run = temporaryDirectory("ch09-run"), out = temporaryDirectory("ch09-out")
+    let trainer = try Trainer(config: microTrainingConfig(), dataset: microDataset.dataset, tokenizer: .bundledUncased(), outputDirectory: run,
+                              observer: CollectingObserver())
+    try trainer.run()
+    let result = try runProduct("ch09-zero-shot", ["--model", run + "/best.safetensors", "--data", microDataset.directory, "--out", out,
+                                                   "--query", "a picture of a red circle"])
+    #expect(result.status == 0, "\(result.stderr)")
+    for line in ["one-shape validation images", "one template \"a {}\"", "ensemble of the dataset's phrasings", "chance: 3.3%",
+                 "held-out shapes (colour ignored)", "image → text: R@1", "text → image: R@1", "\"a picture of a red circle\"",
+                 "next: clip index"] {
+      #expect(result.stdout.contains(line), "missing line: \(line)")
+    }
+    for picture in ["search.png", "confusion.png"] {
+      #expect(readBytes(out + "/" + picture).starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(picture)")
+    }
+    let missing = try runProduct("ch09-zero-shot", ["--model", out + "/none.safetensors", "--out", out])
+    #expect(missing.status == 1 && missing.stderr.contains("swift run -c release ch08-training"), "\(missing.stderr)")
+  }
+}
