@@ -40,9 +40,12 @@ let package = Package(
       cSettings: [.unsafeFlags(["-O2"])],
       linkerSettings: [.linkedLibrary("jpeg")]
     ),
+    // One C function: does this CPU have AVX-512? (The GEMM's register tile depends on it.)
+    .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
     // GEMM and friends: naive definitions beside the SIMD versions (Sources/Shared/Kernels).
     .target(
       name: "Kernels",
+      dependencies: ["CPUFeatures"],
       path: "Sources/Shared/Kernels",
       swiftSettings: kernelFlags
     ),

@@ -8,6 +8,8 @@
 //
 // PyTorch's Linear, y = x·Wᵀ + b with W stored (out, in), is `gemm(transB: true, bias: b)`.
 
+import CPUFeatures
+
 
 // MARK: - Definition
 
@@ -32,17 +34,32 @@ public func gemmNaive(
   }
 }
 
-// MARK: - Fast GEMM: packed panels, 8×32 SIMD micro-kernel, cache blocking, threads
+// MARK: - Fast GEMM: packed panels, a register-tile micro-kernel, cache blocking, threads
 
-/// Block sizes. MR×NR is the register tile: 8 rows × 32 columns = 16 SIMD16<Float> accumulators.
-/// KC×NR floats of packed B (32 KB) sit in L1 while a sliver of packed A streams through;
+/// Block sizes. MR×NR is the register tile, chosen for the CPU at run time:
+///   AVX-512 (32 zmm registers): 8 rows × 32 columns = 16 SIMD16<Float> accumulators;
+///   AVX2 (16 ymm registers):    6 rows × 16 columns = 12 SIMD8<Float> accumulators + 2 B + 1 broadcast.
+/// (An 8×32 SIMD16 tile on AVX2 needs 32 ymm accumulators and spills: measured 25 GFLOP/s.)
+/// KC×NR floats of packed B sit in L1 while a sliver of packed A streams through;
 /// MC×KC of packed A (96 KB) stays in L2.
 public enum GEMMBlocking {
-  public static let mr = 8  // rows of C per micro-kernel call
-  public static let nr = 32  // columns of C per micro-kernel call (two SIMD16)
+  public static let wide = clip_cpu_has_avx512f() == 1
+  public static let mr = wide ? 8 : 6  // rows of C per micro-kernel call
+  public static let nr = wide ? 32 : 16  // columns of C per micro-kernel call
   public static let kc = 256  // depth of one packed panel
   public static let mc = 96  // rows of A per packed block (multiple of mr)
   public static let nc = 384  // columns of C per task (multiple of nr)
+}
+
+/// The micro-kernel for this CPU's tile.
+@inline(__always)
+func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool, bias: UnsafePointer<Float>?) {
+  if GEMMBlocking.wide {
+    microKernel8x32(kc: kc, a: a, b: b, c: c, ldc: ldc, loadC: loadC, bias: bias)
+  } else {
+    microKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, loadC: loadC, bias: bias)
+  }
 }
 
 /// Fast GEMM with the same contract as `gemmNaive` (results differ only by float summation order).
@@ -114,7 +131,7 @@ public func gemm(
             let loadC = accumulate || !first
             let tileBias: UnsafePointer<Float>? = first ? bias.map { $0 + j0 + jr } : nil
             if mrCur == MR && nrCur == NR {
-              microKernel8x32(kc: kcCur, a: aSliver, b: bSliver, c: cTile, ldc: ldc, loadC: loadC, bias: tileBias)
+              microKernel(kc: kcCur, a: aSliver, b: bSliver, c: cTile, ldc: ldc, loadC: loadC, bias: tileBias)
             } else {
               microKernelEdge(kc: kcCur, a: aSliver, b: bSliver, c: cTile, ldc: ldc, rows: mrCur, cols: nrCur,
                               loadC: loadC, bias: tileBias)
@@ -256,8 +273,65 @@ func microKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
   put(4, c40, c41); put(5, c50, c51); put(6, c60, c61); put(7, c70, c71)
 }
 
-/// The same product for a partial tile at the matrix edge (rows ≤ 8, cols ≤ 32): computed into a
-/// full 8×32 scratch tile (the packed panels are zero-padded), then only the valid part is written.
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+  UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+  UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// C[0..<6, 0..<16] (+)= Apacked(6×kc) · Bpacked(kc×16) (+ bias), for AVX2: 12 SIMD8 accumulators,
+/// two B vectors and one broadcast — 15 of the 16 ymm registers; each step issues twelve FMAs.
+@inline(never)
+func microKernel6x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool, bias: UnsafePointer<Float>?) {
+  var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
+  var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+  var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
+  var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+  var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
+  var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+  var ap = a, bp = b
+  for _ in 0..<kc {
+    let b0 = load8(bp), b1 = load8(bp + 8)
+    var av = SIMD8<Float>(repeating: ap[0])
+    c00.addProduct(av, b0); c01.addProduct(av, b1)
+    av = SIMD8<Float>(repeating: ap[1])
+    c10.addProduct(av, b0); c11.addProduct(av, b1)
+    av = SIMD8<Float>(repeating: ap[2])
+    c20.addProduct(av, b0); c21.addProduct(av, b1)
+    av = SIMD8<Float>(repeating: ap[3])
+    c30.addProduct(av, b0); c31.addProduct(av, b1)
+    av = SIMD8<Float>(repeating: ap[4])
+    c40.addProduct(av, b0); c41.addProduct(av, b1)
+    av = SIMD8<Float>(repeating: ap[5])
+    c50.addProduct(av, b0); c51.addProduct(av, b1)
+    ap += 6
+    bp += 16
+  }
+  if let bias {
+    let bias0 = load8(bias), bias1 = load8(bias + 8)
+    c00 += bias0; c10 += bias0; c20 += bias0; c30 += bias0; c40 += bias0; c50 += bias0
+    c01 += bias1; c11 += bias1; c21 += bias1; c31 += bias1; c41 += bias1; c51 += bias1
+  }
+  @inline(__always) func put(_ row: Int, _ v0: SIMD8<Float>, _ v1: SIMD8<Float>) {
+    let p = c + row * ldc
+    if loadC {
+      store8(load8(p) + v0, p)
+      store8(load8(p + 8) + v1, p + 8)
+    } else {
+      store8(v0, p)
+      store8(v1, p + 8)
+    }
+  }
+  put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+}
+
+/// The same product for a partial tile at the matrix edge (rows ≤ MR, cols ≤ NR): computed into a
+/// full MR×NR scratch tile (the packed panels are zero-padded), then only the valid part is written.
 @inline(never)
 func microKernelEdge(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
@@ -265,7 +339,7 @@ func microKernelEdge(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
   let MR = GEMMBlocking.mr, NR = GEMMBlocking.nr
   withUnsafeTemporaryAllocation(of: Float.self, capacity: MR * NR) { scratch in
     let t = scratch.baseAddress!
-    microKernel8x32(kc: kc, a: a, b: b, c: t, ldc: NR, loadC: false, bias: nil)
+    microKernel(kc: kc, a: a, b: b, c: t, ldc: NR, loadC: false, bias: nil)
     for i in 0..<rows {
       for j in 0..<cols {
         var v = t[i * NR + j]
@@ -275,4 +349,35 @@ func microKernelEdge(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
       }
     }
   }
+}
+
+// MARK: - The machine's ceiling
+
+/// Independent FMA chains with no memory traffic, `steps` times: twelve SIMD16 chains on AVX-512,
+/// ten SIMD8 chains on AVX2 (enough to cover FMA latency × 2 pipes without spilling a register).
+/// Returns a value that keeps the loop alive; `fmaPeakFlopPerStep` FLOP per step. Its rate is the ceiling no kernel on
+/// this core can pass (bench peak).
+public var fmaPeakFlopPerStep: Double { GEMMBlocking.wide ? 12 * 32 : 10 * 16 }
+
+@inline(never)
+public func fmaPeakLoop(steps: Int, seed: Float) -> Float {
+  if GEMMBlocking.wide {
+    let x = SIMD16<Float>(repeating: 0.999_999), y = SIMD16<Float>(repeating: 1e-7)
+    var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+    var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+    for _ in 0..<steps {
+      a0.addProduct(x, y); a1.addProduct(x, y); a2.addProduct(x, y); a3.addProduct(x, y)
+      a4.addProduct(x, y); a5.addProduct(x, y); a6.addProduct(x, y); a7.addProduct(x, y)
+      a8.addProduct(x, y); a9.addProduct(x, y); a10.addProduct(x, y); a11.addProduct(x, y)
+    }
+    return ((a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum())
+  }
+  let x = SIMD8<Float>(repeating: 0.999_999), y = SIMD8<Float>(repeating: 1e-7)
+  var a0 = SIMD8<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4
+  var a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9
+  for _ in 0..<steps {
+    a0.addProduct(x, y); a1.addProduct(x, y); a2.addProduct(x, y); a3.addProduct(x, y); a4.addProduct(x, y)
+    a5.addProduct(x, y); a6.addProduct(x, y); a7.addProduct(x, y); a8.addProduct(x, y); a9.addProduct(x, y)
+  }
+  return ((a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9).sum())
 }

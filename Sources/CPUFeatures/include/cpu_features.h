@@ -1,0 +1,8 @@
+// What the CPU can do, asked at run time (the GEMM picks its register tile from this).
+#ifndef CLIP_CPU_FEATURES_H
+#define CLIP_CPU_FEATURES_H
+
+/// 1 when the CPU executes AVX-512F (32 zmm registers: an 8×32 tile of SIMD16 accumulators fits).
+int clip_cpu_has_avx512f(void);
+
+#endif
