@@ -183,7 +183,7 @@ public final class Trainer {
       let loader = BatchLoader(dataset: dataset, images: trainImages, batchSize: config.batchSize, tokenizer: tokenizer,
                                pipeline: config.imagePipeline, side: side, maxLength: config.model.maxTextLength, train: true,
                                seed: config.seed, epoch: state.epoch, startBatch: state.batchInEpoch)
-      let bar = ProgressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)/\(config.epochs)")
+      let bar = observer is PrintingObserver ? ProgressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)/\(config.epochs)") : nil
       var images = 0
       while state.batchInEpoch < stepsPerEpoch {
         if let stop = stopAfterSteps, stepsThisCall >= stop {
@@ -212,7 +212,7 @@ public final class Trainer {
           state.epochSteps += 1
           images += batch.images.count
           let rate = Double(images) / max(now() - epochStart, 1e-9)
-          bar.update(state.batchInEpoch + 1, info: String(format: "loss %.4f  lr %.0e  %@ img/s", result.loss,
+          bar?.update(state.batchInEpoch + 1, info: String(format: "loss %.4f  lr %.0e  %@ img/s", result.loss,
                                                          optimizer.groups[0].learningRate, String(format: rate < 10 ? "%.2f" : "%.0f", rate) as NSString))
           appendLog(["kind": "step", "step": state.step, "epoch": state.epoch + 1, "loss": Double(result.loss),
                      "grad_norm": Double(result.gradientNorm), "logit_scale": Double(model.logitScale.storage[0])])
