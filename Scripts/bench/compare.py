@@ -1,7 +1,9 @@
 """Runs the same workloads with our Swift code and with numpy (OpenBLAS) / PyTorch in one run, on this
 machine, with the same thread counts, and prints one table with the ratios.
 
-    python Scripts/bench/compare.py [gemm] [vit]      # builds `bench` in release mode first
+    python Scripts/bench/compare.py [gemm] [vit] [attention] [minilm] [bert] [step] [memory]
+        # builds `bench` in release mode first; with no workload named, runs them all and rewrites
+        # BENCHMARKS.md (date, CPU, the table); --no-write prints only
 
 Needs the reference virtual environment (Scripts/reference/requirements.txt). Thread counts are pinned
 with threadpoolctl (numpy/OpenBLAS) and torch.set_num_threads. Ratios are ours/theirs in time (lower
@@ -23,8 +25,11 @@ GEMM_SHAPES = [
     (197, 3072, 768, "gemm vit fc1 197x768x3072"),
     (197, 768, 3072, "gemm vit fc2 197x3072x768"),
     (6304, 768, 768, "gemm proj 6304x768x768"),
+    (1024, 768, 768, "gemm bert 32x32 1024x768x768"),
     (2048, 2048, 2048, "gemm square 2048^3"),
 ]
+ROWS = []  # (workload, threads, ours s, ref s, ref name, GFLOP or None)
+PEAK = {}  # threads -> GFLOP/s of the FMA peak
 
 
 def time_median(fn, min_seconds=0.5, min_runs=3):
@@ -53,8 +58,47 @@ def ours(workload, extra=()):
 
 
 def row(name, threads, t_ours, t_ref, ref_name, gflop=None):
+    ROWS.append((name, threads, t_ours, t_ref, ref_name, gflop))
     rate = f"{gflop / t_ours:9.1f}" if gflop else f"{'':9}"
-    print(f"{name:30} {threads:>3} {t_ours * 1e3:10.2f} {t_ref * 1e3:10.2f} {ref_name:>8} {t_ours / t_ref:7.2f}x {rate}")
+    peak = f"{100 * gflop / t_ours / PEAK[threads]:6.0f}%" if gflop and threads in PEAK else f"{'':7}"
+    print(f"{name:32} {threads:>3} {t_ours * 1e3:10.2f} {t_ref * 1e3:10.2f} {ref_name:>8} {t_ours / t_ref:7.2f}x {rate} {peak}", flush=True)
+
+
+def markdown(cpu, versions, memory_rows):
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on **{cpu}** ({os.cpu_count()} cores), "
+        "release build, with `python Scripts/bench/compare.py` (rerun it to refresh this file).",
+        f"Reference: {versions}. Same process run, same machine, same thread counts (1 and 2).",
+        "",
+        "Time is the median of repeated runs; **ratio = ours / reference** (lower is better for us; < 1 means faster).",
+        "GFLOP/s counts the matrix products only; % of peak is against the measured FMA peak "
+        + ", ".join(f"{PEAK[t]:.0f} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t in sorted(PEAK)) + " (`bench peak`).",
+        "",
+        "| workload | threads | ours ms | reference ms | reference | ratio | GFLOP/s | % of peak |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for name, threads, t_ours, t_ref, ref_name, gflop in ROWS:
+        rate = f"{gflop / t_ours:.1f}" if gflop else ""
+        peak = f"{100 * gflop / t_ours / PEAK[threads]:.0f}%" if gflop and threads in PEAK else ""
+        lines.append(f"| {name} | {threads} | {t_ours * 1e3:.2f} | {t_ref * 1e3:.2f} | {ref_name} | {t_ours / t_ref:.2f}× | {rate} | {peak} |")
+    if memory_rows:
+        lines += ["", "Peak resident memory (one process per measurement, `ru_maxrss`; the Python figure includes the "
+                  "interpreter and torch's libraries):", "", "| workload | ours MB | torch MB | ratio |", "|---|---:|---:|---:|"]
+        for name, mine, ref in memory_rows:
+            lines.append(f"| {name} | {mine:.0f} | {ref:.0f} | {mine / ref:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+TORCH_MEMORY = """
+import resource, sys, torch, timm
+torch.set_num_threads(1)
+model = timm.create_model("vit_base_patch16_224", pretrained=False).eval()
+with torch.no_grad():
+    model(torch.randn(int(sys.argv[1]), 3, 224, 224))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
 
 
 def main(workloads):
@@ -66,7 +110,10 @@ def main(workloads):
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     print(f"CPU: {cpu_model()}  ·  numpy {np.__version__} ({blas[0].get('internal_api')} {blas[0].get('version')}, "
           f"{blas[0].get('architecture')})  ·  torch {torch.__version__}")
-    print(f"{'workload':30} {'thr':>3} {'ours ms':>10} {'ref ms':>10} {'ref':>8} {'ratio':>8} {'GFLOP/s':>9}")
+    for r in ours("peak").values():
+        PEAK[r["threads"]] = r["gflops"]
+    print("FMA peak: " + ", ".join(f"{PEAK[t]:.0f} GFLOP/s at {t} thread(s)" for t in sorted(PEAK)))
+    print(f"{'workload':32} {'thr':>3} {'ours ms':>10} {'ref ms':>10} {'ref':>8} {'ratio':>8} {'GFLOP/s':>9} {'%peak':>7}")
     if "gemm" in workloads:
         mine = ours("gemm")
         for threads in (1, 2):
@@ -94,6 +141,20 @@ def main(workloads):
                 name = f"vit-b/16 forward batch {batch}"
                 r = mine[(name, threads)]
                 row(name, threads, r["seconds"], t_torch, "torch", r["gflops"] * r["seconds"])
+
+    if "attention" in workloads:
+        from timm.models.vision_transformer import Attention
+
+        mine = ours("attention")
+        layer = Attention(768, num_heads=12, qkv_bias=True).eval()
+        x = torch.randn(1, 197, 768)
+        flop = 2e-9 * (197 * 768 * 2304 + 2 * 197 * 197 * 768 + 197 * 768 * 768)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                t_torch = time_median(lambda: layer(x))
+            name = "attention 197 tokens x 12 heads"
+            row(name, threads, mine[(name, threads)]["seconds"], t_torch, "torch", flop)
 
     if "minilm" in workloads or "bert" in workloads:
         from transformers import BertConfig, BertModel
@@ -168,5 +229,24 @@ def main(workloads):
                 row(label, threads, mine[(label, threads)]["seconds"], t_ref, "torch")
 
 
+    memory_rows = []
+    if "memory" in workloads:
+        bench = os.path.join(REPO, ".build", "release", "bench")
+        for batch in (1, 8):
+            out = subprocess.run([bench, "memory-vit", "--batch", str(batch), "--json"], check=True, capture_output=True, text=True)
+            mine = json.loads(out.stdout)["megabytes"]
+            ref = float(subprocess.run([sys.executable, "-c", TORCH_MEMORY, str(batch)], check=True, capture_output=True,
+                                       text=True).stdout.strip())
+            memory_rows.append((f"vit-b/16 forward batch {batch}", mine, ref))
+            print(f"peak memory vit-b/16 batch {batch}: ours {mine:.0f} MB, torch {ref:.0f} MB, ratio {mine / ref:.2f}x", flush=True)
+    return cpu_model(), f"numpy {np.__version__} ({blas[0].get('internal_api')} {blas[0].get('version')}), torch {torch.__version__}", memory_rows
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["gemm", "vit", "minilm", "bert", "step"]))
+    names = [a for a in sys.argv[1:] if not a.startswith("--")]
+    everything = ["gemm", "vit", "attention", "minilm", "bert", "step", "memory"]
+    cpu, versions, memory_rows = main(names or everything)
+    if not names and "--no-write" not in sys.argv:
+        with open(os.path.join(REPO, "BENCHMARKS.md"), "w") as f:
+            f.write(markdown(cpu, versions, memory_rows))
+        print("wrote BENCHMARKS.md")

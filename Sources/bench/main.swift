@@ -3,7 +3,10 @@
 //   swift run -c release bench gemm [--threads 1,2] [--json]
 //   swift run -c release bench vit  [--threads 1,2] [--batch 1,8] [--json]
 //   swift run -c release bench minilm|bert [--threads 1,2] [--json]   (32 sentences × 32 tokens)
-//   swift run -c release bench step [--threads 1,2] [--json]   (CLIP forward + backward, batch 8)
+//   swift run -c release bench step [--threads 1,2] [--batch 8] [--json]   (CLIP forward + backward)
+//   swift run -c release bench peak [--threads 1,2] [--json]   (FMA throughput: the machine's peak)
+//   swift run -c release bench attention [--threads 1,2] [--json]   (197 tokens × 12 heads, width 768)
+//   swift run -c release bench memory-vit [--batch 1]   (peak resident memory of a ViT-B/16 forward)
 //
 // Scripts/bench/compare.py runs it beside numpy/PyTorch in the same run and prints the ratios.
 
@@ -47,6 +50,7 @@ case "gemm":
     (197, 3072, 768, "gemm vit fc1 197x768x3072"),
     (197, 768, 3072, "gemm vit fc2 197x3072x768"),
     (6304, 768, 768, "gemm proj 6304x768x768"),
+    (1024, 768, 768, "gemm bert 32x32 1024x768x768"),
     (2048, 2048, 2048, "gemm square 2048^3"),
   ] + (args.has("json") ? [] : [
     (1576, 2304, 768, "gemm batch-8 qkv"),
@@ -108,7 +112,7 @@ case "step":
   // BERT-base (pooled feature, standard loss) at batch 8 with 32-token captions.
   for (name, config) in [("tiny", CLIPConfig.testTiny), ("vit-b/16+bert-base", CLIPConfig(vit: .base16, text: .base))] {
     let model = CLIP(config: config)
-    let b = 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
+    let b = batches.first ?? 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
     let pixels = Tensor.deterministic([b, 3, s, s], name: "pixels", scale: 1)
     let ids = (0..<(b * l)).map { 1000 + ($0 * 7919) % 900 }.map { min($0, config.text.vocabSize - 1) }
     let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: b * l), tokenTypeIds: [Int](repeating: 0, count: b * l),
@@ -121,9 +125,50 @@ case "step":
         var grads = model.zeroGradients()
         model.backward(step, grads: &grads)
       }
-      report("clip \(name) fwd+bwd batch 8", threads: threads, seconds: seconds, flop: 0)
+      report("clip \(name) fwd+bwd batch \(b)", threads: threads, seconds: seconds, flop: 0)
     }
   }
+case "peak":
+  // Independent FMA chains on every thread: the ceiling no kernel can pass (fmaPeakLoop in GEMM.swift).
+  for threads in threadCounts {
+    let steps = 2_000_000
+    let seconds = timeMedian {
+      DispatchQueue.concurrentPerform(iterations: threads) { worker in
+        if fmaPeakLoop(steps: steps, seed: Float(worker)) == .infinity { print("") }
+      }
+    }
+    let flop = Double(threads * steps) * fmaPeakFlopPerStep
+    report("peak fma", threads: threads, seconds: seconds, flop: flop)
+  }
+case "attention":
+  // One multi-head self-attention layer of ViT-B/16 (qkv projection, scores, softmax, mix, output
+  // projection) on one image's 197 tokens.
+  let attention = MultiHeadAttention(
+    qkv: Linear(weight: .deterministic([2304, 768], name: "qkv.weight", scale: 0.02), bias: .deterministic([2304], name: "qkv.bias", scale: 0.02)),
+    proj: Linear(weight: .deterministic([768, 768], name: "proj.weight", scale: 0.02), bias: .deterministic([768], name: "proj.bias", scale: 0.02)),
+    heads: 12)
+  let x = Tensor.deterministic([1, 197, 768], name: "x", scale: 1)
+  let projections: Double = 2 * 197 * 768 * 2304 + 2 * 197 * 768 * 768
+  let scoresAndMix: Double = 2 * 2 * 197 * 197 * 768
+  let flop = projections + scoresAndMix
+  for threads in threadCounts {
+    kernelThreads = threads
+    let seconds = timeMedian { _ = attention.forward(x) }  // the cache it returns is what backward would need
+    report("attention 197 tokens x 12 heads", threads: threads, seconds: seconds, flop: flop)
+  }
+case "memory-vit":
+  // Peak resident memory of: ViT-B/16 weights + one forward of `batch` images (one process per measurement).
+  let batch = batches.first ?? 1
+  let model = ViT(config: .base16)
+  _ = model.forward(Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1))
+  var usage = rusage()
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+  let megabytes = Double(usage.ru_maxrss) / 1024
+  if args.has("json") {
+    print("{\"workload\":\"vit-b/16 peak memory batch \(batch)\",\"threads\":\(kernelThreads),\"megabytes\":\(megabytes)}")
+  } else {
+    print(String(format: "vit-b/16 batch %d: peak resident memory %.0f MB", batch, megabytes))
+  }
 default:
-  fail("unknown workload '\(workload)' (available: gemm, vit, minilm, bert)")
+  fail("unknown workload '\(workload)' (available: gemm, vit, minilm, bert, step, peak, attention, memory-vit)")
 }
