@@ -84,7 +84,7 @@ def markdown(cpu, versions, memory_rows):
         peak = f"{100 * gflop / t_ours / PEAK[threads]:.0f}%" if gflop and threads in PEAK else ""
         lines.append(f"| {name} | {threads} | {t_ours * 1e3:.2f} | {t_ref * 1e3:.2f} | {ref_name} | {t_ours / t_ref:.2f}× | {rate} | {peak} |")
     if memory_rows:
-        lines += ["", "Peak resident memory (one process per measurement, `ru_maxrss`; the Python figure includes the "
+        lines += ["", "Peak resident memory (one process per measurement, VmHWM; the Python figure includes the "
                   "interpreter and torch's libraries):", "", "| workload | ours MB | torch MB | ratio |", "|---|---:|---:|---:|"]
         for name, mine, ref in memory_rows:
             lines.append(f"| {name} | {mine:.0f} | {ref:.0f} | {mine / ref:.2f}× |")
@@ -92,12 +92,14 @@ def markdown(cpu, versions, memory_rows):
 
 
 TORCH_MEMORY = """
-import resource, sys, torch, timm
+import sys, torch, timm
 torch.set_num_threads(1)
 model = timm.create_model("vit_base_patch16_224", pretrained=False).eval()
 with torch.no_grad():
     model(torch.randn(int(sys.argv[1]), 3, 224, 224))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(int(line.split()[1]) / 1024)
 """
 
 
@@ -247,6 +249,13 @@ if __name__ == "__main__":
     everything = ["gemm", "vit", "attention", "minilm", "bert", "step", "memory"]
     cpu, versions, memory_rows = main(names or everything)
     if not names and "--no-write" not in sys.argv:
-        with open(os.path.join(REPO, "BENCHMARKS.md"), "w") as f:
-            f.write(markdown(cpu, versions, memory_rows))
+        path = os.path.join(REPO, "BENCHMARKS.md")
+        notes = ""  # the hand-written analysis below the marker survives a rerun
+        if os.path.exists(path):
+            with open(path) as f:
+                old = f.read()
+            if "<!-- notes -->" in old:
+                notes = "\n" + old[old.index("<!-- notes -->"):]
+        with open(path, "w") as f:
+            f.write(markdown(cpu, versions, memory_rows) + notes)
         print("wrote BENCHMARKS.md")

@@ -112,7 +112,7 @@ case "step":
   // BERT-base (pooled feature, standard loss) at batch 8 with 32-token captions.
   for (name, config) in [("tiny", CLIPConfig.testTiny), ("vit-b/16+bert-base", CLIPConfig(vit: .base16, text: .base))] {
     let model = CLIP(config: config)
-    let b = batches.first ?? 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
+    let b = Int(args["batch"] ?? "") ?? 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
     let pixels = Tensor.deterministic([b, 3, s, s], name: "pixels", scale: 1)
     let ids = (0..<(b * l)).map { 1000 + ($0 * 7919) % 900 }.map { min($0, config.text.vocabSize - 1) }
     let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: b * l), tokenTypeIds: [Int](repeating: 0, count: b * l),
@@ -161,9 +161,11 @@ case "memory-vit":
   let batch = batches.first ?? 1
   let model = ViT(config: .base16)
   _ = model.forward(Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1))
-  var usage = rusage()
-  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-  let megabytes = Double(usage.ru_maxrss) / 1024
+  // VmHWM (peak resident set of this address space); ru_maxrss would include the parent's peak,
+  // which Linux carries across fork + exec.
+  let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+  let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+  let megabytes = Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
   if args.has("json") {
     print("{\"workload\":\"vit-b/16 peak memory batch \(batch)\",\"threads\":\(kernelThreads),\"megabytes\":\(megabytes)}")
   } else {
