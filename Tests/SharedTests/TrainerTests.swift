@@ -208,3 +208,53 @@ struct TrainingExecutableTests {
     #expect(resumed.stdout.contains("epoch 2/"))
   }
 }
+
+@Suite("Nothing lost", .serialized)
+struct KillTests {
+  /// Starts `clip train` on the micro dataset, waits until a checkpoint exists, then SIGKILLs it at
+  /// staggered moments (so some kills land while the next checkpoint is being written).
+  @Test("a writer killed with SIGKILL mid-run leaves a loadable checkpoint; resuming ends bit-identical to an uninterrupted run")
+  func killDuringSave() throws {
+    let common = ["train", "--data", microDataset.directory, "--batch-size", "8", "--epochs", "6"]
+    let straightDir = temporaryDirectory("straight")
+    let straight = try runProduct("clip", common + ["--out", straightDir])
+    #expect(straight.status == 0, "\(straight.stderr)")
+
+    let dir = temporaryDirectory("killed")
+    var kills = 0
+    for delay in [0, 40_000, 90_000, 150_000] {  // microseconds after a checkpoint appears
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: productsDirectory + "/clip")
+      let resume = FileManager.default.fileExists(atPath: dir + "/last.safetensors") ? ["--resume", dir + "/last.safetensors"] : []
+      process.arguments = common + ["--out", dir] + resume
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      let before = (try? FileManager.default.attributesOfItem(atPath: dir + "/last.safetensors")[.modificationDate]) as? Date
+      try process.run()
+      // Wait for a new checkpoint (or the end of the run).
+      while process.isRunning {
+        let now = (try? FileManager.default.attributesOfItem(atPath: dir + "/last.safetensors")[.modificationDate]) as? Date
+        if let now, now != before { break }
+        usleep(2_000)
+      }
+      usleep(useconds_t(delay))
+      if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        kills += 1
+      }
+      process.waitUntilExit()
+      // Whatever the moment, the checkpoint on disk is a whole one.
+      let loaded = try TrainingCheckpoint.load(dir + "/last.safetensors")
+      #expect(loaded.state.step > 0)
+    }
+    #expect(kills >= 1, "the run finished before any kill: make it longer")
+    let finish = try runProduct("clip", common + ["--out", dir, "--resume", dir + "/last.safetensors"])
+    #expect(finish.status == 0, "\(finish.stderr)")
+    let a = try TrainingCheckpoint.load(straightDir + "/last.safetensors"), b = try TrainingCheckpoint.load(dir + "/last.safetensors")
+    #expect(a.state.step == b.state.step)
+    #expect(a.state.stepLosses.map(\.bitPattern) == b.state.stepLosses.map(\.bitPattern))
+    for p in CLIP.parameterTable(a.model.config) {
+      #expect(p.get(a.model).storage.map(\.bitPattern) == p.get(b.model).storage.map(\.bitPattern), "\(p.key)")
+    }
+  }
+}
