@@ -59,15 +59,56 @@ public struct StepResult: Sendable {
   public var logits: Tensor
 }
 
+/// The two collective points of a data-parallel step (chapter 10 implements them with MPI; the tests
+/// with threads). Every rank holds `local` rows of the global batch, at `rank · local`.
+public protocol GradientExchange {
+  var rank: Int { get }
+  var ranks: Int { get }
+  /// Every rank's (n, P) rows, concatenated in rank order: (ranks · n, P).
+  func allGather(_ local: Tensor) throws -> Tensor
+  /// Replaces `buffer` with the element-wise sum over all ranks.
+  func allReduceSum(_ buffer: inout [Float]) throws
+}
+
 /// forward → backward → clip → AdamW → clamp logit_scale to ≤ ln 100 (standard loss only; the seed never
 /// clamps). Throws (and leaves the model untouched) when the loss or a gradient is NaN or infinite.
+///
+/// With an `exchange` (data parallelism, open_clip style): the image and text projections of every rank
+/// are all-gathered so the loss sees the whole global batch — every other rank's pairs are this rank's
+/// negatives. Each rank then backpropagates only its own rows of the loss's gradient, so its parameter
+/// gradients are its share of the one global gradient; they are **summed** across ranks (the logit
+/// scale's, which every rank computes whole, is divided by the number of ranks first). Every rank then
+/// takes the same AdamW step from the same numbers and the ranks stay bit-identical.
 public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config: OptimizerConfig, pixels: Tensor,
-                      batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?) throws -> StepResult {
+                      batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?,
+                      exchange: GradientExchange? = nil) throws -> StepResult {
   let table = CLIP.parameterTable(model.config)
-  let step = model.forward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks)
+  var step = model.forward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks)
+  if let exchange {
+    let n = step.imageProjection.shape[0]
+    let global = contrastiveLoss(image: try exchange.allGather(step.imageProjection), text: try exchange.allGather(step.textProjection),
+                                 logitScale: model.logitScale.storage[0], kind: model.config.loss)
+    let mine = (exchange.rank * n)..<((exchange.rank + 1) * n)
+    step.loss = ContrastiveLossOutput(loss: global.loss, imageLoss: global.imageLoss, textLoss: global.textLoss, logits: global.logits,
+                                      dImage: global.dImage.rows(mine), dText: global.dText.rows(mine),
+                                      dLogitScale: global.dLogitScale / Float(exchange.ranks))
+  }
   guard step.loss.loss.isFinite else { throw NonFiniteError(what: "the loss is \(step.loss.loss)") }
   var grads = model.zeroGradients()
   model.backward(step, grads: &grads, trainText: !config.freezeText)
+  if let exchange {
+    var flat: [Float] = []
+    flat.reserveCapacity(model.parameterCount)
+    for p in table { flat += p.get(grads).storage }
+    try exchange.allReduceSum(&flat)
+    var offset = 0
+    for p in table {
+      var t = p.get(grads)
+      t.storage = Array(flat[offset..<(offset + t.count)])
+      offset += t.count
+      p.set(&grads, t)
+    }
+  }
   let (norm, finite) = gradientNorm(grads, table: table)
   guard finite else { throw NonFiniteError(what: "a gradient is not finite (norm \(norm))") }
   if let maxNorm = config.gradientClip { clipGradientNorm(&grads, table: table, maxNorm: maxNorm) }
