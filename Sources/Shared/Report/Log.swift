@@ -27,10 +27,14 @@ public final class Notebook {
   public let totalSteps: Int
   private var step = 0
   private let started = now()
+  /// Prints nothing (the ranks other than 0 in chapter 10).
+  public let quiet: Bool
 
-  public init(title: String, steps: Int) {
+  public init(title: String, steps: Int, quiet: Bool = false) {
     self.title = title
     self.totalSteps = steps
+    self.quiet = quiet
+    if quiet { return }
     let rule = String(repeating: "═", count: max(8, title.count + 4))
     print(rule)
     print("  \(title)")
@@ -45,12 +49,14 @@ public final class Notebook {
     let result = try body()
     let elapsed = now() - t0
     let info = detail.isEmpty ? "" : "  (\(detail))"
+    if quiet { return result }
     print("[\(step)/\(totalSteps)] \(name)\(info)  · \(formatDuration(elapsed))")
     return result
   }
 
   /// An indented line under the current step.
   public func note(_ text: String) {
+    if quiet { return }
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("      \(line)") }
   }
 
@@ -61,6 +67,7 @@ public final class Notebook {
 
   /// Closing line with the total time.
   public func finish(next: String? = nil) {
+    if quiet { return }
     print("done in \(formatDuration(now() - started)).")
     if let next { print("next: \(next)") }
   }

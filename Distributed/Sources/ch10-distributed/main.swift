@@ -1,0 +1,143 @@
+// Chapter 10 — data-parallel CLIP training with MPI. Every rank holds a replica of the model and takes
+// its shard of each global batch; the image and text embeddings are all-gathered so that the loss
+// sees the whole global batch (the other ranks' pairs are the negatives), each rank backpropagates its
+// own rows, the gradients are summed, and every replica takes the same AdamW step.
+//
+//   mpirun -np 2 .build/release/ch10-distributed          (as root add --allow-run-as-root)
+//
+// Library: Sources/Shared/Training/TrainStep.swift (trainStep with a GradientExchange),
+// Distributed/Sources/MPI/Communicator.swift. Walkthrough: Walkthroughs/10-Distributed.md.
+
+import Foundation
+import MPI
+import Shared
+
+let args = ChapterArguments(options: ["steps", "batch-size", "data", "out", "checkpoint-every", "die-at", "die-rank", "images"],
+                            switches: ["no-exchange", "save-ranks"],
+                            usage: "[--steps N] [--batch-size GLOBAL] [--data DIR] [--out DIR] [--checkpoint-every N] [--no-exchange] [--save-ranks]")
+let communicator: Communicator
+do { communicator = try Communicator() } catch { fail("\(error)") }
+let rank = communicator.rank, ranks = communicator.ranks
+// The ranks on this machine share its cores: each one's kernels get cores / local ranks threads
+// (Open MPI says how many ranks run here; without it, assume all of them).
+let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
+kernelThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
+let lead = rank == 0  // rank 0 alone prints, draws and writes checkpoints
+let outDir = args["out"] ?? "output/ch10-distributed"
+let steps = Int(args["steps"] ?? "") ?? 30
+let globalBatch = Int(args["batch-size"] ?? "") ?? 32
+let checkpointEvery = Int(args["checkpoint-every"] ?? "") ?? 10
+let exchange: GradientExchange? = args.has("no-exchange") ? nil : communicator
+guard globalBatch % ranks == 0 else { fail("the global batch (\(globalBatch)) must divide evenly over \(ranks) ranks") }
+let local = globalBatch / ranks
+let notebook = Notebook(title: "Chapter 10 · data-parallel training with MPI", steps: 5, quiet: !lead)
+
+// MARK: 1. the world
+notebook.step("the world", "\(ranks) rank\(ranks == 1 ? "" : "s") on MPI_COMM_WORLD, \(kernelThreads) kernel thread\(kernelThreads == 1 ? "" : "s") each") {}
+notebook.note("global batch \(globalBatch) = \(ranks) ranks × \(local) pairs; the loss is \(globalBatch)×\(globalBatch) logits on every rank")
+if exchange == nil { notebook.note("--no-exchange: every rank trains alone on the whole batch (the single-process reference)") }
+
+// MARK: 2. data (every rank reads the same files; rank 0 generates them if needed)
+let dataDir = args["data"] ?? outDir + "/data"
+if lead && args["data"] == nil && !FileManager.default.fileExists(atPath: dataDir + "/captions.csv") {
+  var shapes = ShapesDatasetConfig()
+  shapes.images = Int(args["images"] ?? "") ?? 800
+  shapes.unseenImages = 0
+  do { try ShapesDataset.generate(shapes, into: dataDir) } catch { fail("cannot generate the dataset: \(error)") }
+}
+do { try communicator.barrier() } catch { fail("\(error)") }
+let dataset: CaptionDataset
+do { dataset = try CaptionDataset(csvPath: dataDir + "/captions.csv") } catch { fail("\(error)") }
+var config = TrainingConfig.tiny
+config.batchSize = globalBatch
+let tokenizer = try! BertTokenizer.bundledUncased()
+let (trainImages, _) = splitByImage(dataset.images, validationFraction: config.validationFraction, seed: config.seed)
+notebook.step("data", "\(trainImages.count) training images in \(dataDir)") {}
+
+// MARK: 3. train
+var model = CLIP(config: config.model, seed: config.seed)
+var optimizer = AdamW(model: model, config: config.optimizer)
+let parameterBytes = model.parameterCount * 4
+notebook.step("train", "\(steps) steps") {}
+notebook.note(String(format: "messages per step: all-gather 2 × %d×%d floats (%.1f KB out of each rank), gradient sum %d floats (%.1f MB)",
+                     local, config.model.projectionDim, Double(2 * local * config.model.projectionDim * 4) / 1024, model.parameterCount,
+                     Double(parameterBytes) / 1_048_576))
+let dieAt = Int(args["die-at"] ?? ""), dieRank = Int(args["die-rank"] ?? "") ?? 1
+var losses: [Float] = []
+var computeSeconds = 0.0
+let startComm = communicator.seconds
+var epoch = 0, batchIndex = 0
+var loader = BatchLoader(dataset: dataset, images: trainImages, batchSize: globalBatch, tokenizer: tokenizer, pipeline: config.imagePipeline,
+                         side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed, epoch: 0)
+let bar = lead ? ProgressBar(total: steps, label: "steps") : nil
+let trainStart = now()
+for step in 0..<steps {
+  if batchIndex == loader.batchCount || loader.order.count - batchIndex * globalBatch < globalBatch {  // whole global batches only
+    loader.cancel()
+    epoch += 1
+    batchIndex = 0
+    loader = BatchLoader(dataset: dataset, images: trainImages, batchSize: globalBatch, tokenizer: tokenizer, pipeline: config.imagePipeline,
+                         side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed, epoch: epoch)
+  }
+  let batch = loader.batch(batchIndex)
+  batchIndex += 1
+  if let dieAt, step == dieAt, rank == dieRank {
+    FileHandle.standardError.write(Data("rank \(rank): dying at step \(step) (--die-at)\n".utf8))
+    exit(3)
+  }
+  // This rank's shard of the global batch (and of the dropout masks, drawn for the whole batch).
+  let rows = exchange == nil ? 0..<globalBatch : (rank * local)..<((rank + 1) * local)
+  let side = config.model.vit.imageSize
+  var masksRNG = SeededRNG(seed: config.seed ^ UInt64(step + 1) &* 0xA24B_AED4_963E_E407)
+  let shape = [globalBatch, config.model.projectionDim]
+  let masks = (dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG), dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG))
+  let length = batch.tokens.length
+  let tokens = TokenBatch(inputIds: Array(batch.tokens.inputIds[(rows.lowerBound * length)..<(rows.upperBound * length)]),
+                          attentionMask: Array(batch.tokens.attentionMask[(rows.lowerBound * length)..<(rows.upperBound * length)]),
+                          tokenTypeIds: Array(batch.tokens.tokenTypeIds[(rows.lowerBound * length)..<(rows.upperBound * length)]),
+                          batchSize: rows.count, length: length)
+  let before = communicator.seconds, t0 = now()
+  do {
+    let result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer,
+                               pixels: batch.pixels.rows(rows).reshaped([rows.count, 3, side, side]), batch: tokens,
+                               dropoutMasks: (masks.0.rows(rows), masks.1.rows(rows)), exchange: exchange)
+    losses.append(result.loss)
+    bar?.update(step + 1, info: String(format: "loss %.4f", result.loss))
+  } catch {
+    FileHandle.standardError.write(Data("rank \(rank): step \(step + 1): \(error)\n".utf8))
+    communicator.abort(4)
+  }
+  computeSeconds += (now() - t0) - (communicator.seconds - before)
+  if lead && ((step + 1) % checkpointEvery == 0 || step + 1 == steps) {
+    var state = TrainingState()
+    state.step = step + 1
+    state.stepLosses = losses
+    state.groups = optimizer.groups
+    do { try TrainingCheckpoint.save(model: model, optimizer: optimizer, config: config, state: state, to: outDir + "/last.safetensors") } catch {
+      FileHandle.standardError.write(Data("rank 0: cannot write the checkpoint: \(error)\n".utf8))
+      communicator.abort(5)
+    }
+  }
+}
+loader.cancel()
+let total = now() - trainStart
+let commSeconds = communicator.seconds - startComm
+
+// MARK: 4. what the time went on
+notebook.step("computation and communication", "per step, rank 0") {}
+notebook.note(String(format: "%.1f ms per step: computing %.1f ms, communicating %.1f ms (%.0f%%); %.2f MB sent per rank per step",
+                     total / Double(steps) * 1000, computeSeconds / Double(steps) * 1000, commSeconds / Double(steps) * 1000,
+                     100 * commSeconds / max(total, 1e-9), Double(communicator.bytesSent) / Double(steps) / 1_048_576))
+notebook.note("losses: " + losses.prefix(3).map { String(format: "%.4f", $0) }.joined(separator: ", ") + " … "
+  + losses.suffix(3).map { String(format: "%.4f", $0) }.joined(separator: ", "))
+
+// MARK: 5. the replicas
+if args.has("save-ranks") {
+  // Every rank writes its parameters so a test can check they are bit-identical.
+  var writer = SafetensorsWriter(metadata: ["rank": "\(rank)", "losses": losses.map { "\($0.bitPattern)" }.joined(separator: ",")])
+  writer.add(model, table: CLIP.parameterTable(config.model))
+  do { try writer.write(to: outDir + "/rank\(rank).safetensors") } catch { fail("\(error)") }
+}
+notebook.step("checkpoint", outDir + "/last.safetensors (rank 0)") {}
+notebook.finish(next: "the tour, and the README")
+communicator.finalize()
