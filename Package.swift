@@ -28,6 +28,7 @@ let package = Package(
     .executable(name: "ch07-contrastive-loss", targets: ["ch07-contrastive-loss"]),
     .executable(name: "ch08-training", targets: ["ch08-training"]),
     .executable(name: "ch09-zero-shot", targets: ["ch09-zero-shot"]),
+    .executable(name: "tour", targets: ["tour"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -110,6 +111,13 @@ let package = Package(
       path: "Sources/Chapters/09-ZeroShot",
       swiftSettings: releaseFlags
     ),
+    // The whole tour: every chapter in order, then a summary table.
+    .executableTarget(
+      name: "tour",
+      dependencies: ["Shared"],
+      path: "Sources/tour",
+      swiftSettings: releaseFlags
+    ),
     .executableTarget(
       name: "clip",
       dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -126,7 +134,7 @@ let package = Package(
     .testTarget(
       name: "SharedTests",
       dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
-                     "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "clip"],
+                     "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "tour", "clip"],
       path: "Tests/SharedTests"
     ),
   ]
