@@ -1,0 +1,102 @@
+"""Keeps the walkthroughs true: runs each chapter (release build) and compares its output with the run
+captured in Walkthroughs/NN-*.md (the first ``` block after "## A real run").
+
+    python3 Scripts/walkthroughs.py            # check: report every chapter whose printed steps drifted
+    python3 Scripts/walkthroughs.py --write    # re-capture: replace the blocks with today's output
+    python3 Scripts/walkthroughs.py 03 05      # only these chapters
+
+Timings and throughput change from run to run, so the check compares the lines with the numbers that
+measure time blanked out. Chapter 08 trains for minutes and its block is trimmed by hand (epochs
+elided), so it is only checked when named, and never rewritten. Pictures the chapters write are copied
+to Walkthroughs/images with --write. Standard library only.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+CHAPTERS = {
+    "01": ("ch01-patches", "01-Patches.md"),
+    "02": ("ch02-attention", "02-Attention.md"),
+    "03": ("ch03-vit", "03-ViT.md"),
+    "04": ("ch04-tokenizer", "04-Tokenizer.md"),
+    "05": ("ch05-bert", "05-BERT.md"),
+    "06": ("ch06-projection", "06-Projection.md"),
+    "07": ("ch07-contrastive-loss", "07-Contrastive-Loss.md"),
+    "08": ("ch08-training", "08-Training.md"),
+    "09": ("ch09-zero-shot", "09-Zero-Shot.md"),
+}
+TIMING = re.compile(r"(·\s*)?\d+(\.\d+)?\s*(µs|ms|s|min \d+ s)\b|\d+(\.\d+)? (img|ex|images)/s|ETA [^·]*|\d+(\.\d+)? GFLOP/s")
+
+
+def captured_block(text):
+    start = re.search(r"^## A real run.*$", text, re.M)
+    if not start:
+        return None
+    fence = text.index("```", start.end())
+    body_start = text.index("\n", fence) + 1
+    end = text.index("```", body_start)
+    return body_start, end
+
+
+def normalise(lines):
+    out = []
+    for line in lines:
+        if line.startswith(("embedding [", "epoch ", "steps [")) or "elided" in line or line.strip().startswith("…"):
+            continue
+        out.append(TIMING.sub("<t>", line.rstrip()))
+    return out
+
+
+def main(argv):
+    write = "--write" in argv
+    wanted = [a for a in argv if not a.startswith("--")] or [k for k in CHAPTERS if k != "08"]
+    subprocess.run(["swift", "build", "-c", "release"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    binaries = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    drifted = 0
+    for key in wanted:
+        executable, doc = CHAPTERS[key]
+        path = os.path.join(REPO, "Walkthroughs", doc)
+        text = open(path, encoding="utf-8").read()
+        span = captured_block(text)
+        if span is None:
+            print(f"{doc}: no '## A real run' block")
+            drifted += 1
+            continue
+        run = subprocess.run([os.path.join(binaries, executable)], cwd=REPO, capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"{executable} failed:\n{run.stderr}")
+            drifted += 1
+            continue
+        fresh = [l for l in run.stdout.splitlines() if not l.startswith(("embedding [",))]
+        old = text[span[0]:span[1]].splitlines()
+        a, b = normalise(old), normalise(fresh)
+        missing = [l for l in a if l not in b]
+        if not missing:
+            print(f"{doc}: matches what {executable} prints today")
+            continue
+        drifted += 1
+        print(f"{doc}: {len(missing)} captured lines no longer printed by {executable}, e.g.:")
+        for line in missing[:5]:
+            print(f"    {line}")
+        if write and key != "08":
+            if len(old) == len(fresh):
+                # Line by line: keep a captured line whose content (timings aside) is unchanged, so a
+                # re-capture on a busy machine does not overwrite quiet-machine timings.
+                fresh = [o if normalise([o]) == normalise([f]) else f for o, f in zip(old, fresh)]
+            text = text[:span[0]] + "\n".join(fresh) + "\n" + text[span[1]:]
+            open(path, "w", encoding="utf-8").write(text)
+            print(f"    re-captured into {doc}")
+    if write:
+        for src, dst in [("output/ch08-training/loss-curve.png", "08-loss-curve.png"), ("output/ch09-zero-shot/search.png", "09-search.png"),
+                         ("output/ch09-zero-shot/classes.png", "09-classes.png"), ("output/ch09-zero-shot/confusion.png", "09-confusion.png")]:
+            if os.path.exists(os.path.join(REPO, src)):
+                shutil.copyfile(os.path.join(REPO, src), os.path.join(REPO, "Walkthroughs", "images", dst))
+    return 1 if drifted and not write else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
