@@ -90,14 +90,20 @@ public struct BertTokenizer: Sendable {
     return parts
   }
 
-  /// Word-piece ids of `text`, without [CLS]/[SEP].
-  public func tokenIds(_ text: String) -> [Int] {
+  /// Word-piece ids of `text`, without [CLS]/[SEP]; with a `limit`, WordPiece stops once that many
+  /// ids exist (the first `limit` ids are the same: a caption of a megabyte costs its first words).
+  public func tokenIds(_ text: String, limit: Int? = nil) -> [Int] {
     var ids: [Int] = []
+    let cap = limit ?? Int.max
     for part in splitSpecial(text) {
+      if ids.count >= cap { break }
       if let special = part.special {
         ids.append(special)
       } else {
-        for word in basic.split(basic.normalize(part.text)) { ids += wordPiece.ids(for: word) }
+        for word in basic.split(basic.normalize(part.text)) {
+          ids += wordPiece.ids(for: word)
+          if ids.count >= cap { break }
+        }
       }
     }
     return ids
@@ -105,9 +111,9 @@ public struct BertTokenizer: Sendable {
 
   /// [CLS] + ids + [SEP], truncated so the whole is at most `maxLength` (≥ 2).
   public func encode(_ text: String, maxLength: Int? = nil) -> [Int] {
-    var ids = tokenIds(text)
+    if let maxLength { precondition(maxLength >= 2, "maxLength must leave room for [CLS] and [SEP]") }
+    var ids = tokenIds(text, limit: maxLength.map { $0 - 2 })
     if let maxLength {
-      precondition(maxLength >= 2, "maxLength must leave room for [CLS] and [SEP]")
       if ids.count > maxLength - 2 { ids = Array(ids.prefix(maxLength - 2)) }
     }
     return [clsId] + ids + [sepId]
