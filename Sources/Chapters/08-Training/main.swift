@@ -93,28 +93,26 @@ notebook.note("log: \(outDir)/log.jsonl · loss curve: \(outDir)/loss-curve.png"
 
 // MARK: 5. zero-shot on held-out images
 let labelsPath = dataDir + "/labels.csv"
-if FileManager.default.fileExists(atPath: labelsPath), let labelsText = try? String(contentsOfFile: labelsPath, encoding: .utf8) {
+if FileManager.default.fileExists(atPath: labelsPath), let rows = try? ShapesDataset.readLabels(labelsPath) {
   notebook.step("zero-shot classification", "no classifier: class names in prompt templates") {}
-  let rows = labelsText.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
   let classes = ShapesDatasetConfig().classes
-  let model = trainer.model
-  let zeroShot = ZeroShotClassifier(classes: classes, templates: ShapesDatasetConfig.zeroShotTemplates, logitScale: model.logitScale.storage[0]) {
-    model.embedTexts(tokenizer.batch($0, maxLength: run.model.maxTextLength))
+  // The trained model through the same Embedder chapter 09 and `clip` use (batched; unreadable images
+  // are skipped and named, not classified).
+  let embedder = Embedder(model: trainer.model, config: run, tokenizer: tokenizer)
+  let zeroShot = ZeroShotClassifier(classes: classes, templates: ShapesDatasetConfig.zeroShotTemplates, logitScale: embedder.logitScale) {
+    embedder.embedTexts($0)
   }
   let validation = Set(trainer.validationImages)
-  for (name, filter) in [("held-out validation images", { (r: [String]) in r[2] == "seen" && validation.contains(r[0]) }),
-                         ("unseen colour–shape combinations", { (r: [String]) in r[2] == "unseen" })] {
+  for (name, filter) in [("held-out validation images", { (r: (image: String, label: String, split: String)) in r.split == "seen" && validation.contains(r.image) }),
+                         ("unseen colour–shape combinations", { (r: (image: String, label: String, split: String)) in r.split == "unseen" })] {
     // The seed config's demo validates on a few images only; zero-shot likewise.
-    let chosen = Array(rows.filter { $0.count == 3 && !$0[1].isEmpty && filter($0) }.prefix(run.maxValidationImages ?? Int.max))
+    let candidates = Array(rows.filter { !$0.label.isEmpty && filter($0) }.prefix(run.maxValidationImages ?? Int.max))
+    let embedded = embedder.embedImageFiles(candidates.map { dataDir + "/images/" + $0.image })
+    for s in embedded.skipped { notebook.note("warning: skipped \(s.path): \(s.reason)") }
+    let chosen = embedded.embedded.map { candidates[$0] }
     guard !chosen.isEmpty else { continue }
-    var pixels: [Float] = []
-    for r in chosen {
-      let image = (try? JPEG.decode(path: dataDir + "/images/" + r[0])) ?? RGBImage(width: 1, height: 1)
-      pixels += run.imagePipeline.pixels(image, side: run.model.vit.imageSize, train: false, rng: &SeededRNG.unused).storage
-    }
-    let embeddings = model.embedImages(Tensor(shape: [chosen.count, 3, run.model.vit.imageSize, run.model.vit.imageSize], storage: pixels))
-    let predicted = zeroShot.predict(embeddings)
-    let pairs = zip(chosen, predicted).map { ($0.0[1].split(separator: " "), classes[$0.1].split(separator: " ")) }
+    let predicted = zeroShot.predict(embedded.embeddings)
+    let pairs = zip(chosen, predicted).map { ($0.0.label.split(separator: " "), classes[$0.1].split(separator: " ")) }
     let correct = pairs.filter { $0.0 == $0.1 }.count
     let colourRight = pairs.filter { $0.0[0] == $0.1[0] }.count, shapeRight = pairs.filter { $0.0[1] == $0.1[1] }.count
     notebook.note(String(format: "%@: %d/%d = %.1f%% over %d classes (colour right %.1f%%, shape right %.1f%%)", name as NSString, correct,
