@@ -4,7 +4,8 @@
 import Shared
 import Testing
 
-let transformFixtureImages = decodeFixtureImages + ["grace_hopper"]
+/// The decode fixtures, the photo, and three tall photos on both sides of Pillow 13's pass-order rule.
+let transformFixtureImages = decodeFixtureImages + ["grace_hopper", "tall_300x620", "tall_300x600", "tall_249x700"]
 
 @Suite("Transforms")
 struct TransformTests {
@@ -29,6 +30,29 @@ struct TransformTests {
     let expected = try fixture.tensor("pixel_values.grace_hopper")
     let ours = EvalTransform()(try JPEG.decode(path: Fixtures.repositoryRoot + "/Assets/grace_hopper.jpg"))
     expectClose(ours, expected, atol: 0, rtol: 0, "pixel_values")
+  }
+
+  @Test("Image.resize equals Pillow 13 byte for byte on both sides of its pass-order rule", arguments: 0..<48)
+  func resizeEqualsPillow(_ i: Int) throws {
+    let fixture = try Fixtures.load("ch01-patches")
+    let spec = try fixture.integers("resize.\(i).spec").values
+    let (inW, inH, outW, outH) = (spec[0], spec[1], spec[2], spec[3])
+    let input = RGBImage(width: inW, height: inH, pixels: try fixture.integers("resize.\(i).input").values.map { UInt8($0) })
+    let expected = try fixture.integers("resize.\(i).output").values
+    let out = input.resized(width: outW, height: outH, filter: spec[4] == 0 ? .bicubic : .bilinear)
+    let diffs = zip(out.pixels, expected).map { abs(Int($0) - $1) }
+    let order = resizeRunsVerticalFirst(inWidth: inW, inHeight: inH, outWidth: outW, outHeight: outH) ? "vertical first" : "horizontal first"
+    #expect(out.pixels.count == expected.count)
+    #expect(diffs.max() == 0, "\(inW)×\(inH) → \(outW)×\(outH) (\(order)): \(diffs.filter { $0 > 0 }.count) bytes differ, worst by \(diffs.max() ?? -1)")
+  }
+
+  @Test("the pass-order rule at its boundary")
+  func passOrderRule() {
+    #expect(resizeRunsVerticalFirst(inWidth: 300, inHeight: 620, outWidth: 248, outHeight: 512))  // 108 > 104
+    #expect(!resizeRunsVerticalFirst(inWidth: 300, inHeight: 600, outWidth: 248, outHeight: 496))  // 104 = 104: a tie
+    #expect(!resizeRunsVerticalFirst(inWidth: 97, inHeight: 301, outWidth: 248, outHeight: 769))  // upscale
+    #expect(resizeRunsVerticalFirst(inWidth: 20, inHeight: 60, outWidth: 30, outHeight: 20))  // wider, shorter
+    #expect(!resizeRunsVerticalFirst(inWidth: 500, inHeight: 375, outWidth: 330, outHeight: 248))  // wide photo
   }
 
   @Test func resizeSizeAndCropOffsets() {

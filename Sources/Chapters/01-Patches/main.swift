@@ -37,7 +37,9 @@ let resized = notebook.step("resize, shorter side → \(config.resizeShorterSide
   image.resizedShorterSide(to: config.resizeShorterSide)
 }
 let scale = Double(image.width) / Double(target.width)
-notebook.note("Pillow-exact: two passes (horizontal, vertical), 22-bit fixed-point weights, bytes after each pass")
+let verticalFirst = resizeRunsVerticalFirst(inWidth: image.width, inHeight: image.height,
+                                            outWidth: target.width, outHeight: target.height)
+notebook.note("Pillow-exact: two passes (\(verticalFirst ? "vertical, then horizontal" : "horizontal, then vertical")), 22-bit fixed-point weights, bytes after each pass")
 notebook.note(String(format: "scale %.3f → bicubic support widened to ±%.2f source pixels (antialiasing)",
                      scale, 2 * max(1, scale)))
 

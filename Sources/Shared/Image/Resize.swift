@@ -1,9 +1,9 @@
 // Image resizing exactly as Pillow does it for 8-bit images (Image.resize with BICUBIC), because
 // timm's eval transform for the seed's ViT runs torchvision's Resize on a PIL image.
 //
-// Pillow resamples in two separable passes, horizontal then vertical. For each output coordinate it
-// builds a filter window in Double, normalises the weights to sum to 1, converts them to fixed point
-// with 22 fractional bits, and accumulates integer products; after each pass the value is rounded
+// Pillow resamples in two separable passes (which one runs first: `resizeRunsVerticalFirst`). For
+// each output coordinate it builds a filter window in Double, normalises the weights to sum to 1,
+// converts them to fixed point with 22 fractional bits, and accumulates integer products; after each pass the value is rounded
 // (by starting the sum at ½) and clipped to 0…255. When shrinking, the filter's support widens by
 // the scale factor (that is the antialiasing).
 
@@ -89,61 +89,80 @@ func clip8(_ sum: Int) -> UInt8 {
   return v < 0 ? 0 : (v > 255 ? 255 : UInt8(v))
 }
 
+/// Pillow 13's pass order (`ImagingResampleInner`): the vertical pass runs first when the height
+/// shrinks by more than twice as many pixels as the width does; otherwise (ties included, and every
+/// upscale) the horizontal pass runs first. Each pass rounds to 8 bits, so the order shows in the
+/// output. Pillow 12 and older always went horizontal first.
+public func resizeRunsVerticalFirst(inWidth: Int, inHeight: Int, outWidth: Int, outHeight: Int) -> Bool {
+  let shrinkHeight = inHeight - outHeight, shrinkWidth = inWidth - outWidth
+  return shrinkHeight > 0 && shrinkHeight > 2 * shrinkWidth
+}
+
 extension RGBImage {
-  /// Resized to width × height exactly as Pillow's `Image.resize((width, height), filter)`.
+  /// Resized to width × height exactly as Pillow 13's `Image.resize((width, height), filter)`.
   public func resized(width outWidth: Int, height outHeight: Int, filter: ResampleFilter = .bicubic) -> RGBImage {
     precondition(outWidth > 0 && outHeight > 0, "resize target must be positive, got \(outWidth)×\(outHeight)")
+    precondition(width > 0 && height > 0, "cannot resize an empty \(width)×\(height) image")
     if outWidth == width && outHeight == height { return self }
-    let needHorizontal = outWidth != width
-    let needVertical = outHeight != height
+    let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter)
     let vertical = resampleWindows(inSize: height, outSize: outHeight, filter: filter)
-    let half = 1 << (resamplePrecisionBits - 1)
+    if outWidth == width { return resampledVertically(vertical, rows: 0..<height) }
+    if outHeight == height { return resampledHorizontally(horizontal, rows: 0..<height) }
+    if resizeRunsVerticalFirst(inWidth: width, inHeight: height, outWidth: outWidth, outHeight: outHeight) {
+      // Every column is resampled vertically (all of them are read by the horizontal windows).
+      return resampledVertically(vertical, rows: 0..<height).resampledHorizontally(horizontal, rows: 0..<outHeight)
+    }
+    // Horizontal first, and only on the rows the vertical pass will read.
+    let firstRow = vertical.start[0]
+    let lastRow = vertical.start[outHeight - 1] + vertical.count[outHeight - 1]
+    return resampledHorizontally(horizontal, rows: firstRow..<lastRow).resampledVertically(vertical, rows: firstRow..<lastRow)
+  }
 
-    var source = self
-    var verticalStart = vertical.start
-    if needHorizontal {
-      // Only the rows the vertical pass will read are resampled horizontally.
-      let firstRow = vertical.start[0]
-      let lastRow = vertical.start[outHeight - 1] + vertical.count[outHeight - 1]
-      let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter)
-      var temp = RGBImage(width: outWidth, height: lastRow - firstRow)
-      pixels.withUnsafeBufferPointer { src in
-        temp.pixels.withUnsafeMutableBufferPointer { dst in
-          horizontal.weights.withUnsafeBufferPointer { w in
-            for y in 0..<(lastRow - firstRow) {
-              let srcRow = (y + firstRow) * width * 3
-              let dstRow = y * outWidth * 3
-              for x in 0..<outWidth {
-                let x0 = horizontal.start[x], n = horizontal.count[x]
-                let kw = x * horizontal.windowSize
-                var s0 = half, s1 = half, s2 = half
-                for t in 0..<n {
-                  let p = srcRow + (x0 + t) * 3
-                  let weight = Int(w[kw + t])
-                  s0 += Int(src[p]) * weight
-                  s1 += Int(src[p + 1]) * weight
-                  s2 += Int(src[p + 2]) * weight
-                }
-                dst[dstRow + 3 * x] = clip8(s0)
-                dst[dstRow + 3 * x + 1] = clip8(s1)
-                dst[dstRow + 3 * x + 2] = clip8(s2)
+  /// One horizontal pass over `rows` of this image: (rows.count, outWidth) from (height, width).
+  func resampledHorizontally(_ horizontal: ResampleWindows, rows: Range<Int>) -> RGBImage {
+    let outWidth = horizontal.start.count
+    let half = 1 << (resamplePrecisionBits - 1)
+    var out = RGBImage(width: outWidth, height: rows.count)
+    pixels.withUnsafeBufferPointer { src in
+      out.pixels.withUnsafeMutableBufferPointer { dst in
+        horizontal.weights.withUnsafeBufferPointer { w in
+          for y in 0..<rows.count {
+            let srcRow = (y + rows.lowerBound) * width * 3
+            let dstRow = y * outWidth * 3
+            for x in 0..<outWidth {
+              let x0 = horizontal.start[x], n = horizontal.count[x]
+              let kw = x * horizontal.windowSize
+              var s0 = half, s1 = half, s2 = half
+              for t in 0..<n {
+                let p = srcRow + (x0 + t) * 3
+                let weight = Int(w[kw + t])
+                s0 += Int(src[p]) * weight
+                s1 += Int(src[p + 1]) * weight
+                s2 += Int(src[p + 2]) * weight
               }
+              dst[dstRow + 3 * x] = clip8(s0)
+              dst[dstRow + 3 * x + 1] = clip8(s1)
+              dst[dstRow + 3 * x + 2] = clip8(s2)
             }
           }
         }
       }
-      for i in 0..<outHeight { verticalStart[i] -= firstRow }
-      source = temp
     }
-    if !needVertical { return source }
+    return out
+  }
 
-    let w = source.width
+  /// One vertical pass. This image holds source rows `rows` of the original (windows index the
+  /// original's rows); the result is (outHeight, width).
+  func resampledVertically(_ vertical: ResampleWindows, rows: Range<Int>) -> RGBImage {
+    let outHeight = vertical.start.count
+    let half = 1 << (resamplePrecisionBits - 1)
+    let w = width
     var out = RGBImage(width: w, height: outHeight)
-    source.pixels.withUnsafeBufferPointer { src in
+    pixels.withUnsafeBufferPointer { src in
       out.pixels.withUnsafeMutableBufferPointer { dst in
         vertical.weights.withUnsafeBufferPointer { weights in
           for y in 0..<outHeight {
-            let y0 = verticalStart[y], n = vertical.count[y]
+            let y0 = vertical.start[y] - rows.lowerBound, n = vertical.count[y]
             let kw = y * vertical.windowSize
             for x in 0..<(w * 3) {
               var s = half
