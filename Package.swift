@@ -59,62 +59,62 @@ let package = Package(
     ),
     .executableTarget(
       name: "ch01-patches",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/01-Patches",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch02-attention",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/02-Attention",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch03-vit",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/03-ViT",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch04-tokenizer",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/04-Tokenizer",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch05-bert",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/05-BERT",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch06-projection",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/06-Projection",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch07-contrastive-loss",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/07-ContrastiveLoss",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch08-training",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/08-Training",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch09-zero-shot",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/09-ZeroShot",
       swiftSettings: releaseFlags
     ),
     // The whole tour: every chapter in order, then a summary table.
     .executableTarget(
       name: "tour",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/tour",
       swiftSettings: releaseFlags
     ),
@@ -127,7 +127,7 @@ let package = Package(
     // Benchmarks (not tests): `swift run -c release bench gemm`; Scripts/bench/compare.py adds PyTorch/numpy.
     .executableTarget(
       name: "bench",
-      dependencies: ["Shared"],
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/bench",
       swiftSettings: releaseFlags
     ),

@@ -9,7 +9,10 @@ let releaseFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", 
 let package = Package(
   name: "CLIPDistributed",
   products: [.executable(name: "ch10-distributed", targets: ["ch10-distributed"])],
-  dependencies: [.package(name: "CLIPFromScratch", path: "..")],
+  dependencies: [
+    .package(name: "CLIPFromScratch", path: ".."),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
   targets: [
     // Open MPI's headers and library, found with pkg-config (ompi-c).
     .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -18,7 +21,8 @@ let package = Package(
     .target(name: "MPIShim", dependencies: ["CMPI"], path: "Sources/MPIShim"),
     .target(name: "MPI", dependencies: ["MPIShim", .product(name: "Shared", package: "CLIPFromScratch")], path: "Sources/MPI",
             swiftSettings: releaseFlags),
-    .executableTarget(name: "ch10-distributed", dependencies: ["MPI", .product(name: "Shared", package: "CLIPFromScratch")],
+    .executableTarget(name: "ch10-distributed", dependencies: ["MPI", .product(name: "Shared", package: "CLIPFromScratch"),
+                                                               .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "Sources/ch10-distributed", swiftSettings: releaseFlags),
     .testTarget(name: "DistributedTests", dependencies: ["ch10-distributed", .product(name: "Shared", package: "CLIPFromScratch")],
                 path: "Tests/DistributedTests"),

@@ -10,16 +10,31 @@
 //
 // Scripts/bench/compare.py runs it beside numpy/PyTorch in the same run and prints the ratios.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let workload = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "gemm"
-let args = ChapterArguments(options: ["threads", "repeat", "batch"], switches: ["json"],
-                            usage: "gemm|vit [--threads 1,2] [--batch 1,8] [--repeat N] [--json]",
-                            arguments: [CommandLine.arguments[0]] + CommandLine.arguments.dropFirst(2))
-let threadCounts = (args["threads"] ?? "1,2").split(separator: ",").compactMap { Int($0) }
-let batches = (args["batch"] ?? "1,8").split(separator: ",").compactMap { Int($0) }
-let repeats = Int(args["repeat"] ?? "") ?? 0
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "bench", abstract: "Time one workload (Scripts/bench/compare.py adds PyTorch beside it).")
+  @Argument(help: "gemm, vit, minilm, bert, step, peak, attention or memory-vit.") var workload = "gemm"
+  @Option(help: "Thread counts, comma-separated.") var threads = "1,2"
+  @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
+  @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
+  @Flag(help: "One JSON object per line.") var json = false
+
+  func validate() throws {
+    for (list, name) in [(threads, "--threads"), (batch, "--batch")] {
+      let values = list.split(separator: ",").map { Int($0) }
+      guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw ValidationError("\(name) takes positive integers, e.g. 1,2") }
+    }
+    if repeats < 0 { throw ValidationError("--repeat must be at least 0") }
+  }
+}
+let args = Options.parseOrExit()
+let workload = args.workload
+let threadCounts = args.threads.split(separator: ",").compactMap { Int($0) }
+let batches = args.batch.split(separator: ",").compactMap { Int($0) }
+let repeats = args.repeats
 
 /// Median seconds of `body` over enough runs to take ~0.5 s (at least 3; `--repeat N` fixes the count).
 @MainActor func timeMedian(_ body: () -> Void) -> Double {
@@ -35,7 +50,7 @@ let repeats = Int(args["repeat"] ?? "") ?? 0
 }
 
 @MainActor func report(_ name: String, threads: Int, seconds: Double, flop: Double) {
-  if args.has("json") {
+  if args.json {
     print("{\"workload\":\(jsonString(name)),\"threads\":\(threads),\"seconds\":\(seconds),\"gflops\":\(flop / seconds / 1e9)}")
   } else {
     print(String(format: "%-28@ threads %d  %9.3f ms  %7.1f GFLOP/s", name as NSString, threads, seconds * 1e3, flop / seconds / 1e9))
@@ -52,7 +67,7 @@ case "gemm":
     (6304, 768, 768, "gemm proj 6304x768x768"),
     (1024, 768, 768, "gemm bert 32x32 1024x768x768"),
     (2048, 2048, 2048, "gemm square 2048^3"),
-  ] + (args.has("json") ? [] : [
+  ] + (args.json ? [] : [
     (1576, 2304, 768, "gemm batch-8 qkv"),
     (1576, 3072, 768, "gemm batch-8 fc1"),
     (1576, 768, 3072, "gemm batch-8 fc2"),
@@ -112,7 +127,7 @@ case "step":
   // BERT-base (pooled feature, standard loss) at batch 8 with 32-token captions.
   for (name, config) in [("tiny", CLIPConfig.testTiny), ("vit-b/16+bert-base", CLIPConfig(vit: .base16, text: .base))] {
     let model = CLIP(config: config)
-    let b = Int(args["batch"] ?? "") ?? 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
+    let b = batches.last ?? 8, s = config.vit.imageSize, l = min(32, config.text.maxPositions)
     let pixels = Tensor.deterministic([b, 3, s, s], name: "pixels", scale: 1)
     let ids = (0..<(b * l)).map { 1000 + ($0 * 7919) % 900 }.map { min($0, config.text.vocabSize - 1) }
     let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: b * l), tokenTypeIds: [Int](repeating: 0, count: b * l),
@@ -166,7 +181,7 @@ case "memory-vit":
   let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
   let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
   let megabytes = Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
-  if args.has("json") {
+  if args.json {
     print("{\"workload\":\"vit-b/16 peak memory batch \(batch)\",\"threads\":\(kernelThreads),\"megabytes\":\(megabytes)}")
   } else {
     print(String(format: "vit-b/16 batch %d: peak resident memory %.0f MB", batch, megabytes))

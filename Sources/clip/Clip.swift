@@ -9,16 +9,35 @@ struct Clip: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "clip",
     abstract: "CLIP from scratch in Swift: preprocess images, embed, train, search.",
+    discussion: """
+      Exit status, for every command:
+        0   done
+        1   an error: a file that cannot be read or written, a model that does not fit — nothing was done
+        3   done, but some inputs were skipped (each is named on standard error with the reason)
+        64  a mistake in the command line (unknown flag, missing or malformed value)
+      Nothing a user made is replaced silently: an existing --out that is not this command's own kind of \
+      file, or an earlier training run, is an error.
+      """,
     subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self, Train.self, Index.self, Search.self, ZeroShot.self,
                   RetrieveEval.self]
   )
 }
 
-/// Prints `error: …` to standard error and exits non-zero (without argument-parser's usage text,
+/// Prints `error: …` to standard error and exits 1 (without argument-parser's usage text,
 /// which is for mistakes in the command line, not in the input files).
 func exitWithError(_ message: String) -> Never {
   FileHandle.standardError.write(Data("error: \(message)\n".utf8))
   Foundation.exit(1)
+}
+
+/// Exit status 3: the command finished, but `skipped` of its `total` inputs were skipped (and named).
+let exitPartial: Int32 = 3
+
+/// Ends a per-file command: 0 when every input was used, 1 when none was, 3 when some were skipped.
+func finish(skipped: Int, total: Int) {
+  if skipped == 0 { return }
+  FileHandle.standardError.write(Data("\(skipped) of \(total) inputs skipped\n".utf8))
+  Foundation.exit(skipped >= total ? 1 : exitPartial)
 }
 
 struct Preprocess: ParsableCommand {
@@ -101,7 +120,7 @@ struct EmbedImage: ParsableCommand {
     let cfg = ViTConfig.named(config)!
     let model: ViT
     if let vit {
-      do { model = try ViT(config: cfg, checkpointPath: vit) } catch { exitWithError("\(vit): \(error)") }
+      do { model = try ViT(config: cfg, checkpointPath: vit) } catch { exitWithError("\(error)") }
     } else {
       model = ViT(config: cfg)
       FileHandle.standardError.write(Data("note: no --vit given; using deterministic untrained weights\n".utf8))
@@ -121,12 +140,12 @@ struct EmbedImage: ParsableCommand {
       let out = model.forward(pixels)
       let vector = logits ? out.logits.storage : out.pooled.storage
       if json {
-        print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map { "\($0)" }.joined(separator: ","))]}")
+        print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")
       } else {
         print("\(path)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
       }
     }
-    if failures > 0 { Foundation.exit(1) }
+    finish(skipped: failures, total: images.count)
   }
 }
 
@@ -144,7 +163,7 @@ struct Tokenize: ParsableCommand {
   @Option(name: .long, help: "vocab.txt (one token per line).")
   var vocab: String
 
-  @Option(name: .long, help: "Maximum length including [CLS] and [SEP].")
+  @Option(name: .long, parsing: .unconditional, help: "Maximum length including [CLS] and [SEP].")
   var maxLength: Int = 128
 
   @Flag(name: .long, help: "One JSON object per line: {\"text\": …, \"input_ids\": […]}.")
@@ -154,7 +173,7 @@ struct Tokenize: ParsableCommand {
   var texts: [String]
 
   func validate() throws {
-    guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (room for [CLS] and [SEP])") }
+    guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (room for [CLS] and [SEP]), got \(maxLength)") }
   }
 
   func run() throws {
@@ -200,7 +219,7 @@ struct EmbedText: ParsableCommand {
     for (i, text) in texts.enumerated() {
       let row = embeddings.row(i).storage
       if json {
-        print("{\"text\":\(jsonString(text)),\"embedding\":[\(row.map { "\($0)" }.joined(separator: ","))]}")
+        print("{\"text\":\(jsonString(text)),\"embedding\":[\(row.map(jsonNumber).joined(separator: ","))]}")
       } else {
         print("\(text.debugDescription)  (\(row.count))  " + row.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
       }
@@ -225,7 +244,7 @@ struct Train: ParsableCommand {
   )
 
   @Option(name: .long, help: "tiny (default) or seed (ViT-B/16 + BERT-base, the seed's hyper-parameters).")
-  var config: String = "tiny"
+  var config: String?
 
   @Option(name: .long, help: "Folder with captions.csv and the images.")
   var data: String?
@@ -236,28 +255,37 @@ struct Train: ParsableCommand {
   @Option(name: .long, help: "Output folder.")
   var out: String = "output/train"
 
-  @Option(name: .long, help: "Epochs.")
+  @Option(name: .long, parsing: .unconditional, help: "Epochs (on --resume: the total, more than the epochs already done).")
   var epochs: Int?
 
-  @Option(name: .long, help: "Batch size.")
+  @Option(name: .long, parsing: .unconditional, help: "Batch size (at least 2; cannot change on --resume).")
   var batchSize: Int?
 
-  @Option(name: .long, help: "Continue from a checkpoint written by this command.")
+  @Option(name: .long, help: "Continue from a checkpoint written by this command (its configuration is kept).")
   var resume: String?
+
+  @Flag(name: .long, help: "Replace a run already in --out (best.safetensors, last.safetensors, log.jsonl).")
+  var overwrite = false
 
   @Flag(name: .long, help: "Fail on the first malformed CSV row or missing image instead of skipping it.")
   var strict = false
 
   func validate() throws {
-    guard TrainingConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use tiny or seed)") }
-    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-    if let batchSize, batchSize < 2 { throw ValidationError("--batch-size must be at least 2") }
+    if let config, TrainingConfig.named(config) == nil { throw ValidationError("unknown --config '\(config)' (use tiny or seed)") }
+    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    if let batchSize, batchSize < 2 { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
+    if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
   }
 
   func run() throws {
-    var trainingConfig = TrainingConfig.named(config)!
+    var trainingConfig = TrainingConfig.named(config ?? "tiny")!
     if let epochs { trainingConfig.epochs = epochs }
     if let batchSize { trainingConfig.batchSize = batchSize }
+    if let resume {
+      do {
+        trainingConfig = try resumedConfiguration(checkpoint: resume, epochs: epochs, name: config, batchSize: batchSize)
+      } catch { exitWithError("\(error)") }
+    }
     let dataDir = data ?? out + "/data"
     let csvPath = csv ?? dataDir + "/captions.csv"
     if data == nil && csv == nil && !FileManager.default.fileExists(atPath: csvPath) {
@@ -269,7 +297,8 @@ struct Train: ParsableCommand {
     for problem in dataset.problems { FileHandle.standardError.write(Data("warning: skipped \(problem)\n".utf8)) }
     print("\(dataset.images.count) images, \(dataset.captionCount) captions (\(dataset.problems.count) rows skipped)")
     do {
-      let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out, resume: resume)
+      let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out,
+                                resume: resume, overwrite: overwrite)
       try trainer.run()
       print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.png")
     } catch { exitWithError("\(error)") }

@@ -13,14 +13,21 @@ func warn(_ message: String) {
   FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
 }
 
+/// "warning: skipped PATH: reason", with the path once even when the reason starts with it.
+func warnSkipped(_ path: String, _ reason: String) {
+  warn(reason.hasPrefix(path) ? "skipped " + reason : "skipped \(path): \(reason)")
+}
+
 struct Index: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Embed every JPEG under a folder into a searchable index.",
     discussion: """
       Walks DIR recursively for .jpg/.jpeg files, embeds each with the checkpoint's image tower and \
       writes the index (a safetensors file: the embeddings plus the file list) atomically. Files that \
-      cannot be decoded are skipped with a warning naming each. Running it again re-embeds only new or \
-      changed files (by size and modification time) when the model is the same.
+      cannot be decoded are skipped with a warning naming each (exit status 3). Running it again \
+      re-embeds only new or changed files (by size and modification time) when the model is the same. \
+      An existing --out that is not an index is never replaced; a folder with no readable JPEG is an \
+      error and writes nothing.
 
       Example:
         clip index ~/Pictures --model output/ch08-training/best.safetensors --out pictures.index
@@ -38,20 +45,29 @@ struct Index: ParsableCommand {
 
   func run() throws {
     let indexPath = out ?? (directory as NSString).appendingPathComponent(".clip-index.safetensors")
+    var previous: ImageIndex? = nil
+    if FileManager.default.fileExists(atPath: indexPath) {
+      // Only an index is ever replaced: anything else at --out is the user's and stays.
+      do { previous = try ImageIndex.load(indexPath) } catch {
+        exitWithError("\(indexPath) already exists and is not a clip index, so it was left as it is (\(error)); "
+          + "choose another --out")
+      }
+      if let p = previous, p.model != model { warn("the existing index was made by \(p.model): re-embedding everything"); previous = nil }
+    }
     let embedder = loadEmbedder(model)
     let paths: [String]
     do { paths = try findJPEGs(in: directory) } catch { exitWithError("\(error)") }
-    var previous: ImageIndex? = nil
-    if FileManager.default.fileExists(atPath: indexPath) {
-      do { previous = try ImageIndex.load(indexPath) } catch { warn("ignoring the existing index: \(error)") }
-      if let p = previous, p.model != model { warn("the existing index was made by \(p.model): re-embedding everything"); previous = nil }
-    }
+    guard !paths.isEmpty else { exitWithError("no .jpg or .jpeg files under \(directory): nothing to index, no index written") }
     print("\(paths.count) JPEG files under \(directory)")
     let (index, report) = ImageIndex.build(paths: paths, embedder: embedder, previous: previous,
                                            progress: ProgressBar(total: max(paths.count - (previous?.files.count ?? 0), 1), label: "embedding"))
-    for s in report.skipped { warn("skipped \(s.path): \(s.reason)") }
+    for s in report.skipped { warnSkipped(s.path, s.reason) }
+    guard !index.files.isEmpty else {
+      exitWithError("none of the \(paths.count) JPEG files under \(directory) could be read: no index written")
+    }
     do { try index.write(to: indexPath) } catch { exitWithError("cannot write the index: \(error)") }
     print("indexed \(index.files.count) images (\(report.embedded) embedded, \(report.reused) unchanged), \(report.skipped.count) skipped → \(indexPath)")
+    finish(skipped: report.skipped.count, total: paths.count)
   }
 }
 
@@ -73,7 +89,7 @@ struct Search: ParsableCommand {
   @Argument(help: "The sentence to search for.")
   var query: String
 
-  @Option(name: .short, help: "How many results.")
+  @Option(name: .short, parsing: .unconditional, help: "How many results.")
   var k: Int = 5
 
   @Option(name: .long, help: "The checkpoint (default: the one the index was made with).")
@@ -83,7 +99,7 @@ struct Search: ParsableCommand {
   var json = false
 
   func validate() throws {
-    if k < 1 { throw ValidationError("-k must be at least 1") }
+    if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
   }
 
   func run() throws {
@@ -97,7 +113,7 @@ struct Search: ParsableCommand {
     for (rank, hit) in hits.enumerated() {
       let file = loaded.files[hit.index].path
       if json {
-        print("{\"rank\":\(rank + 1),\"file\":\(jsonString(file)),\"score\":\(hit.score)}")
+        print("{\"rank\":\(rank + 1),\"file\":\(jsonString(file)),\"score\":\(jsonNumber(hit.score))}")
       } else {
         print(String(format: "%2d. %.4f  %@", rank + 1, hit.score, file as NSString))
       }
@@ -127,7 +143,7 @@ struct ZeroShot: ParsableCommand {
   @Option(name: .long, help: "A file of templates, one per line, each with {} where the label goes.")
   var templates: String?
 
-  @Option(name: .short, help: "How many classes to show per image.")
+  @Option(name: .short, parsing: .unconditional, help: "How many classes to show per image.")
   var k: Int = 3
 
   @Flag(name: .long, help: "One JSON object per image: {\"image\", \"top\": [{\"label\", \"probability\"}]}.")
@@ -139,7 +155,7 @@ struct ZeroShot: ParsableCommand {
   func validate() throws {
     if images.isEmpty { throw ValidationError("give at least one image") }
     if labelList.isEmpty { throw ValidationError("--labels needs at least one class name") }
-    if k < 1 { throw ValidationError("-k must be at least 1") }
+    if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
   }
 
   var labelList: [String] { labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -147,11 +163,15 @@ struct ZeroShot: ParsableCommand {
   func run() throws {
     var templateList = ZeroShotClassifier.defaultTemplates
     if let templates {
-      guard let text = try? String(contentsOfFile: templates, encoding: .utf8) else { exitWithError("cannot read \(templates)") }
+      guard let text = try? String(contentsOfFile: templates, encoding: .utf8) else { exitWithError("cannot read \(templates) as UTF-8 text") }
       templateList = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
       guard !templateList.isEmpty, templateList.allSatisfy({ $0.contains("{}") }) else {
         exitWithError("\(templates): every template needs a {} where the label goes")
       }
+    }
+    var seen = Set<String>()
+    for label in labelList where !seen.insert(label).inserted {
+      warn("the label '\(label)' is given more than once: its probability is split between the copies")
     }
     let embedder = loadEmbedder(model)
     let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: embedder.logitScale) { embedder.embedTexts($0) }
@@ -159,20 +179,20 @@ struct ZeroShot: ParsableCommand {
     for path in images {
       let image: RGBImage
       do { image = try JPEG.decode(path: path) } catch {
-        warn("skipped \(path): \(error)")
+        warnSkipped(path, "\(error)")
         failed += 1
         continue
       }
       let probabilities = classifier.classify(embedder.embedImages([image])).probabilities.storage
       let top = topK(probabilities, k: min(k, labelList.count))
       if json {
-        let items = top.map { "{\"label\":\(jsonString(labelList[$0.index])),\"probability\":\($0.score)}" }.joined(separator: ",")
+        let items = top.map { "{\"label\":\(jsonString(labelList[$0.index])),\"probability\":\(jsonNumber($0.score))}" }.joined(separator: ",")
         print("{\"image\":\(jsonString(path)),\"top\":[\(items)]}")
       } else {
         print(path + ": " + top.map { String(format: "%@ %.1f%%", labelList[$0.index] as NSString, 100 * $0.score) }.joined(separator: ", "))
       }
     }
-    if failed == images.count { Foundation.exit(1) }
+    finish(skipped: failed, total: images.count)
   }
 }
 
@@ -215,10 +235,14 @@ struct RetrieveEval: ParsableCommand {
     guard images.count >= 2 else { exitWithError("need at least 2 images, have \(images.count)") }
     let result = evaluateRetrieval(embedder: embedder, dataset: dataset, images: images,
                                    progress: json ? nil : ProgressBar(total: images.count, label: "embedding"))
-    for s in result.skipped { warn("skipped \(s.path): \(s.reason)") }
+    for s in result.skipped { warnSkipped(s.path, s.reason) }
+    guard result.kept.count >= 2 else {
+      exitWithError("only \(result.kept.count) of the \(images.count) images could be read: retrieval needs at least 2")
+    }
     if json {
       func object(_ m: RetrievalMetrics) -> String {
-        "{\"r1\":\(m.recall[1]!),\"r5\":\(m.recall[5]!),\"r10\":\(m.recall[10]!),\"mean_rank\":\(m.meanRank),\"median_rank\":\(m.medianRank),\"queries\":\(m.queries)}"
+        "{\"r1\":\(jsonNumber(m.recall[1]!)),\"r5\":\(jsonNumber(m.recall[5]!)),\"r10\":\(jsonNumber(m.recall[10]!)),"
+          + "\"mean_rank\":\(jsonNumber(m.meanRank)),\"median_rank\":\(jsonNumber(m.medianRank)),\"queries\":\(m.queries)}"
       }
       print("{\"images\":\(result.kept.count),\"captions\":\(result.texts.count),\"image_to_text\":\(object(result.imageToText)),\"text_to_image\":\(object(result.textToImage))}")
     } else {
@@ -226,5 +250,6 @@ struct RetrieveEval: ParsableCommand {
       print("image → text: \(result.imageToText)")
       print("text → image: \(result.textToImage)")
     }
+    finish(skipped: result.skipped.count, total: images.count)
   }
 }

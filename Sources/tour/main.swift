@@ -5,8 +5,21 @@
 //   swift run -c release tour            # ≈ 5 minutes on 2 cores (chapter 08 trains for ~4 of them)
 //   swift run -c release tour --list     # what it would run
 
+import ArgumentParser
 import Foundation
 import Shared
+
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tour",
+    abstract: "Run chapters 01 → 09 (and 10 under mpirun when built) in order, then print a summary table.",
+    discussion: """
+      Each chapter writes its pictures under output/ in the checkout (chapter 08 replaces its own earlier run \
+      in output/ch08-training). About 5 minutes on 2 cores.
+      """)
+  @Flag(help: "Only list what would run.") var list = false
+}
+let options = Options.parseOrExit()
 
 struct Chapter {
   var number: String
@@ -33,7 +46,8 @@ let chapters = [
   Chapter(number: "07", executable: "ch07-contrastive-loss", built: "contrastive loss, backward for every layer",
           verifiedBy: "BackwardTests, CLIPTests (82 gradients vs autograd)", output: "output/ch07-contrastive-loss"),
   Chapter(number: "08", executable: "ch08-training", built: "CLIP trained from scratch on the shapes dataset",
-          verifiedBy: "TrainingTests (AdamW vs torch), TrainerTests (resume)", output: "output/ch08-training"),
+          verifiedBy: "TrainingTests (AdamW vs torch), TrainerTests (resume)", output: "output/ch08-training",
+          arguments: ["--overwrite"]),
   Chapter(number: "09", executable: "ch09-zero-shot", built: "zero-shot classification, retrieval, search",
           verifiedBy: "ZeroShotTests (vs torch), SearchToolTests", output: "output/ch09-zero-shot"),
 ]
@@ -42,7 +56,7 @@ let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPat
 let root = repositoryRoot() ?? FileManager.default.currentDirectoryPath
 let mpiChapter = root + "/Distributed/.build/release/ch10-distributed"
 
-if CommandLine.arguments.contains("--list") {
+if options.list {
   for c in chapters { print("\(c.number)  \(here)/\(c.executable)  — \(c.built)") }
   print("10  \(mpiChapter) under mpirun -np 2 — \(FileManager.default.isExecutableFile(atPath: mpiChapter) ? "built" : "not built (optional)")")
   exit(0)

@@ -8,13 +8,34 @@
 // Library: Sources/Shared/Training/TrainStep.swift (trainStep with a GradientExchange),
 // Distributed/Sources/MPI/Communicator.swift. Walkthrough: Walkthroughs/10-Distributed.md.
 
+import ArgumentParser
 import Foundation
 import MPI
 import Shared
 
-let args = ChapterArguments(options: ["steps", "batch-size", "data", "out", "checkpoint-every", "die-at", "die-rank", "images"],
-                            switches: ["no-exchange", "save-ranks"],
-                            usage: "[--steps N] [--batch-size GLOBAL] [--data DIR] [--out DIR] [--checkpoint-every N] [--no-exchange] [--save-ranks]")
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch10-distributed",
+                                                  abstract: "Chapter 10: data-parallel CLIP training over MPI (run under mpirun -np 2).")
+  @Option(parsing: .unconditional, help: "Optimiser steps.") var steps = 30
+  @Option(parsing: .unconditional, help: "Global batch size (split over the ranks).") var batchSize = 32
+  @Option(help: "Folder with captions.csv and the images (default: OUT/data, generated).") var data: String?
+  @Option(help: "Output folder.") var out = "output/ch10-distributed"
+  @Option(parsing: .unconditional, help: "Write a checkpoint every N steps.") var checkpointEvery = 10
+  @Option(parsing: .unconditional, help: "Images to generate when there is no --data.") var images = 800
+  @Option(parsing: .unconditional, help: "(test) this rank exits at this step.") var dieAt: Int?
+  @Option(parsing: .unconditional, help: "(test) the rank that dies.") var dieRank = 1
+  @Flag(help: "Train each rank alone, without exchanging anything (to compare).") var noExchange = false
+  @Flag(help: "(test) every rank writes its final weights.") var saveRanks = false
+
+  func validate() throws {
+    for (value, name, minimum) in [(steps, "--steps", 1), (batchSize, "--batch-size", 2), (checkpointEvery, "--checkpoint-every", 1),
+                                   (images, "--images", 4), (dieRank, "--die-rank", 0)] where value < minimum {
+      throw ValidationError("\(name) must be at least \(minimum), got \(value)")
+    }
+    if let dieAt, dieAt < 0 { throw ValidationError("--die-at must be at least 0, got \(dieAt)") }
+  }
+}
+let args = Options.parseOrExit()
 let communicator: Communicator
 do { communicator = try Communicator() } catch { fail("\(error)") }
 let rank = communicator.rank, ranks = communicator.ranks
@@ -23,11 +44,11 @@ let rank = communicator.rank, ranks = communicator.ranks
 let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
 kernelThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
 let lead = rank == 0  // rank 0 alone prints, draws and writes checkpoints
-let outDir = args["out"] ?? "output/ch10-distributed"
-let steps = Int(args["steps"] ?? "") ?? 30
-let globalBatch = Int(args["batch-size"] ?? "") ?? 32
-let checkpointEvery = Int(args["checkpoint-every"] ?? "") ?? 10
-let exchange: GradientExchange? = args.has("no-exchange") ? nil : communicator
+let outDir = args.out
+let steps = args.steps
+let globalBatch = args.batchSize
+let checkpointEvery = args.checkpointEvery
+let exchange: GradientExchange? = args.noExchange ? nil : communicator
 guard globalBatch % ranks == 0 else { fail("the global batch (\(globalBatch)) must divide evenly over \(ranks) ranks") }
 let local = globalBatch / ranks
 let notebook = Notebook(title: "Chapter 10 · data-parallel training with MPI", steps: 5, quiet: !lead)
@@ -38,10 +59,10 @@ notebook.note("global batch \(globalBatch) = \(ranks) ranks × \(local) pairs; t
 if exchange == nil { notebook.note("--no-exchange: every rank trains alone on the whole batch (the single-process reference)") }
 
 // MARK: 2. data (every rank reads the same files; rank 0 generates them if needed)
-let dataDir = args["data"] ?? outDir + "/data"
-if lead && args["data"] == nil && !FileManager.default.fileExists(atPath: dataDir + "/captions.csv") {
+let dataDir = args.data ?? outDir + "/data"
+if lead && args.data == nil && !FileManager.default.fileExists(atPath: dataDir + "/captions.csv") {
   var shapes = ShapesDatasetConfig()
-  shapes.images = Int(args["images"] ?? "") ?? 800
+  shapes.images = args.images
   shapes.unseenImages = 0
   do { try ShapesDataset.generate(shapes, into: dataDir) } catch { fail("cannot generate the dataset: \(error)") }
 }
@@ -62,7 +83,7 @@ notebook.step("train", "\(steps) steps") {}
 notebook.note(String(format: "messages per step: all-gather 2 × %d×%d floats (%.1f KB out of each rank), gradient sum %d floats (%.1f MB)",
                      local, config.model.projectionDim, Double(2 * local * config.model.projectionDim * 4) / 1024, model.parameterCount,
                      Double(parameterBytes) / 1_048_576))
-let dieAt = Int(args["die-at"] ?? ""), dieRank = Int(args["die-rank"] ?? "") ?? 1
+let dieAt = args.dieAt, dieRank = args.dieRank
 var losses: [Float] = []
 var computeSeconds = 0.0
 let startComm = communicator.seconds
@@ -132,7 +153,7 @@ notebook.note("losses: " + losses.prefix(3).map { String(format: "%.4f", $0) }.j
   + losses.suffix(3).map { String(format: "%.4f", $0) }.joined(separator: ", "))
 
 // MARK: 5. the replicas
-if args.has("save-ranks") {
+if args.saveRanks {
   // Every rank writes its parameters so a test can check they are bit-identical.
   var writer = SafetensorsWriter(metadata: ["rank": "\(rank)", "losses": losses.map { "\($0.bitPattern)" }.joined(separator: ",")])
   writer.add(model, table: CLIP.parameterTable(config.model))

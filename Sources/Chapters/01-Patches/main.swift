@@ -5,16 +5,23 @@
 // Every step is the code in Sources/Shared (Image/, Layers/PatchEmbedding.swift); this file only
 // runs them in order and shows what each produced. Walkthrough: Walkthroughs/01-Patches.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["image", "out"], usage: "[--image PATH.jpg] [--out DIR]")
-let outDir = args["out"] ?? "output/ch01-patches"
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch01-patches",
+                                                  abstract: "Chapter 01: a JPEG → timm's eval transform → 196 patch tokens.")
+  @Option(help: "The JPEG to use (default: Assets/grace_hopper.jpg).") var image: String?
+  @Option(help: "Where the pictures go.") var out = "output/ch01-patches"
+}
+let args = Options.parseOrExit()
+let outDir = args.out
 let notebook = Notebook(title: "Chapter 01 · image → patches → patch embedding", steps: 7)
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 
 // MARK: 1. decode
-let imagePath: String = args["image"] ?? {
+let imagePath: String = args.image ?? {
   if let root = repositoryRoot() { return root + "/Assets/grace_hopper.jpg" }
   fail("cannot find Assets/grace_hopper.jpg; run from the repository or pass --image PATH")
 }()

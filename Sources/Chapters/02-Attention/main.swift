@@ -5,11 +5,18 @@
 // Every step uses MultiHeadAttention from Sources/Shared/Layers/Attention.swift and checks the
 // hand computation against it. Walkthrough: Walkthroughs/02-Attention.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["image", "out"], usage: "[--image PATH.jpg] [--out DIR]")
-let outDir = args["out"] ?? "output/ch02-attention"
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch02-attention",
+                                                  abstract: "Chapter 02: scaled dot-product and multi-head attention, by hand and on a photo.")
+  @Option(help: "The JPEG to use (default: Assets/grace_hopper.jpg).") var image: String?
+  @Option(help: "Where the pictures go.") var out = "output/ch02-attention"
+}
+let args = Options.parseOrExit()
+let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let notebook = Notebook(title: "Chapter 02 · attention", steps: 8)
 
@@ -85,7 +92,7 @@ notebook.note("P with token 3 masked — its column is exactly 0 and the rest re
   + formatMatrix(maskedCache.probs.reshaped([4, 4]), decimals: 3))
 
 // MARK: 6. a real image: 197 tokens
-let imagePath = args["image"] ?? (repositoryRoot().map { $0 + "/Assets/grace_hopper.jpg" } ?? "")
+let imagePath = args.image ?? (repositoryRoot().map { $0 + "/Assets/grace_hopper.jpg" } ?? "")
 let photo: RGBImage
 do { photo = try JPEG.decode(path: imagePath) } catch { fail("\(error)") }
 let transform = EvalTransform()

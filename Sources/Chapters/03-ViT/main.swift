@@ -6,24 +6,37 @@
 // and 8. `--weights PATH` loads a real timm checkpoint (safetensors, timm key names); otherwise the
 // weights are deterministic and untrained. Walkthrough: Walkthroughs/03-ViT.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["image", "out", "weights", "config"], switches: ["skip-batch"],
-                            usage: "[--image PATH.jpg] [--weights vit.safetensors] [--config base|small] [--out DIR] [--skip-batch]")
-let outDir = args["out"] ?? "output/ch03-vit"
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch03-vit",
+                                                  abstract: "Chapter 03: the ViT-B/16 image tower block by block, and attention rollout.")
+  @Option(help: "The JPEG to use (default: Assets/grace_hopper.jpg).") var image: String?
+  @Option(help: "timm ViT weights (safetensors); without them the weights are deterministic and untrained.") var weights: String?
+  @Option(help: "base (vit_base_patch16_224) or small.") var config = "base"
+  @Option(help: "Where the pictures go.") var out = "output/ch03-vit"
+  @Flag(help: "Skip the batch-of-8 timing.") var skipBatch = false
+
+  func validate() throws {
+    guard ViTConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use base or small)") }
+  }
+}
+let args = Options.parseOrExit()
+let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
-guard let config = ViTConfig.named(args["config"] ?? "base") else { fail("unknown --config (use base or small)") }
+let config = ViTConfig.named(args.config)!
 let notebook = Notebook(title: "Chapter 03 · the Vision Transformer (ViT-B/16)", steps: 7)
 
 // MARK: 1. the model
 let model: ViT = notebook.step("build the model", "\(config.depth) blocks, width \(config.width), \(config.heads) heads, MLP \(config.mlpDim)") {
-  if let path = args["weights"] {
-    do { return try ViT(config: config, checkpointPath: path) } catch { fail("\(path): \(error)") }
+  if let path = args.weights {
+    do { return try ViT(config: config, checkpointPath: path) } catch { fail("\(error)") }
   }
   return ViT(config: config)
 }
-if let path = args["weights"] {
+if let path = args.weights {
   notebook.note("weights: \(path) (timm checkpoint, every key and shape validated)")
 } else {
   notebook.note("weights: deterministic, UNTRAINED — the logits below are meaningless. For the real model:")
@@ -33,7 +46,7 @@ if let path = args["weights"] {
 notebook.note("\(model.parameterCount) parameters (\(String(format: "%.1f", Double(model.parameterCount) * 4 / 1e6)) MB as float32)")
 
 // MARK: 2. the input
-let imagePath = args["image"] ?? (repositoryRoot().map { $0 + "/Assets/grace_hopper.jpg" } ?? "")
+let imagePath = args.image ?? (repositoryRoot().map { $0 + "/Assets/grace_hopper.jpg" } ?? "")
 let photo: RGBImage
 do { photo = try JPEG.decode(path: imagePath) } catch { fail("\(error)") }
 let transform = EvalTransform()
@@ -76,7 +89,7 @@ if config.numClasses > 0 {
     let name = i < classNames.count && config.numClasses == 1000 ? classNames[i] : "class \(i)"
     notebook.note(String(format: "%6.2f%%  %4d  %@", p * 100, i, name as NSString))
   }
-  if args["weights"] == nil { notebook.note("(untrained weights: a near-uniform, meaningless distribution)") }
+  if args.weights == nil { notebook.note("(untrained weights: a near-uniform, meaningless distribution)") }
 }
 
 // MARK: 6. attention rollout
@@ -89,7 +102,7 @@ notebook.step("attention rollout", "Â = ½·mean_heads(A) + ½·I, multiplied o
 notebook.note("how much each patch feeds the class token through all layers (left: input, right: rollout)")
 
 // MARK: 7. timing
-if !args.has("skip-batch") {
+if !args.skipBatch {
   notebook.step("forward time", "median of 3, \(kernelThreads) threads") {}
   for batch in [1, 8] {
     let input = Tensor(shape: [batch, 3, config.imageSize, config.imageSize],

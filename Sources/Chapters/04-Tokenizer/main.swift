@@ -5,23 +5,33 @@
 // The code is Sources/Shared/Text (BasicTokenizer, WordPiece, BertTokenizer); it gives exactly the ids
 // of Hugging Face's BertTokenizerFast. Walkthrough: Walkthroughs/04-Tokenizer.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["text", "vocab"], usage: "[--text \"your sentence\"] [--vocab vocab.txt]")
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch04-tokenizer",
+                                                  abstract: "Chapter 04: BERT's basic tokenizer and WordPiece, step by step.")
+  @Option(help: "Your own sentence instead of the four examples.") var text: String?
+  @Option(help: "A vocab.txt (one token per line) instead of bert-base-uncased's.") var vocab: String?
+}
+let args = Options.parseOrExit()
 let notebook = Notebook(title: "Chapter 04 · the WordPiece tokenizer", steps: 6)
 
 let tokenizer: BertTokenizer = notebook.step("load the vocabulary", "bert-base-uncased, the same file as all-MiniLM-L6-v2") {
   do {
-    if let path = args["vocab"] { return try BertTokenizer(vocabularyPath: path) }
+    if let path = args.vocab { return try BertTokenizer(vocabularyPath: path) }
     return try BertTokenizer.bundledUncased()
   } catch { fail("\(error)") }
 }
 let vocab = tokenizer.vocabulary
-notebook.note("\(vocab.count) tokens: ids 0–99 special/unused ([PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103),")
-notebook.note("then characters, whole words, and '##' continuation pieces: e.g. \(vocab.tokens[2000]), \(vocab.tokens[7592]), \(vocab.tokens[2015])")
+// The ids of this vocabulary's special tokens and of a few ordinary ones (another --vocab numbers them differently).
+let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].compactMap { t in vocab.id(t).map { "\(t) \($0)" } }
+let examples = ["to", "hello", "##s"].compactMap { t in vocab.id(t).map { "\(t) \($0)" } }
+notebook.note("\(vocab.count) tokens: special tokens (\(specials.joined(separator: ", "))),")
+notebook.note("then characters, whole words, and '##' continuation pieces: e.g. \(examples.isEmpty ? "(none of to, hello, ##s)" : examples.joined(separator: ", "))")
 
-let captions = args["text"].map { [$0] } ?? [
+let captions = args.text.map { [$0] } ?? [
   "A Dog runs through the GRASS.",
   "Two children play near the café's fountain!",
   "A woman in a red shirt is unboxing a supercalifragilistic gadget",

@@ -5,18 +5,25 @@
 // all-MiniLM-L6-v2 when fetched (bash Scripts/fetch-minilm.sh); otherwise deterministic untrained
 // weights. Walkthrough: Walkthroughs/05-BERT.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["model", "out"], switches: ["untrained"],
-                            usage: "[--model DIR] [--untrained] [--out DIR]")
-let outDir = args["out"] ?? "output/ch05-bert"
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch05-bert",
+                                                  abstract: "Chapter 05: the BERT text tower, mean pooling and sentence similarity.")
+  @Option(help: "A Hugging Face BERT folder (config.json, model.safetensors, vocab.txt); default all-MiniLM-L6-v2.") var model: String?
+  @Flag(help: "Use deterministic untrained weights even when MiniLM is there.") var untrained = false
+  @Option(help: "Where the pictures go.") var out = "output/ch05-bert"
+}
+let args = Options.parseOrExit()
+let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let notebook = Notebook(title: "Chapter 05 · BERT sentence embeddings", steps: 6)
 
 // MARK: 1. model
-let modelDirectory = args["model"] ?? MiniLM.directory
-let useReal = !args.has("untrained") && (args["model"] != nil || MiniLM.isAvailable)
+let modelDirectory = args.model ?? MiniLM.directory
+let useReal = !args.untrained && (args.model != nil || MiniLM.isAvailable)
 let encoder: SentenceEncoder = notebook.step("load the text encoder") {
   do {
     if useReal { return try SentenceEncoder(directory: modelDirectory) }

@@ -4,11 +4,18 @@
 //
 // Uses Sources/Shared/Models/ProjectionHead.swift and CLIP.swift. Walkthrough: Walkthroughs/06-Projection.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["out"], switches: ["untrained-text"], usage: "[--out DIR] [--untrained-text]")
-let outDir = args["out"] ?? "output/ch06-projection"
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch06-projection",
+                                                  abstract: "Chapter 06: the projection heads into the shared space.")
+  @Option(help: "Where the pictures go.") var out = "output/ch06-projection"
+  @Flag(help: "Use an untrained text tower even when MiniLM is there.") var untrainedText = false
+}
+let args = Options.parseOrExit()
+let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let notebook = Notebook(title: "Chapter 06 · projection heads into a shared space", steps: 6)
 guard let root = repositoryRoot() else { fail("run from the repository (Assets/ and Tests/Fixtures/images are needed)") }
@@ -37,7 +44,7 @@ notebook.show("pooled (N, 768)", imageOut.pooled)
 notebook.show("logits (N, 1000)", imageOut.logits)
 
 // MARK: 3. text features
-let useMiniLM = MiniLM.isAvailable && !args.has("untrained-text")
+let useMiniLM = MiniLM.isAvailable && !args.untrainedText
 let encoder: SentenceEncoder = notebook.step("text features: BERT, mean-pooled, normalised",
                                              useMiniLM ? "all-MiniLM-L6-v2 (pretrained)" : "untrained MiniLM-shaped BERT") {
   do {

@@ -5,13 +5,24 @@
 // Library: Sources/Shared/Training/ContrastiveLoss.swift, Layers/CrossEntropy.swift.
 // Walkthrough: Walkthroughs/07-Contrastive-Loss.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["out", "steps"], usage: "[--out DIR] [--steps N]")
-let outDir = args["out"] ?? "output/ch07-contrastive-loss"
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch07-contrastive-loss",
+                                                  abstract: "Chapter 07: the contrastive loss, its gradients, and a few steps that minimise it.")
+  @Option(help: "Where the pictures go.") var out = "output/ch07-contrastive-loss"
+  @Option(parsing: .unconditional, help: "Gradient steps on the embeddings (1–100000).") var steps = 60
+
+  func validate() throws {
+    guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be between 1 and 100000, got \(steps)") }
+  }
+}
+let args = Options.parseOrExit()
+let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
-let steps = Int(args["steps"] ?? "") ?? 60
+let steps = args.steps
 let notebook = Notebook(title: "Chapter 07 · the contrastive loss", steps: 7)
 
 // MARK: 1. a batch of embeddings

@@ -6,29 +6,59 @@
 // Library: Sources/Shared/Training (Trainer, Data, AdamW, Schedulers, ShapesDataset),
 // Evaluation (Retrieval, ZeroShot). Walkthrough: Walkthroughs/08-Training.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["config", "data", "out", "epochs", "batch-size", "resume", "csv", "lr"],
-                            switches: ["lit", "seed-faithful-lr", "strict"],
-                            usage: "[--config tiny|seed] [--data DIR] [--csv FILE] [--out DIR] [--epochs N] [--batch-size N] [--resume CKPT] [--lit] [--seed-faithful-lr] [--strict]")
-let outDir = args["out"] ?? "output/ch08-training"
-let dataDir = args["data"] ?? (outDir + "/data")
-let csvPath = args["csv"] ?? (dataDir + "/captions.csv")
-let generate = args["data"] == nil && !FileManager.default.fileExists(atPath: csvPath)
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch08-training",
+                                                  abstract: "Chapter 08: train CLIP from scratch on the generated shapes dataset (or your own).")
+  @Option(help: "tiny (default) or seed (ViT-B/16 + BERT-base).") var config: String?
+  @Option(help: "Folder with captions.csv and the images (default: OUT/data, generated).") var data: String?
+  @Option(help: "The captions file, if not DATA/captions.csv.") var csv: String?
+  @Option(help: "Output folder.") var out = "output/ch08-training"
+  @Option(parsing: .unconditional, help: "Epochs.") var epochs: Int?
+  @Option(parsing: .unconditional, help: "Batch size (at least 2).") var batchSize: Int?
+  @Option(help: "Continue from a checkpoint written by this chapter.") var resume: String?
+  @Option(parsing: .unconditional, help: "One learning rate for every group.") var lr: Float?
+  @Flag(help: "LiT: a frozen, pretrained MiniLM text tower.") var lit = false
+  @Flag(help: "Reproduce the seed's bug: the image tower at the text tower's learning rate.") var seedFaithfulLr = false
+  @Flag(help: "Fail on the first malformed CSV row or missing image.") var strict = false
+  @Flag(help: "Replace a run already in OUT (best.safetensors, last.safetensors, log.jsonl).") var overwrite = false
+
+  func validate() throws {
+    if let config, TrainingConfig.named(config) == nil { throw ValidationError("unknown --config '\(config)' (use tiny or seed)") }
+    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    if let batchSize, batchSize < 2 { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
+    if let lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+    if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
+  }
+}
+let args = Options.parseOrExit()
+let outDir = args.out
+let dataDir = args.data ?? (outDir + "/data")
+let csvPath = args.csv ?? (dataDir + "/captions.csv")
+let generate = args.data == nil && !FileManager.default.fileExists(atPath: csvPath)
 let notebook = Notebook(title: "Chapter 08 · training CLIP", steps: generate ? 7 : 6)
 
 // MARK: 1. configuration
-guard var config = TrainingConfig.named(args["config"] ?? "tiny") else { fail("unknown --config (use tiny or seed)") }
-if let e = args["epochs"] { guard let n = Int(e), n > 0 else { fail("--epochs must be a positive integer") }; config.epochs = n }
-if let b = args["batch-size"] { guard let n = Int(b), n >= 2 else { fail("--batch-size must be at least 2") }; config.batchSize = n }
-if let lr = args["lr"] {
-  guard let v = Float(lr), v > 0 else { fail("--lr must be a positive number") }
-  config.optimizer.imageLearningRate = v; config.optimizer.textLearningRate = v; config.optimizer.headLearningRate = v
+var config = TrainingConfig.named(args.config ?? "tiny")!
+if let n = args.epochs { config.epochs = n }
+if let n = args.batchSize { config.batchSize = n }
+if let v = args.lr { config.optimizer.imageLearningRate = v; config.optimizer.textLearningRate = v; config.optimizer.headLearningRate = v }
+if args.seedFaithfulLr { config.optimizer.seedFaithfulImageLearningRate = true }
+if let resume = args.resume {
+  // A resumed run keeps its checkpoint's configuration: flags that would change it are an error.
+  var asked = config.optimizer
+  if args.lit { asked.freezeText = true }
+  let optimizerFlags = args.lr != nil || args.lit || args.seedFaithfulLr
+  do {
+    config = try resumedConfiguration(checkpoint: resume, epochs: args.epochs, name: args.config, batchSize: args.batchSize,
+                                      optimizer: optimizerFlags ? asked : nil)
+  } catch { fail("\(error)") }
 }
-if args.has("seed-faithful-lr") { config.optimizer.seedFaithfulImageLearningRate = true }
 var initialText: BERT? = nil
-if args.has("lit") {
+if args.lit {
   guard MiniLM.isAvailable else { fail("--lit needs all-MiniLM-L6-v2: run \(MiniLM.fetchCommand)") }
   do { initialText = try BERT(directory: MiniLM.directory) } catch { fail("\(error)") }
   config.model.text = initialText!.config
@@ -52,7 +82,7 @@ if generate {
   }
 }
 let dataset: CaptionDataset = notebook.step("read the captions", csvPath) {
-  do { return try CaptionDataset(csvPath: csvPath, strict: args.has("strict")) } catch { fail("\(error)") }
+  do { return try CaptionDataset(csvPath: csvPath, strict: args.strict) } catch { fail("\(error)") }
 }
 notebook.note("\(dataset.images.count) images, \(dataset.captionCount) captions, images in \(dataset.imageDirectory)")
 for problem in dataset.problems.prefix(10) { notebook.note("warning: skipped \(problem)") }
@@ -60,15 +90,15 @@ if dataset.problems.count > 10 { notebook.note("… and \(dataset.problems.count
 
 // MARK: 3. model and trainer
 let tokenizer: BertTokenizer
-do { tokenizer = try (args.has("lit") ? BertTokenizer(vocabularyPath: MiniLM.directory + "/vocab.txt") : .bundledUncased()) } catch { fail("\(error)") }
+do { tokenizer = try (args.lit ? BertTokenizer(vocabularyPath: MiniLM.directory + "/vocab.txt") : .bundledUncased()) } catch { fail("\(error)") }
 let trainer: Trainer
 do {
   let initial = initialText.map { CLIP(config: config.model, text: $0, seed: config.seed) }
-  trainer = try Trainer(config: config, dataset: dataset, tokenizer: tokenizer, outputDirectory: outDir, resume: args["resume"], initialModel: initial)
+  trainer = try Trainer(config: config, dataset: dataset, tokenizer: tokenizer, outputDirectory: outDir, resume: args.resume, overwrite: args.overwrite, initialModel: initial)
 } catch { fail("\(error)") }
 notebook.step("model", "\(trainer.model.parameterCount) parameters") {}
 notebook.note("split by image (seed \(config.seed)): \(trainer.trainImages.count) train, \(trainer.validationImages.count) validation")
-if let resume = args["resume"] { notebook.note("resumed from \(resume) after epoch \(trainer.state.epoch), step \(trainer.state.step)") }
+if let resume = args.resume { notebook.note("resumed from \(resume) after epoch \(trainer.state.epoch), step \(trainer.state.step)") }
 
 // MARK: 4. train
 let trainStart = now(), firstStep = trainer.state.step

@@ -5,21 +5,30 @@
 // Library: Sources/Shared/Evaluation (Embedder, ZeroShot, Retrieval, ImageIndex).
 // Walkthrough: Walkthroughs/09-Zero-Shot.md.
 
+import ArgumentParser
 import Foundation
 import Shared
 
-let args = ChapterArguments(options: ["model", "data", "out", "query"], switches: ["train"],
-                            usage: "[--model CKPT] [--data DIR] [--out DIR] [--query TEXT] [--train]")
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch09-zero-shot",
+                                                  abstract: "Chapter 09: zero-shot classification, retrieval and search with a trained CLIP.")
+  @Option(help: "A checkpoint from chapter 08 (default: output/ch08-training/best.safetensors).") var model: String?
+  @Option(help: "The captioned-image folder (default: output/ch08-training/data).") var data: String?
+  @Option(help: "Where the pictures go.") var out = "output/ch09-zero-shot"
+  @Option(help: "The sentence to search for.") var query = "a picture of a yellow star"
+  @Flag(help: "Train the tiny model first when there is no checkpoint.") var train = false
+}
+let args = Options.parseOrExit()
 let notebook = Notebook(title: "Chapter 09 · zero-shot classification and retrieval", steps: 7)
-let outDir = args["out"] ?? "output/ch09-zero-shot"
+let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let chapter08 = "output/ch08-training"
-var checkpoint = args["model"] ?? chapter08 + "/best.safetensors"
-let dataDir = args["data"] ?? chapter08 + "/data"
+var checkpoint = args.model ?? chapter08 + "/best.safetensors"
+let dataDir = args.data ?? chapter08 + "/data"
 
 // MARK: 1. the trained model
 if !FileManager.default.fileExists(atPath: checkpoint) {
-  guard args.has("train") else {
+  guard args.train else {
     fail("""
       no checkpoint at \(checkpoint).
       Make one with chapter 08 (about 5 minutes):  swift run -c release ch08-training
@@ -141,7 +150,7 @@ notebook.note(String(format: "text → image, one-shape captions: the top image 
                      100 * Double(sameContent) / Double(max(counted, 1)), counted))
 
 // MARK: 6. pictures: a text query, an image's classes
-let query = args["query"] ?? "a picture of a yellow star"
+let query = args.query
 notebook.step("search by a sentence", "\"\(query)\"") {}
 let queryEmbedding = embedder.embedTexts([query])
 let index = ImageIndex(files: retrieval.kept.map { IndexedFile(path: $0, size: 0, modified: 0) }, embeddings: retrieval.imageEmbeddings,

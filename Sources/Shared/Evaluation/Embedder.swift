@@ -16,6 +16,8 @@ public struct Embedder {
   public init(checkpoint: String) throws {
     (model, config) = try TrainingCheckpoint.loadModel(checkpoint)
     tokenizer = try .bundledUncased()  // MiniLM's vocab.txt is the same file
+    try tokenizer.checkFits(vocabSize: config.model.text.vocabSize, vocabularySource: "Assets/bert-base-uncased-vocab.txt",
+                            modelSource: checkpoint)
     self.checkpoint = checkpoint
   }
 

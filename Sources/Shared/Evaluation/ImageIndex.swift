@@ -50,11 +50,14 @@ public struct ImageIndex: Sendable {
     }
     let files: [IndexedFile]
     do { files = try JSONDecoder().decode([IndexedFile].self, from: Data(filesText.utf8)) } catch {
-      throw CheckpointError(path: path, reason: "unreadable file list: \(error)")
+      throw CheckpointError(path: path, reason: "unreadable file list: \(describeJSONError(error))")
     }
-    let embeddings = try file.tensor("embeddings")
-    guard embeddings.shape.count == 2, embeddings.shape[0] == files.count else {
+    let embeddings = try naming(path) { try file.tensor("embeddings") }
+    guard embeddings.shape.count == 2, embeddings.shape[0] == files.count, embeddings.shape[1] > 0 else {
       throw CheckpointError(path: path, reason: "embeddings \(embeddings.shape) do not match \(files.count) files")
+    }
+    if let bad = embeddings.storage.firstIndex(where: { !$0.isFinite }) {
+      throw CheckpointError(path: path, reason: "embedding of \(files[bad / embeddings.shape[1]].path) holds \(embeddings.storage[bad])")
     }
     return ImageIndex(files: files, embeddings: embeddings, model: file.metadata["model"] ?? "")
   }

@@ -45,3 +45,15 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     throw FileWriteError(path: path, reason: reason)
   }
 }
+
+/// The temporary files (`.NAME.tmp-PID`) that `writeFileAtomically` left in `directory` when its
+/// process was killed mid-write: those whose process no longer runs. A live writer's file is kept.
+public func staleTemporaryFiles(in directory: String) -> [String] {
+  guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+  return names.filter { name in
+    guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards),
+      let pid = Int32(name[marker.upperBound...]), pid > 0
+    else { return false }
+    return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+  }.sorted()
+}

@@ -27,6 +27,14 @@ public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
   }
 }
 
+/// A weight that is NaN or ±∞: a model loaded with it would print `nan` everywhere.
+public struct NonFiniteWeight: Error, CustomStringConvertible, Equatable {
+  public var key: String
+  public var index: Int  // flat index of the first bad element
+  public var value: Float
+  public var description: String { "tensor '\(key)' holds \(value) at flat index \(index): weights must be finite" }
+}
+
 /// One model parameter: its checkpoint key and how to read and write it in the model value —
 /// usually a key path to a property, sometimes a block of rows of a fused tensor (BERT's query,
 /// key and value weights live in rows of one fused qkv weight).
@@ -82,7 +90,33 @@ extension SafetensorsFile {
     if !missing.isEmpty || !unexpected.isEmpty || !misshaped.isEmpty {
       throw CheckpointMismatch(missing: missing, unexpected: unexpected, misshaped: misshaped)
     }
-    for p in table { p.set(&model, try tensor(prefix + p.key)) }
+    for p in table {
+      let value = try tensor(prefix + p.key)
+      if let bad = value.storage.firstIndex(where: { !$0.isFinite }) {
+        throw NonFiniteWeight(key: prefix + p.key, index: bad, value: value.storage[bad])
+      }
+      p.set(&model, value)
+    }
+  }
+}
+
+extension SafetensorsFile {
+  /// Elements in the tensors whose names start with `prefix`.
+  public func elementCount(prefix: String = "") -> Double {
+    entries.reduce(0) { $0 + ($1.key.hasPrefix(prefix) ? Double($1.value.shape.reduce(1, *)) : 0) }
+  }
+
+  /// Throws when a configuration would allocate a large model (over 2²⁶ parameters, 256 MB) that
+  /// this file cannot fill (it holds fewer than `count` elements under `prefix`) — checked before the
+  /// model is allocated, so a config claiming width 10⁹ is an error and not an out-of-memory kill.
+  /// Smaller mismatches are left to `load(into:table:)`, which lists every key.
+  public func requireParameters(atLeast count: Double, prefix: String = "") throws {
+    let held = elementCount(prefix: prefix)
+    guard count <= held || count <= Double(1 << 26) else {
+      throw CheckpointMismatch(missing: [], unexpected: [], misshaped: [
+        String(format: "the configuration needs at least %.3g parameters, the file holds %.0f", count, held)
+      ])
+    }
   }
 }
 

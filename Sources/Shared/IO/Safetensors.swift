@@ -106,7 +106,7 @@ public struct SafetensorsFile: Sendable {
     do {
       json = try JSONSerialization.jsonObject(with: headerBytes, options: [])
     } catch {
-      throw SafetensorsError.invalidJSON(String(describing: error))
+      throw SafetensorsError.invalidJSON(describeJSONError(error))
     }
     guard let object = json as? [String: Any] else {
       throw SafetensorsError.invalidJSON("the top level is not an object")
@@ -343,6 +343,11 @@ public struct SafetensorsWriter {
 }
 
 /// A JSON string literal with the escapes JSON requires.
+/// A number for JSON output: JSON has no NaN or ∞, so a non-finite value is written as `null`.
+public func jsonNumber<F: BinaryFloatingPoint & LosslessStringConvertible>(_ x: F) -> String {
+  x.isFinite ? x.description : "null"
+}
+
 public func jsonString(_ s: String) -> String {
   var out = "\""
   for scalar in s.unicodeScalars {

@@ -53,11 +53,13 @@ public struct BERTConfig: Sendable, Equatable, Codable {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw BERTConfigError(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
     }
-    guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-      throw BERTConfigError(path: path, reason: "not a JSON object")
+    let json: Any
+    do { json = try JSONSerialization.jsonObject(with: data) } catch {
+      throw BERTConfigError(path: path, reason: describeJSONError(error))
     }
+    guard let object = json as? [String: Any] else { throw BERTConfigError(path: path, reason: "not a JSON object") }
     func int(_ key: String) throws -> Int {
-      guard let n = object[key] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.intValue > 0 else {
+      guard let n = object[key] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue < 1e9 else {
         throw BERTConfigError(path: path, reason: "'\(key)' is missing or not a positive integer")
       }
       return n.intValue
@@ -69,14 +71,40 @@ public struct BERTConfig: Sendable, Equatable, Codable {
     heads = try int("num_attention_heads")
     intermediateSize = try int("intermediate_size")
     maxPositions = try int("max_position_embeddings")
-    typeVocabSize = (object["type_vocab_size"] as? NSNumber)?.intValue ?? 2
-    layerNormEps = (object["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12
+    if object["type_vocab_size"] != nil { typeVocabSize = try int("type_vocab_size") }
+    if let eps = object["layer_norm_eps"] {
+      guard let n = eps as? NSNumber else { throw BERTConfigError(path: path, reason: "'layer_norm_eps' is not a number") }
+      layerNormEps = n.floatValue
+    }
     if let act = object["hidden_act"] as? String, act != "gelu" {
       throw BERTConfigError(path: path, reason: "hidden_act '\(act)' is not supported (only exact 'gelu')")
     }
     guard hiddenSize % heads == 0 else {
       throw BERTConfigError(path: path, reason: "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(heads)")
     }
+    try validate(source: path)
+  }
+}
+
+extension BERTConfig: CheckedConfiguration {
+  /// Sizes positive, heads dividing the width, eps > 0.
+  public func check(_ c: inout ConfigurationCheck) {
+    c.atLeast(vocabSize, "vocabSize")
+    c.atLeast(hiddenSize, "hiddenSize")
+    c.atLeast(layers, "layers")
+    c.atLeast(heads, "heads")
+    c.require(heads < 1 || hiddenSize % heads == 0, "heads", "must divide hiddenSize \(hiddenSize), got \(heads)")
+    c.atLeast(intermediateSize, "intermediateSize")
+    c.atLeast(maxPositions, "maxPositions")
+    c.atLeast(typeVocabSize, "typeVocabSize")
+    c.positive(layerNormEps, "layerNormEps")
+  }
+
+  /// The largest terms of the parameter count (a lower bound): checked against a file before the
+  /// model is allocated, so a config that claims a huge width is an error, not an out-of-memory kill.
+  public var parameterLowerBound: Double {
+    let h = Double(hiddenSize)
+    return Double(layers) * (4 * h * h + 2 * h * Double(intermediateSize)) + Double(vocabSize + maxPositions + typeVocabSize) * h
   }
 }
 
@@ -215,8 +243,9 @@ public struct BERT: Sendable {
 
   /// Loads HF weights; keys may carry a `bert.` prefix (detected); pooler/MLM-head keys are ignored.
   public init(config: BERTConfig, checkpoint: SafetensorsFile) throws {
-    self.init(config: config)
     let prefix = checkpoint.entries["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+    try checkpoint.requireParameters(atLeast: config.parameterLowerBound, prefix: prefix)
+    self.init(config: config)
     try checkpoint.load(into: &self, table: Self.parameterTable(config), prefix: prefix,
                         ignoring: { Self.isUnusedKey($0) })
   }
@@ -224,7 +253,9 @@ public struct BERT: Sendable {
   /// Loads a Hugging Face model folder: `config.json` + `model.safetensors`.
   public init(directory: String) throws {
     let config = try BERTConfig(huggingFaceConfig: directory + "/config.json")
-    try self.init(config: config, checkpoint: SafetensorsFile(path: directory + "/model.safetensors"))
+    let weights = directory + "/model.safetensors"
+    let file = try naming(weights) { try SafetensorsFile(path: weights) }
+    do { try self.init(config: config, checkpoint: file) } catch { throw CheckpointError(path: weights, reason: "\(error)") }
   }
 
   public var parameterCount: Int { Self.parameterTable(config).reduce(0) { $0 + $1.get(self).count } }
@@ -234,12 +265,15 @@ public struct BERT: Sendable {
   /// A token batch → last hidden states, mean-pooled and L2-normalised sentence embeddings.
   public func forward(_ batch: TokenBatch, onLayer: ((Int, Tensor, Double) -> Void)? = nil) -> BERTOutput {
     let b = batch.batchSize, l = batch.length, d = config.hiddenSize
-    precondition(l <= config.maxPositions, "sequence length \(l) is over the \(config.maxPositions) positions")
+    // Loaders check these at the door (BertTokenizer.checkFits, CLIPConfig.maxTextLength); fatalError,
+    // unlike precondition, survives -Ounchecked, so a slip is a clear trap and never a read past a table.
+    if l > config.maxPositions { fatalError("sequence length \(l) is over the \(config.maxPositions) positions") }
     var sum = Tensor.zeros([b, l, d])
     for bi in 0..<b {
       for t in 0..<l {
         let id = batch.inputIds[bi * l + t], type = batch.tokenTypeIds[bi * l + t]
-        precondition(id >= 0 && id < config.vocabSize, "token id \(id) is outside the vocabulary of \(config.vocabSize)")
+        if id < 0 || id >= config.vocabSize { fatalError("token id \(id) is outside the vocabulary of \(config.vocabSize)") }
+        if type < 0 || type >= config.typeVocabSize { fatalError("token type \(type) is outside the \(config.typeVocabSize) types") }
         let row = (bi * l + t) * d
         for k in 0..<d {
           sum.storage[row + k] = wordEmbeddings.storage[id * d + k] + positionEmbeddings.storage[t * d + k]
@@ -313,8 +347,15 @@ public struct SentenceEncoder: Sendable {
 
   /// Loads a Hugging Face / sentence-transformers folder with config.json, model.safetensors, vocab.txt.
   public init(directory: String, maxLength: Int = 128) throws {
-    try self.init(tokenizer: BertTokenizer(vocabularyPath: directory + "/vocab.txt"), model: BERT(directory: directory),
-                  maxLength: maxLength)
+    let tokenizer = try BertTokenizer(vocabularyPath: directory + "/vocab.txt")
+    let model = try BERT(directory: directory)
+    try tokenizer.checkFits(vocabSize: model.config.vocabSize, vocabularySource: directory + "/vocab.txt",
+                            modelSource: directory + "/config.json")
+    guard maxLength >= 2 && maxLength <= model.config.maxPositions else {
+      throw BERTConfigError(path: directory + "/config.json",
+                            reason: "max_position_embeddings \(model.config.maxPositions) is below the \(maxLength) tokens asked for")
+    }
+    self.init(tokenizer: tokenizer, model: model, maxLength: maxLength)
   }
 
   /// (B, D) L2-normalised embeddings, computed in batches of `batchSize`.

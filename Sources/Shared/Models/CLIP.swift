@@ -53,6 +53,26 @@ public struct CLIPConfig: Sendable, Equatable, Codable {
   var imageFeatureWidth: Int { imageFeature == .pooled ? vit.width : vit.numClasses }
 }
 
+extension CLIPConfig: CheckedConfiguration {
+  public func check(_ c: inout ConfigurationCheck) {
+    c.nested("vit", vit)
+    c.nested("text", text)
+    c.atLeast(projectionDim, "projectionDim")
+    c.within(Double(dropout), 0..<1, "dropout")
+    c.require(initialLogitScale.isFinite, "initialLogitScale", "must be finite, got \(initialLogitScale)")
+    c.atLeast(maxTextLength, "maxTextLength", minimum: 2)
+    c.require(maxTextLength <= text.maxPositions, "maxTextLength",
+              "must be at most text.maxPositions \(text.maxPositions), got \(maxTextLength)")
+    c.require(imageFeature != .logits || vit.numClasses > 0, "imageFeature", "is logits but vit.numClasses is 0")
+  }
+
+  /// The largest terms of the parameter count (a lower bound; see BERTConfig.parameterLowerBound).
+  public var parameterLowerBound: Double {
+    vit.parameterLowerBound + text.parameterLowerBound
+      + Double(projectionDim) * Double(imageFeatureWidth + text.hiddenSize + 2 * projectionDim)
+  }
+}
+
 /// The optimiser groups, with the seed's learning rates.
 public enum ParameterGroup: String, Sendable, CaseIterable, Codable {
   case imageTower, textTower, heads

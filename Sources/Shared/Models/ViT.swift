@@ -57,6 +57,30 @@ public struct ViTConfig: Sendable, Equatable, Codable {
   }
 }
 
+extension ViTConfig: CheckedConfiguration {
+  /// Sizes positive, the image a whole number of patches, heads dividing the width, eps > 0.
+  public func check(_ c: inout ConfigurationCheck) {
+    c.atLeast(imageSize, "imageSize")
+    c.atLeast(patchSize, "patchSize")
+    c.require(patchSize < 1 || imageSize % patchSize == 0, "imageSize", "must be a multiple of patchSize \(patchSize), got \(imageSize)")
+    c.require(channels == 3, "channels", "must be 3 (RGB), got \(channels)")
+    c.atLeast(width, "width")
+    c.atLeast(depth, "depth")
+    c.atLeast(heads, "heads")
+    c.require(heads < 1 || width % heads == 0, "heads", "must divide width \(width), got \(heads)")
+    c.atLeast(mlpDim, "mlpDim")
+    c.atLeast(numClasses, "numClasses", minimum: 0)
+    c.positive(layerNormEps, "layerNormEps")
+  }
+
+  /// The largest terms of the parameter count (a lower bound; see BERTConfig.parameterLowerBound).
+  public var parameterLowerBound: Double {
+    let d = Double(width)
+    return Double(depth) * (4 * d * d + 2 * d * Double(mlpDim)) + Double(numTokens + numClasses) * d
+      + Double(channels * patchSize * patchSize) * d
+  }
+}
+
 /// What a ViT forward pass returns; `cache` holds what the backward needs.
 public struct ViTOutput: Sendable {
   public var logits: Tensor  // (B, C)
@@ -141,12 +165,15 @@ public struct ViT: Sendable {
   /// Loads a timm state dict saved as safetensors (keys as timm names them), validating every key
   /// and shape against `config`.
   public init(config: ViTConfig, checkpoint: SafetensorsFile) throws {
+    try checkpoint.requireParameters(atLeast: config.parameterLowerBound)
     self.init(config: config)
     try checkpoint.load(into: &self, table: Self.parameterTable(config))
   }
 
   public init(config: ViTConfig, checkpointPath: String) throws {
-    try self.init(config: config, checkpoint: SafetensorsFile(path: checkpointPath))
+    try config.validate(source: "the ViT configuration")
+    let file = try naming(checkpointPath) { try SafetensorsFile(path: checkpointPath) }
+    do { try self.init(config: config, checkpoint: file) } catch { throw CheckpointError(path: checkpointPath, reason: "\(error)") }
   }
 
   public var parameterCount: Int { Self.parameterTable(config).reduce(0) { $0 + $1.get(self).count } }

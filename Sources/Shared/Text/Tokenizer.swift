@@ -39,17 +39,39 @@ public struct BertTokenizer: Sendable {
   public var specialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
   public var vocabulary: Vocabulary { wordPiece.vocabulary }
-  public var clsId: Int { vocabulary.id("[CLS]") ?? 101 }
-  public var sepId: Int { vocabulary.id("[SEP]") ?? 102 }
-  public var padId: Int { vocabulary.id("[PAD]") ?? 0 }
+  public let clsId: Int  // [CLS], first in every row
+  public let sepId: Int  // [SEP], last
+  public let padId: Int  // [PAD], after [SEP] up to the batch's length
 
-  public init(vocabulary: Vocabulary, lowercase: Bool = true) {
+  /// The four tokens BERT's input needs. Without [UNK] Hugging Face refuses the vocabulary; without
+  /// [CLS], [SEP] or [PAD] it would give them new ids past the end of the model's embedding table.
+  public static let requiredTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+
+  /// `source` names the vocabulary in errors (its file).
+  public init(vocabulary: Vocabulary, lowercase: Bool = true, source: String = "the vocabulary") throws {
+    let missing = Self.requiredTokens.filter { vocabulary.id($0) == nil }
+    guard missing.isEmpty else {
+      throw VocabularyError(path: source, reason: "has no \(missing.joined(separator: ", ")) token (a BERT vocabulary needs "
+                              + Self.requiredTokens.joined(separator: ", ") + ")")
+    }
     basic = BasicTokenizer(lowercase: lowercase)
     wordPiece = WordPiece(vocabulary: vocabulary)
+    clsId = vocabulary.id("[CLS]")!
+    sepId = vocabulary.id("[SEP]")!
+    padId = vocabulary.id("[PAD]")!
   }
 
   public init(vocabularyPath: String, lowercase: Bool = true) throws {
-    self.init(vocabulary: try Vocabulary(path: vocabularyPath), lowercase: lowercase)
+    try self.init(vocabulary: try Vocabulary(path: vocabularyPath), lowercase: lowercase, source: vocabularyPath)
+  }
+
+  /// Throws unless every id this tokenizer can produce has a row in an embedding table of
+  /// `vocabSize` (a longer vocab.txt than the model's `vocab_size` would read past the table).
+  public func checkFits(vocabSize: Int, vocabularySource: String, modelSource: String) throws {
+    guard vocabulary.count <= vocabSize else {
+      throw VocabularyError(path: vocabularySource, reason: "has \(vocabulary.count) tokens but the model (\(modelSource)) has "
+                              + "only \(vocabSize) rows in its word embedding table (vocab_size)")
+    }
   }
 
   /// The bert-base-uncased vocabulary shipped in Assets/ (the same file as all-MiniLM-L6-v2's).

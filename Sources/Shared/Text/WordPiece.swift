@@ -11,8 +11,12 @@ public struct VocabularyError: Error, CustomStringConvertible {
 }
 
 /// A WordPiece vocabulary: one token per line, the line number is the id.
+///
+/// Read as Hugging Face's tokenizers library reads a `vocab.txt` (`WordPiece::read_file`): lines end
+/// at "\n" (so "\r\n" files read the same), trailing whitespace is trimmed off each token, and a
+/// token that appears twice keeps its *last* line's id (the earlier id is left unused).
 public struct Vocabulary: Sendable {
-  /// Tokens by id.
+  /// Tokens by id (line).
   public let tokens: [String]
   /// Ids by the token's UTF-8 bytes (byte-exact lookup: Swift's String equality would treat
   /// canonically equivalent spellings as equal, the reference does not).
@@ -21,22 +25,34 @@ public struct Vocabulary: Sendable {
   public init(tokens: [String]) {
     self.tokens = tokens
     var ids: [[UInt8]: Int] = [:]
-    for (i, t) in tokens.enumerated() where ids[Array(t.utf8)] == nil { ids[Array(t.utf8)] = i }
+    for (i, t) in tokens.enumerated() { ids[Array(t.utf8)] = i }  // the last line of a duplicate wins
     self.ids = ids
   }
 
   /// Loads a `vocab.txt` (one token per line; a trailing newline is allowed).
   public init(path: String) throws {
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw VocabularyError(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+      var isDirectory: ObjCBool = false
+      let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+      throw VocabularyError(path: path, reason: !exists ? "no such file" : isDirectory.boolValue ? "is a directory" : "cannot read the file")
     }
-    guard let text = String(data: data, encoding: .utf8) else { throw VocabularyError(path: path, reason: "not UTF-8 text") }
-    var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
-    if lines.last == "" { lines.removeLast() }
-    guard !lines.isEmpty else { throw VocabularyError(path: path, reason: "empty vocabulary") }
-    self.init(tokens: lines)
+    var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+    if lines.last?.isEmpty == true { lines.removeLast() }  // the newline that ends the last line
+    var tokens: [String] = []
+    tokens.reserveCapacity(lines.count)
+    for (number, line) in lines.enumerated() {
+      guard let text = String(validating: line, as: UTF8.self) else {
+        throw VocabularyError(path: path, reason: "line \(number + 1) is not UTF-8 text")
+      }
+      var scalars = Substring(text).unicodeScalars
+      while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+      tokens.append(String(scalars))
+    }
+    guard !tokens.isEmpty else { throw VocabularyError(path: path, reason: "empty vocabulary") }
+    self.init(tokens: tokens)
   }
 
+  /// Ids in use: one past the last line (a duplicated token leaves a hole but keeps its line).
   public var count: Int { tokens.count }
 
   public func id(_ token: String) -> Int? { ids[Array(token.utf8)] }

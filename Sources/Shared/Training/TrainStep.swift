@@ -39,6 +39,19 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
   }
 }
 
+extension OptimizerConfig: CheckedConfiguration {
+  public func check(_ c: inout ConfigurationCheck) {
+    for (value, field) in [(imageLearningRate, "imageLearningRate"), (textLearningRate, "textLearningRate"),
+                           (headLearningRate, "headLearningRate"), (headWeightDecay, "headWeightDecay")] {
+      c.require(value.isFinite && value >= 0, field, "must be a finite number ≥ 0, got \(value)")
+    }
+    c.within(Double(beta1), 0..<1, "beta1")
+    c.within(Double(beta2), 0..<1, "beta2")
+    c.positive(eps, "eps")
+    if let gradientClip { c.positive(gradientClip, "gradientClip") }
+  }
+}
+
 public struct NonFiniteError: Error, CustomStringConvertible {
   public var what: String
   public var description: String { what }

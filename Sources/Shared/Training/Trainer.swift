@@ -68,6 +68,21 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   }
 }
 
+extension TrainingConfig: CheckedConfiguration {
+  /// Counts positive, the validation fraction in [0, 1), the scheduler's factor in (0, 1].
+  public func check(_ c: inout ConfigurationCheck) {
+    c.nested("model", model)
+    c.nested("optimizer", optimizer)
+    c.atLeast(epochs, "epochs")
+    c.atLeast(batchSize, "batchSize", minimum: 2)
+    c.within(validationFraction, 0..<1, "validationFraction")
+    c.require(plateauFactor.isFinite && plateauFactor > 0 && plateauFactor <= 1, "plateauFactor", "must be in (0, 1], got \(plateauFactor)")
+    c.atLeast(plateauPatience, "plateauPatience", minimum: 0)
+    if let maxStepsPerEpoch { c.atLeast(maxStepsPerEpoch, "maxStepsPerEpoch") }
+    if let maxValidationImages { c.atLeast(maxValidationImages, "maxValidationImages") }
+  }
+}
+
 public struct TrainingError: Error, CustomStringConvertible {
   public var message: String
   public var description: String { message }
@@ -103,9 +118,23 @@ public final class Trainer {
   public var fullEpochSteps: Int { (trainImages.count + config.batchSize - 1) / config.batchSize }
   public private(set) var lastCheckpoint: String?
 
-  /// A fresh run, or a resumed one when `resume` names a checkpoint.
+  /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
+  /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
+  public static let runFiles = ["last.safetensors", "best.safetensors", "log.jsonl"]
+
+  /// A fresh run, or a resumed one when `resume` names a checkpoint. On resume the checkpoint's
+  /// configuration is used, except `config.epochs`, which must be more than the epochs already done.
   public init(config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
-              resume: String? = nil, initialModel: CLIP? = nil, observer: TrainingObserver = PrintingObserver()) throws {
+              resume: String? = nil, overwrite: Bool = false, initialModel: CLIP? = nil,
+              observer: TrainingObserver = PrintingObserver()) throws {
+    if resume == nil {
+      try config.validate(source: "the training configuration")
+      let existing = Self.runFiles.filter { FileManager.default.fileExists(atPath: outputDirectory + "/" + $0) }
+      if !existing.isEmpty && !overwrite {
+        throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
+          + "continue it with --resume \(outputDirectory)/last.safetensors, choose another --out, or pass --overwrite to replace it")
+      }
+    }
     // Fail before training if the output folder cannot be written.
     do {
       try ensureDirectory(outputDirectory)
@@ -113,6 +142,11 @@ public final class Trainer {
       try? FileManager.default.removeItem(atPath: outputDirectory + "/.write-test")
     } catch {
       throw TrainingError(message: "cannot write to the output folder \(outputDirectory): \(error)")
+    }
+    // Temporary checkpoint files of a run that was killed mid-write (SIGKILL cannot clean up).
+    for stale in staleTemporaryFiles(in: outputDirectory) {
+      try? FileManager.default.removeItem(atPath: outputDirectory + "/" + stale)
+      observer.log("removed \(stale), a half-written checkpoint left by an interrupted run")
     }
     self.dataset = dataset
     self.tokenizer = tokenizer
@@ -123,6 +157,10 @@ public final class Trainer {
     if let resume {
       let loaded = try TrainingCheckpoint.load(resume)
       // The checkpoint's configuration, except the number of epochs: resuming may extend a run.
+      guard config.epochs > loaded.state.epoch else {
+        throw TrainingError(message: "\(resume) has already finished \(loaded.state.epoch) of its \(loaded.config.epochs) epochs: "
+          + "ask for more than \(loaded.state.epoch) epochs to continue it")
+      }
       var resumedConfig = loaded.config
       resumedConfig.epochs = config.epochs
       self.config = resumedConfig
@@ -140,6 +178,8 @@ public final class Trainer {
       state.groups = optimizer.groups
       state.scheduler = ReduceLROnPlateau(factor: config.plateauFactor, patience: config.plateauPatience)
     }
+    try tokenizer.checkFits(vocabSize: self.config.model.text.vocabSize, vocabularySource: "the tokenizer's vocabulary",
+                            modelSource: resume ?? "the training configuration")
   }
 
   var stepsPerEpoch: Int {
@@ -222,8 +262,22 @@ public final class Trainer {
       }
       loader.cancel()  // the producer may be ahead of an epoch cut short
       dataWaitSeconds += loader.waitSeconds
+      guard state.epochSteps > 0 else {
+        throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
+          + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
+      }
       // Validation.
-      let validation = evaluate(images: Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count)))
+      let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
+      let validation = evaluate(images: validationSet)
+      if !validation.skipped.isEmpty {
+        observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
+          + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
+      }
+      if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
+        throw TrainingError(message: "validation failed: \(validation.skipped.count) of \(validationSet.count) validation images "
+          + "could not be read (first: \(validation.skipped.first ?? "?")), too few are left for a validation loss. "
+          + "The checkpoints were left untouched.")
+      }
       let trainLoss = Float(state.epochLossSum / Double(max(state.epochSteps, 1)))
       // No validation images (validationFraction 0): no metric, so the learning rate stays.
       if !validation.loss.isNaN { state.scheduler.step(metric: validation.loss, groups: &optimizer.groups) }
@@ -254,9 +308,10 @@ public final class Trainer {
   }
 
   public struct Evaluation {
-    public var loss: Float
+    public var loss: Float  // NaN when fewer than 2 images could be read
     public var imageToText: RetrievalMetrics
     public var textToImage: RetrievalMetrics
+    public var skipped: [String] = []  // unreadable images, with the reason
   }
 
   /// Validation loss (caption 0 of each image, no dropout, batches of the training size) and
@@ -270,9 +325,10 @@ public final class Trainer {
     let loader = BatchLoader(dataset: dataset, images: images, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
                              side: side, maxLength: config.model.maxTextLength, train: false, seed: config.seed, epoch: 0)
     var lossSum: Double = 0, lossCount = 0
-    var imageEmbeddings: [Float] = [], kept: [String] = []
+    var imageEmbeddings: [Float] = [], kept: [String] = [], skipped: [String] = []
     for b in 0..<loader.batchCount {
       let batch = loader.batch(b)
+      skipped += batch.skipped
       guard batch.images.count >= 1 else { continue }
       let step = model.forward(pixels: batch.pixels, batch: batch.tokens, dropoutMasks: nil)
       if batch.images.count >= 2 {
@@ -300,8 +356,8 @@ public final class Trainer {
     let similarity = Tensor(shape: [kept.count, p], storage: imageEmbeddings).matmul(Tensor(shape: [texts.count, p], storage: textEmbeddings),
                                                                                      transposeOther: true)
     let ranks = retrievalRanks(similarity: similarity, imageOfText: imageOfText)
-    return Evaluation(loss: Float(lossSum / Double(max(lossCount, 1))), imageToText: retrievalMetrics(ranks: ranks.imageToText),
-                      textToImage: retrievalMetrics(ranks: ranks.textToImage))
+    return Evaluation(loss: lossCount == 0 ? .nan : Float(lossSum / Double(lossCount)), imageToText: retrievalMetrics(ranks: ranks.imageToText),
+                      textToImage: retrievalMetrics(ranks: ranks.textToImage), skipped: skipped)
   }
 
   /// Training loss per step (grey, smoothed in blue) and validation loss per epoch (red).

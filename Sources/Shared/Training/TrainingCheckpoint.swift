@@ -61,46 +61,120 @@ public enum TrainingCheckpoint {
     try writer.write(to: path)
   }
 
-  /// Loads a checkpoint written by `save`.
+  /// Loads a checkpoint written by `save`: the configuration and state are validated, every
+  /// tensor is checked for shape and for NaN/Inf.
   public static func load(_ path: String) throws -> (model: CLIP, optimizer: AdamW<CLIP>, config: TrainingConfig, state: TrainingState) {
     let file = try SafetensorsFile(path: path)
     guard file.metadata["format_version"] == formatVersion else {
       throw CheckpointError(path: path, reason: "not a training checkpoint of format \(formatVersion) (metadata: \(file.metadata.keys.sorted()))")
     }
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    guard let configText = file.metadata["config"], let stateText = file.metadata["state"] else {
-      throw CheckpointError(path: path, reason: "checkpoint metadata lacks config/state")
+    let config = try readConfig(file, path: path)
+    guard let stateText = file.metadata["state"] else {
+      throw CheckpointError(path: path, reason: "checkpoint metadata lacks the training state")
     }
-    let config: TrainingConfig, state: TrainingState
-    do {
-      config = try decoder.decode(TrainingConfig.self, from: Data(configText.utf8))
-      state = try decoder.decode(TrainingState.self, from: Data(stateText.utf8))
-    } catch {
-      throw CheckpointError(path: path, reason: "unreadable config/state metadata: \(error)")
+    let state: TrainingState
+    do { state = try jsonDecoder.decode(TrainingState.self, from: Data(stateText.utf8)) } catch {
+      throw CheckpointError(path: path, reason: "unreadable training state in its metadata: \(describeJSONError(error))")
     }
+    try state.validate(for: config, source: path)
     let table = CLIP.parameterTable(config.model)
-    var model = CLIP(config: config.model)
-    try file.load(into: &model, table: table, prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
-    var optimizer = AdamW(model: model, config: config.optimizer)
-    var m = optimizer.firstMoment, v = optimizer.secondMoment
-    try file.load(into: &m, table: table, prefix: "adam.m.", ignoring: { !$0.hasPrefix("adam.m.") })
-    try file.load(into: &v, table: table, prefix: "adam.v.", ignoring: { !$0.hasPrefix("adam.v.") })
-    optimizer.firstMoment = m
-    optimizer.secondMoment = v
-    optimizer.step = state.step
-    if !state.groups.isEmpty { optimizer.groups = state.groups }
-    return (model, optimizer, config, state)
+    return try naming(path) {
+      try file.requireParameters(atLeast: 3 * config.model.parameterLowerBound)  // model + two moments
+      var model = CLIP(config: config.model)
+      try file.load(into: &model, table: table, prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
+      var optimizer = AdamW(model: model, config: config.optimizer)
+      var m = optimizer.firstMoment, v = optimizer.secondMoment
+      try file.load(into: &m, table: table, prefix: "adam.m.", ignoring: { !$0.hasPrefix("adam.m.") })
+      try file.load(into: &v, table: table, prefix: "adam.v.", ignoring: { !$0.hasPrefix("adam.v.") })
+      optimizer.firstMoment = m
+      optimizer.secondMoment = v
+      optimizer.step = state.step
+      if !state.groups.isEmpty { optimizer.groups = state.groups }
+      return (model, optimizer, config, state)
+    }
   }
 
-  /// Only the model (for evaluation, zero-shot, search).
+  /// Only the model (for evaluation, zero-shot, search), validated as `load` does.
   public static func loadModel(_ path: String) throws -> (model: CLIP, config: TrainingConfig) {
     let file = try SafetensorsFile(path: path)
-    guard let configText = file.metadata["config"],
-      let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(configText.utf8))  // the config holds only finite numbers
-    else { throw CheckpointError(path: path, reason: "not a CLIP training checkpoint (no readable config in its metadata)") }
-    var model = CLIP(config: config.model)
-    try file.load(into: &model, table: CLIP.parameterTable(config.model), prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
-    return (model, config)
+    let config = try readConfig(file, path: path)
+    return try naming(path) {
+      try file.requireParameters(atLeast: config.model.parameterLowerBound, prefix: "model.")
+      var model = CLIP(config: config.model)
+      try file.load(into: &model, table: CLIP.parameterTable(config.model), prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
+      return (model, config)
+    }
   }
+
+  static var jsonDecoder: JSONDecoder {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return decoder
+  }
+
+  /// The `config` metadata, decoded and validated (every field a layer divides by or indexes with).
+  static func readConfig(_ file: SafetensorsFile, path: String) throws -> TrainingConfig {
+    guard let configText = file.metadata["config"] else {
+      throw CheckpointError(path: path, reason: "not a CLIP training checkpoint (no config in its metadata)")
+    }
+    let config: TrainingConfig
+    do { config = try jsonDecoder.decode(TrainingConfig.self, from: Data(configText.utf8)) } catch {
+      throw CheckpointError(path: path, reason: "unreadable config in its metadata: \(describeJSONError(error))")
+    }
+    try config.validate(source: path + " (config metadata)")
+    return config
+  }
+}
+
+extension TrainingState {
+  /// Counters non-negative and the optimiser groups those of `config`, with usable learning rates.
+  public func validate(for config: TrainingConfig, source: String) throws {
+    var c = ConfigurationCheck()
+    c.atLeast(step, "step", minimum: 0)
+    c.atLeast(epoch, "epoch", minimum: 0)
+    c.atLeast(batchInEpoch, "batchInEpoch", minimum: 0)
+    c.atLeast(epochSteps, "epochSteps", minimum: 0)
+    c.require(epochLossSum.isFinite, "epochLossSum", "must be finite, got \(epochLossSum)")
+    let expected = config.optimizer.groups.map(\.name)
+    c.require(groups.isEmpty || groups.map(\.name) == expected, "groups", "must be \(expected), got \(groups.map(\.name))")
+    for g in groups {
+      c.require(g.learningRate.isFinite && g.learningRate >= 0 && g.weightDecay.isFinite && g.weightDecay >= 0,
+                "groups.\(g.name)", "needs a finite learning rate and weight decay ≥ 0, got \(g.learningRate), \(g.weightDecay)")
+    }
+    c.require(scheduler.factor.isFinite && scheduler.factor > 0 && scheduler.factor <= 1, "scheduler.factor",
+              "must be in (0, 1], got \(scheduler.factor)")
+    c.atLeast(scheduler.patience, "scheduler.patience", minimum: 0)
+    c.atLeast(scheduler.badEpochs, "scheduler.badEpochs", minimum: 0)
+    if !c.problems.isEmpty { throw ConfigurationError(source: source + " (state metadata)", problems: c.problems) }
+  }
+}
+
+/// The configuration a resumed run trains with: the checkpoint's own, with `epochs` (default: the
+/// checkpoint's) — which must be more than the epochs already done. `name`, `batchSize` and
+/// `optimizer` are what the user's flags asked for, if anything: a value that differs from the
+/// checkpoint's is an error, since a resumed run cannot change its model, batches or optimiser
+/// without breaking bit-identical resume.
+public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: String? = nil, batchSize: Int? = nil,
+                                 optimizer: OptimizerConfig? = nil) throws -> TrainingConfig {
+  let file = try SafetensorsFile(path: path)
+  var config = try TrainingCheckpoint.readConfig(file, path: path)
+  let state = try file.metadata["state"].flatMap { try? TrainingCheckpoint.jsonDecoder.decode(TrainingState.self, from: Data($0.utf8)) }
+    ?? { throw CheckpointError(path: path, reason: "unreadable training state in its metadata") }()
+  if let name, name != config.name {
+    throw CheckpointError(path: path, reason: "is a '\(config.name)' run; --config \(name) cannot change it on --resume")
+  }
+  if let batchSize, batchSize != config.batchSize {
+    throw CheckpointError(path: path, reason: "trains with batch size \(config.batchSize); --batch-size \(batchSize) cannot change it on "
+      + "--resume (drop the flag, or start a new run with another --out)")
+  }
+  if let optimizer, optimizer != config.optimizer {
+    throw CheckpointError(path: path, reason: "trains with its own optimiser settings (learning rates, frozen text tower); "
+      + "--lr, --lit and --seed-faithful-lr cannot change them on --resume")
+  }
+  config.epochs = epochs ?? config.epochs
+  guard config.epochs > state.epoch else {
+    throw CheckpointError(path: path, reason: "has already finished \(state.epoch) of its \(config.epochs) epochs: "
+      + "ask for more with --epochs N (N > \(state.epoch)) to continue it")
+  }
+  return config
 }

@@ -1,0 +1,119 @@
+// Configuration from outside — a checkpoint's metadata, a Hugging Face config.json, command-line flags —
+// is checked once, where it comes in, against what the code needs. A bad value is an error that names
+// the file and the field ("last.safetensors: model.vit.heads must be at least 1, got 0"), never a
+// division by zero or an out-of-bounds read deep inside a layer.
+
+import Foundation
+
+/// Every problem found in one configuration, with the file (or "command line") it came from.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+  public var source: String
+  public var problems: [String]  // "field: what is wrong"
+
+  public init(source: String, problems: [String]) {
+    self.source = source
+    self.problems = problems
+  }
+
+  public var description: String {
+    "\(source): invalid configuration: " + problems.joined(separator: "; ")
+  }
+}
+
+/// Collects problems field by field; `prefix` names where a nested struct sits ("model.vit.").
+public struct ConfigurationCheck {
+  public private(set) var problems: [String] = []
+  var prefix = ""
+
+  public init() {}
+
+  public mutating func require(_ ok: Bool, _ field: String, _ reason: @autoclosure () -> String) {
+    if !ok { problems.append(prefix + field + " " + reason()) }
+  }
+
+  /// An integer size or count that must be at least `minimum` (1 unless said).
+  public mutating func atLeast(_ value: Int, _ field: String, minimum: Int = 1) {
+    require(value >= minimum, field, "must be at least \(minimum), got \(value)")
+  }
+
+  /// A finite number > 0 (learning rates' eps, LayerNorm eps).
+  public mutating func positive(_ value: Float, _ field: String) {
+    require(value.isFinite && value > 0, field, "must be a finite number > 0, got \(value)")
+  }
+
+  /// A finite number in `range` (half-open ranges say whether the upper end is allowed).
+  public mutating func within(_ value: Double, _ range: Range<Double>, _ field: String) {
+    require(value.isFinite && range.contains(value), field, "must be in [\(range.lowerBound), \(range.upperBound)), got \(value)")
+  }
+
+  public mutating func within(_ value: Double, _ range: ClosedRange<Double>, _ field: String) {
+    require(value.isFinite && range.contains(value), field, "must be in [\(range.lowerBound), \(range.upperBound)], got \(value)")
+  }
+
+  /// Checks a nested configuration with its fields named under `name.`.
+  public mutating func nested<C: CheckedConfiguration>(_ name: String, _ config: C) {
+    let saved = prefix
+    prefix += name + "."
+    config.check(&self)
+    prefix = saved
+  }
+}
+
+/// A configuration that can say what is wrong with it.
+public protocol CheckedConfiguration {
+  func check(_ c: inout ConfigurationCheck)
+}
+
+extension CheckedConfiguration {
+  /// The problems, empty when the configuration is usable.
+  public var problems: [String] {
+    var c = ConfigurationCheck()
+    check(&c)
+    return c.problems
+  }
+
+  /// Throws a `ConfigurationError` naming `source` when anything is wrong.
+  public func validate(source: String) throws {
+    let found = problems
+    if !found.isEmpty { throw ConfigurationError(source: source, problems: found) }
+  }
+}
+
+// MARK: - Messages that name the file
+
+/// Runs `body`; an error from it that does not already name `path` is thrown again as one that does,
+/// so every message a user sees says which file it is about.
+public func naming<T>(_ path: String, _ body: () throws -> T) throws -> T {
+  do {
+    return try body()
+  } catch {
+    if "\(error)".contains(path) { throw error }
+    throw CheckpointError(path: path, reason: "\(error)")
+  }
+}
+
+/// A JSON or decoding error in one readable line: the field path and what is wrong, instead of
+/// Foundation's `NSCocoaErrorDomain Code=3840 … UserInfo={…}` dump.
+public func describeJSONError(_ error: Error) -> String {
+  func path(_ keys: [CodingKey]) -> String {
+    keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+  }
+  if let decoding = error as? DecodingError {
+    switch decoding {
+    case let .keyNotFound(key, context):
+      return "missing field '\(path(context.codingPath + [key]))'"
+    case let .typeMismatch(type, context):
+      return "field '\(path(context.codingPath))' is not a \(type)"
+    case let .valueNotFound(type, context):
+      return "field '\(path(context.codingPath))' is null, expected a \(type)"
+    case let .dataCorrupted(context):
+      if let underlying = context.underlyingError { return describeJSONError(underlying) }
+      return "field '\(path(context.codingPath))': \(context.debugDescription)"
+    @unknown default:
+      return "\(decoding)"
+    }
+  }
+  let ns = error as NSError
+  if let detail = ns.userInfo[NSDebugDescriptionErrorKey] as? String { return "not valid JSON: \(detail)" }
+  return "not valid JSON (\(ns.localizedDescription))"
+}

@@ -1,0 +1,30 @@
+// Where a chapter finds the repository's files, and how it stops on an error. (Chapters parse their
+// flags with swift-argument-parser, as the `clip` tool does.)
+
+import Foundation
+
+/// The repository root, found by walking up from the current directory (or from this source file's
+/// location) to the folder holding Package.swift and Assets/. Chapters use it to find bundled files.
+public func repositoryRoot(sourceFile: String = #filePath) -> String? {
+  let fm = FileManager.default
+  var candidates = [fm.currentDirectoryPath, (sourceFile as NSString).deletingLastPathComponent]
+  var found: String?
+  while let dir = candidates.first, found == nil {
+    candidates.removeFirst()
+    var d = dir
+    while d != "/" && !d.isEmpty {
+      if fm.fileExists(atPath: d + "/Package.swift") && fm.fileExists(atPath: d + "/Assets") {
+        found = d
+        break
+      }
+      d = (d as NSString).deletingLastPathComponent
+    }
+  }
+  return found
+}
+
+/// Prints a one-line error to standard error and exits with status 1.
+public func fail(_ message: String) -> Never {
+  FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+  exit(1)
+}
