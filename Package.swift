@@ -50,9 +50,16 @@ let package = Package(
       path: "Sources/Shared/Kernels",
       swiftSettings: kernelFlags
     ),
+    // The shipped files (vocabulary, class names, sample photo) as resources, found from anywhere.
+    .target(
+      name: "CLIPAssets",
+      path: "Assets",
+      sources: ["Assets.swift"],
+      resources: [.copy("bert-base-uncased-vocab.txt"), .copy("imagenet-classes.txt"), .copy("grace_hopper.jpg")]
+    ),
     .target(
       name: "Shared",
-      dependencies: ["Kernels", "CJPEGShim"],
+      dependencies: ["Kernels", "CJPEGShim", "CLIPAssets"],
       path: "Sources/Shared",
       exclude: ["Kernels"],
       swiftSettings: releaseFlags

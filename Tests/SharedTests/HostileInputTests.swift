@@ -342,4 +342,17 @@ struct HostileInputTests {
     header = bytes
     expectError({ _ = try SafetensorsFile(data: header) }, contains: ["not valid JSON"])
   }
+
+  // MARK: - Shipped files from anywhere
+
+  @Test("the vocabulary, class names and photo are resources beside the executables; a chapter runs from any folder")
+  func assetsFromAnywhere() throws {
+    for name in [BundledAssets.bertVocabulary, BundledAssets.imagenetClasses, BundledAssets.samplePhoto] {
+      #expect(FileManager.default.isReadableFile(atPath: productsDirectory + "/" + BundledAssets.bundleName + "/" + name), "\(name)")
+      #expect(assetPath(name) != nil)
+    }
+    let elsewhere = temporaryDirectory()
+    let run = try runProduct("ch04-tokenizer", ["--text", "a dog"], currentDirectory: elsewhere)
+    #expect(run.status == 0 && run.stdout.contains("[101, 1037, 3899, 102]"), "\(run)")
+  }
 }

@@ -30,6 +30,30 @@ struct TokenizerTests {
     #expect(mismatches.isEmpty, "\(mismatches.count) mismatches of \(total):\n\(report)")
   }
 
+  @Test("normalising chunk by chunk (at whitespace) gives the same words as normalising the whole text, ASCII fast path included")
+  func chunkedNormalisation() throws {
+    let text = try String(contentsOfFile: Fixtures.path("ch04-tokenizer.jsonl"), encoding: .utf8)
+    var inputs: [String] = []
+    for line in text.split(separator: "\n") {
+      inputs.append((try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any])["text"] as! String)
+    }
+    inputs += ["c1\u{85}next", "a\u{0B}b\u{0C}c\u{1C}d", "tab\tnew\nline\rret", "MiXeD \u{7F}DEL", " \u{301}mark", "\u{3000}ideographic\u{3000}space"]
+    for basic in [BasicTokenizer(lowercase: true), BasicTokenizer(lowercase: false)] {
+      var differ: [String] = []
+      for input in inputs {
+        let whole = basic.split(basic.normalize(input))
+        let chunked = basic.whitespaceChunks(input).flatMap { basic.split(basic.normalize(String($0))) }
+        if whole != chunked { differ.append(input.debugDescription) }
+      }
+      #expect(differ.isEmpty, "lowercase \(basic.lowercase): \(differ.prefix(5))")
+    }
+    // The ASCII fast path equals the general path on every ASCII byte.
+    let ascii = String(decoding: (0..<128).map { UInt8($0) } + Array("Hello, World!".utf8), as: UTF8.self)
+    for basic in [BasicTokenizer(lowercase: true), BasicTokenizer(lowercase: false)] {
+      #expect(basic.normalize(ascii) == basic.normalize(ascii + "é").dropLast().description)
+    }
+  }
+
   @Test("a padded batch with attention mask and token types equals HF's")
   func batch() throws {
     let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("ch04-tokenizer-batch.json")))

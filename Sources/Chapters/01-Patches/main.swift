@@ -22,8 +22,8 @@ do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(o
 
 // MARK: 1. decode
 let imagePath: String = args.image ?? {
-  if let root = repositoryRoot() { return root + "/Assets/grace_hopper.jpg" }
-  fail("cannot find Assets/grace_hopper.jpg; run from the repository or pass --image PATH")
+  if let path = assetPath(BundledAssets.samplePhoto) { return path }
+  fail("cannot find the sample photo \(BundledAssets.samplePhoto) (in \(BundledAssets.searchPath)); pass --image PATH")
 }()
 let image: RGBImage
 do {

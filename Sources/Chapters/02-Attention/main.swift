@@ -92,7 +92,7 @@ notebook.note("P with token 3 masked — its column is exactly 0 and the rest re
   + formatMatrix(maskedCache.probs.reshaped([4, 4]), decimals: 3))
 
 // MARK: 6. a real image: 197 tokens
-let imagePath = args.image ?? (repositoryRoot().map { $0 + "/Assets/grace_hopper.jpg" } ?? "")
+let imagePath = args.image ?? assetPath(BundledAssets.samplePhoto) ?? BundledAssets.samplePhoto
 let photo: RGBImage
 do { photo = try JPEG.decode(path: imagePath) } catch { fail("\(error)") }
 let transform = EvalTransform()

@@ -46,7 +46,7 @@ if let path = args.weights {
 notebook.note("\(model.parameterCount) parameters (\(String(format: "%.1f", Double(model.parameterCount) * 4 / 1e6)) MB as float32)")
 
 // MARK: 2. the input
-let imagePath = args.image ?? (repositoryRoot().map { $0 + "/Assets/grace_hopper.jpg" } ?? "")
+let imagePath = args.image ?? assetPath(BundledAssets.samplePhoto) ?? BundledAssets.samplePhoto
 let photo: RGBImage
 do { photo = try JPEG.decode(path: imagePath) } catch { fail("\(error)") }
 let transform = EvalTransform()
@@ -78,7 +78,7 @@ notebook.note("logits: head(pooled), 1000 ImageNet scores — what the seed's CL
 
 // MARK: 5. top classes
 let classNames: [String] = {
-  guard let root = repositoryRoot(), let text = try? String(contentsOfFile: root + "/Assets/imagenet-classes.txt", encoding: .utf8) else { return [] }
+  guard let path = assetPath(BundledAssets.imagenetClasses), let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
   return text.split(separator: "\n").map(String.init)
 }()
 notebook.step("top-5 classes", "softmax over the logits") {}

@@ -1,7 +1,14 @@
 // Where a chapter finds the repository's files, and how it stops on an error. (Chapters parse their
 // flags with swift-argument-parser, as the `clip` tool does.)
 
+import CLIPAssets
 import Foundation
+
+/// The path of a file shipped in Assets/ (a SwiftPM resource), e.g. `assetPath(BundledAssets.samplePhoto)`.
+public func assetPath(_ name: String) -> String? { BundledAssets.path(name) }
+
+/// The names of the shipped files.
+public typealias BundledAssets = CLIPAssets.BundledAssets
 
 /// The repository root, found by walking up from the current directory (or from this source file's
 /// location) to the folder holding Package.swift and Assets/. Chapters use it to find bundled files.

@@ -66,6 +66,7 @@ public struct BasicTokenizer: Sendable {
 
   /// Steps 1–4: the normalised text.
   public func normalize(_ text: String) -> String {
+    if text.utf8.allSatisfy({ $0 < 0x80 }) { return normalizeASCII(text) }
     var cleaned = String.UnicodeScalarView()
     for s in text.unicodeScalars {
       if s.value == 0 || s.value == 0xFFFD || Self.isControl(s) { continue }
@@ -86,6 +87,45 @@ public struct BasicTokenizer: Sendable {
       out.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
     }
     return String(out)
+  }
+
+  /// Steps 1–4 for pure ASCII text, byte by byte — the same result as `normalize` (ASCII has no
+  /// CJK, NFD leaves it alone, and lower-casing is A–Z → a–z), without a String per scalar: a
+  /// megabyte of ASCII costs milliseconds, not seconds, in a debug or sanitizer build.
+  func normalizeASCII(_ text: String) -> String {
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count)
+    for b in text.utf8 {
+      switch b {
+      case 9, 10, 13: out.append(32)  // tab, newline, return: whitespace → ' '
+      case 0..<32, 127: continue  // NUL and the other C0 controls, DEL: dropped
+      case 65...90 where lowercase: out.append(b + 32)
+      default: out.append(b)
+      }
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  /// Splits raw text at the characters step 1 turns into ' ' into chunks that normalise
+  /// independently: no step of `normalize` looks across such a character, and `split` drops it.
+  /// (A whitespace *control*, such as U+0085, is dropped by step 1, not turned into a space, so it
+  /// does not split: "c1\u{85}next" is one word.) Tokenizing chunk by chunk lets a caller stop
+  /// once it has enough tokens without normalising the rest.
+  public func whitespaceChunks(_ text: String) -> [Substring] {
+    var chunks: [Substring] = []
+    var start = text.unicodeScalars.startIndex
+    var i = start
+    let scalars = text.unicodeScalars
+    while i < scalars.endIndex {
+      let s = scalars[i]
+      if Self.isWhitespace(s) && !Self.isControl(s) {
+        if start < i { chunks.append(Substring(scalars[start..<i])) }
+        start = scalars.index(after: i)
+      }
+      i = scalars.index(after: i)
+    }
+    if start < scalars.endIndex { chunks.append(Substring(scalars[start...])) }
+    return chunks
   }
 
   /// Step 5: words and punctuation marks, each as its list of scalars.

@@ -76,10 +76,10 @@ public struct BertTokenizer: Sendable {
 
   /// The bert-base-uncased vocabulary shipped in Assets/ (the same file as all-MiniLM-L6-v2's).
   public static func bundledUncased() throws -> BertTokenizer {
-    guard let root = repositoryRoot() else {
-      throw VocabularyError(path: "Assets/bert-base-uncased-vocab.txt", reason: "cannot find the repository's Assets folder")
+    guard let path = assetPath(BundledAssets.bertVocabulary) else {
+      throw VocabularyError(path: BundledAssets.bertVocabulary, reason: "not found in " + BundledAssets.searchPath.joined(separator: " or "))
     }
-    return try BertTokenizer(vocabularyPath: root + "/Assets/bert-base-uncased-vocab.txt")
+    return try BertTokenizer(vocabularyPath: path)
   }
 
   // MARK: - One text
@@ -122,9 +122,12 @@ public struct BertTokenizer: Sendable {
       if let special = part.special {
         ids.append(special)
       } else {
-        for word in basic.split(basic.normalize(part.text)) {
-          ids += wordPiece.ids(for: word)
-          if ids.count >= cap { break }
+        // Chunk by chunk (at whitespace), so a long text is normalised only as far as it is needed.
+        chunks: for chunk in basic.whitespaceChunks(part.text) {
+          for word in basic.split(basic.normalize(String(chunk))) {
+            ids += wordPiece.ids(for: word)
+            if ids.count >= cap { break chunks }
+          }
         }
       }
     }

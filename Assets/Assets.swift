@@ -1,0 +1,31 @@
+// The files the package ships — the bert-base-uncased vocabulary (also all-MiniLM-L6-v2's), the
+// ImageNet class names and a sample photo — as SwiftPM resources, so `clip` and the chapters find
+// them from any directory and from an installed binary, not only from inside the checkout.
+
+import Foundation
+
+public enum BundledAssets {
+  public static let bertVocabulary = "bert-base-uncased-vocab.txt"  // 30,522 WordPiece tokens
+  public static let imagenetClasses = "imagenet-classes.txt"  // 1,000 names, one per line
+  public static let samplePhoto = "grace_hopper.jpg"  // 512×600, the chapters' default image
+
+  /// Where SwiftPM puts this target's resources: a folder beside every built executable. (Copy it
+  /// along with an executable you install elsewhere.)
+  public static let bundleName = "CLIPFromScratch_CLIPAssets.resources"
+
+  /// The folders searched, in order: the resource bundle beside the running executable, then this
+  /// file's own folder in the source checkout (for test runners and unusual layouts).
+  public static var searchPath: [String] {
+    var folders: [String] = []
+    if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+      folders.append(executable.deletingLastPathComponent().appendingPathComponent(bundleName).path)
+    }
+    folders.append((#filePath as NSString).deletingLastPathComponent)
+    return folders
+  }
+
+  /// The path of a shipped file, or nil when no folder on the search path holds it.
+  public static func path(_ name: String) -> String? {
+    searchPath.map { $0 + "/" + name }.first { FileManager.default.isReadableFile(atPath: $0) }
+  }
+}
