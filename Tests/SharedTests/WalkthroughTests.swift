@@ -46,3 +46,27 @@ struct WalkthroughTests {
     }
   }
 }
+
+@Suite("ROBUSTNESS.md")
+struct RobustnessTableTests {
+  @Test("every row of ROBUSTNESS.md names tests that exist, so the table stays tied to what is checked")
+  func rowsNameRealTests() throws {
+    let table = try String(contentsOfFile: Fixtures.repositoryRoot + "/ROBUSTNESS.md", encoding: .utf8)
+    let testsDirectory = Fixtures.repositoryRoot + "/Tests/SharedTests"
+    var sources = ""
+    for name in try FileManager.default.contentsOfDirectory(atPath: testsDirectory) where name.hasSuffix(".swift") {
+      sources += try String(contentsOfFile: testsDirectory + "/" + name, encoding: .utf8)
+    }
+    var rows = 0
+    for line in table.split(separator: "\n") where line.hasPrefix("| ") && !line.hasPrefix("| bad input") && !line.hasPrefix("| situation") {
+      let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+      guard let last = cells.last, last.hasPrefix("`") else { continue }
+      rows += 1
+      for name in last.split(separator: ",").map({ $0.trimmingCharacters(in: CharacterSet(charactersIn: " `")) }) {
+        #expect(sources.contains("func \(name)("), "ROBUSTNESS.md names `\(name)`, which is no test")
+      }
+    }
+    #expect(rows >= 25, "only \(rows) rows")
+  }
+}
+
