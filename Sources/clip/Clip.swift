@@ -60,6 +60,13 @@ struct Preprocess: ParsableCommand {
   var out: String
 
   func run() throws {
+    // Only an earlier `clip preprocess` output is ever replaced: anything else at --out is the user's.
+    if FileManager.default.fileExists(atPath: out) {
+      let earlier = try? SafetensorsFile(path: out)
+      guard earlier?.metadata["transform"] != nil && earlier?.names == ["pixel_values"] else {
+        exitWithError("\(out) already exists and is not an earlier `clip preprocess` output, so it was left as it is; choose another --out")
+      }
+    }
     let decoded: RGBImage
     do {
       decoded = try JPEG.decode(path: image)
@@ -273,7 +280,8 @@ struct Train: ParsableCommand {
   func validate() throws {
     if let config, TrainingConfig.named(config) == nil { throw ValidationError("unknown --config '\(config)' (use tiny or seed)") }
     if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-    if let batchSize, batchSize < 2 { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
+    if let batchSize, batchSize < 2 || batchSize > 1 << 20 { throw ValidationError("--batch-size must be between 2 and \(1 << 20), got \(batchSize)") }
+    if let epochs, epochs > 1 << 30 { throw ValidationError("--epochs must be at most \(1 << 30), got \(epochs)") }
     if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
   }
 
@@ -301,6 +309,11 @@ struct Train: ParsableCommand {
                                 resume: resume, overwrite: overwrite)
       try trainer.run()
       print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.png")
+      if !dataset.problems.isEmpty || !trainer.skippedImages.isEmpty {
+        FileHandle.standardError.write(Data(("trained, but \(dataset.problems.count) caption rows and \(trainer.skippedImages.count) images "
+          + "were skipped (see the warnings)\n").utf8))
+        Foundation.exit(exitPartial)
+      }
     } catch { exitWithError("\(error)") }
   }
 }

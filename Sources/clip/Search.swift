@@ -52,7 +52,11 @@ struct Index: ParsableCommand {
         exitWithError("\(indexPath) already exists and is not a clip index, so it was left as it is (\(error)); "
           + "choose another --out")
       }
-      if let p = previous, p.model != model { warn("the existing index was made by \(p.model): re-embedding everything"); previous = nil }
+      let absolute = URL(fileURLWithPath: model).standardizedFileURL.path
+      if let p = previous, p.model != absolute || p.modelStamp != ImageIndex.stamp(ofModel: absolute) {
+        warn("the existing index was made by \(p.model == absolute ? "an earlier version of that checkpoint" : p.model): re-embedding everything")
+        previous = nil
+      }
     }
     let embedder = loadEmbedder(model)
     let paths: [String]
@@ -100,11 +104,17 @@ struct Search: ParsableCommand {
 
   func validate() throws {
     if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
+    if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty: say what to look for") }
   }
 
   func run() throws {
     let loaded: ImageIndex
     do { loaded = try ImageIndex.load(index) } catch { exitWithError("\(error)") }
+    guard !loaded.files.isEmpty else { exitWithError("\(index) holds no images: nothing to search") }
+    if model == nil && loaded.modelStamp != ImageIndex.stamp(ofModel: loaded.model) {
+      exitWithError("\(loaded.model), the model that made \(index), has changed since (or is gone): "
+        + "run clip index again, or pass --model to search with another checkpoint")
+    }
     let embedder = loadEmbedder(model ?? loaded.model)
     guard embedder.dimension == loaded.embeddings.shape[1] else {
       exitWithError("the model embeds into \(embedder.dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
@@ -250,6 +260,6 @@ struct RetrieveEval: ParsableCommand {
       print("image → text: \(result.imageToText)")
       print("text → image: \(result.textToImage)")
     }
-    finish(skipped: result.skipped.count, total: images.count)
+    finish(skipped: result.skipped.count + dataset.problems.count, total: images.count + dataset.problems.count)
   }
 }

@@ -65,7 +65,8 @@ struct HostileInputTests {
           (["batchSize"], 0, "batchSize must be at least 2, got 0"),
           (["validationFraction"], 2.0, "validationFraction must be in [0.0, 1.0), got 2.0"),
           (["validationFraction"], -1, "validationFraction must be in [0.0, 1.0), got -1.0"),
-          (["model", "vit", "width"], 1_000_000_000, "the configuration needs at least"),  // refused before allocating
+          (["model", "vit", "width"], 1_000_000_000, "model.vit.width must be at most 65536"),
+          (["model", "text", "vocabSize"], 16_777_216, "the configuration needs at least"),  // refused before allocating 1 GB
         ] as [([String], Double, String)])
   func checkpointConfig(_ field: [String], _ value: Double, _ message: String) throws {
     let dir = temporaryDirectory()
@@ -182,7 +183,7 @@ struct HostileInputTests {
           ("ch07-contrastive-loss", ["--steps", "-5"], "--steps must be between 1 and 100000, got -5"),
           ("ch07-contrastive-loss", ["--steps", "abc"], "The value 'abc' is invalid for '--steps"),
           ("ch08-training", ["--epochs", "-1"], "--epochs must be at least 1, got -1"),
-          ("ch08-training", ["--batch-size", "0"], "--batch-size must be at least 2, got 0"),
+          ("ch08-training", ["--batch-size", "0"], "--batch-size must be between 2 and 1048576, got 0"),
           ("tour", ["--bogus"], "Unknown option '--bogus'"),
           ("clip", ["search", "x.index", "a dog", "-k", "-1"], "-k must be at least 1, got -1"),
           ("clip", ["tokenize", "--vocab", "v.txt", "--max-length", "-5", "a"], "--max-length must be at least 2"),
@@ -341,6 +342,130 @@ struct HostileInputTests {
     bytes.append(header)
     header = bytes
     expectError({ _ = try SafetensorsFile(data: header) }, contains: ["not valid JSON"])
+  }
+
+  @Test("a truncated checkpoint or model file: every command's error names the file")
+  func errorsNameTheFile() throws {
+    let dir = temporaryDirectory()
+    let truncated = dir + "/truncated.safetensors"
+    try Data(try Data(contentsOf: URL(fileURLWithPath: overfitRun.checkpoint)).prefix(5000)).write(to: URL(fileURLWithPath: truncated))
+    let image = overfitRun.directory + "/images/red.jpg"
+    let index = dir + "/good.index"
+    _ = try runProduct("clip", ["index", overfitRun.directory + "/images", "--model", overfitRun.checkpoint, "--out", index])
+    for arguments in [["zero-shot", "--model", truncated, "--labels", "a,b", image],
+                      ["index", overfitRun.directory + "/images", "--model", truncated, "--out", dir + "/x.index"],
+                      ["search", index, "a dog", "--model", truncated],
+                      ["train", "--data", microDataset.directory, "--out", dir + "/run", "--resume", truncated, "--epochs", "9"],
+                      ["retrieve-eval", "--model", truncated, "--data", microDataset.directory]] {
+      let run = try runProduct("clip", arguments)
+      #expect(run.status == 1 && run.stderr.hasPrefix("error: \(truncated): ") && run.stderr.contains("runs past the end"), "\(arguments[0]): \(run)")
+    }
+    try ensureDirectory(dir + "/model")
+    try FileManager.default.copyItem(atPath: Fixtures.path("ch05-bert-small-config.json"), toPath: dir + "/model/config.json")
+    try Data(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("ch05-bert-small-weights.safetensors"))).prefix(3000))
+      .write(to: URL(fileURLWithPath: dir + "/model/model.safetensors"))
+    try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\n".utf8).write(to: URL(fileURLWithPath: dir + "/model/vocab.txt"))
+    let text = try runProduct("clip", ["embed-text", "--model", dir + "/model", "a dog"])
+    #expect(text.status == 1 && text.stderr.contains(dir + "/model/model.safetensors: "), "\(text)")
+  }
+
+  // MARK: - A second hostile pass (the neighbours of the first list)
+
+  @Test("sizes that would overflow a product are refused, in a checkpoint and on the command line",
+        arguments: [(["model", "vit", "imageSize"], 17_592_186_044_416, "model.vit.imageSize must be at most 16384"),
+                    (["model", "vit", "numClasses"], Int.max, "model.vit.numClasses must be at most 16777216"),
+                    (["model", "projectionDim"], 4_611_686_018_427_387_903, "model.projectionDim must be at most 65536"),
+                    (["model", "text", "maxPositions"], Int.max, "model.text.maxPositions must be at most 1048576"),
+                    (["batchSize"], Int.max, "batchSize must be at most 1048576")])
+  func overflowingSizes(_ field: [String], _ value: Int, _ message: String) throws {
+    let dir = temporaryDirectory()
+    let path = try hostileCheckpoint(dir) { setting(&$0, field, value) }
+    expectError({ _ = try TrainingCheckpoint.loadModel(path) }, contains: [path, message])
+    let run = try runProduct("clip", ["zero-shot", "--model", path, "--labels", "a,b", overfitRun.directory + "/images/red.jpg"])
+    #expect(run.status == 1 && run.stderr.contains(message), "\(run)")
+  }
+
+  @Test("resume state past the data's epoch, a huge --batch-size, or another run in --out are errors, not traps or overwrites")
+  func resumeNeighbours() throws {
+    let dir = temporaryDirectory()
+    let huge = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", dir + "/h", "--batch-size", "\(Int.max)"])
+    #expect(huge.status == 64 && huge.stderr.contains("--batch-size must be between 2 and"), "\(huge)")
+    let a = dir + "/a", b = dir + "/b"
+    for out in [a, b] {
+      let run = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", out, "--epochs", "1", "--batch-size", "16"])
+      #expect(run.status == 0, "\(run)")
+    }
+    let bBest = try Data(contentsOf: URL(fileURLWithPath: b + "/best.safetensors"))
+    let into = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", b, "--resume", a + "/last.safetensors", "--epochs", "2"])
+    #expect(into.status == 1 && into.stderr.contains("holds another training run"), "\(into)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: b + "/best.safetensors")) == bBest)
+    // A state that stopped at batch 1000 of an epoch of 2 batches.
+    let loaded = try TrainingCheckpoint.load(a + "/last.safetensors")
+    var state = loaded.state
+    state.batchInEpoch = 1000
+    try ensureDirectory(dir + "/c")
+    try TrainingCheckpoint.save(model: loaded.model, optimizer: loaded.optimizer, config: loaded.config, state: state, to: dir + "/c/last.safetensors")
+    let past = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", dir + "/c", "--resume", dir + "/c/last.safetensors", "--epochs", "3"])
+    #expect(past.status == 1 && past.stderr.contains("stopped at batch 1000"), "\(past)")
+  }
+
+  @Test("finite weights that overflow, or a logit scale whose exp is ∞, are refused at load; no NaN index is written")
+  func overflowingModels() throws {
+    let dir = temporaryDirectory()
+    let big = try hostileCheckpoint(dir, "big.safetensors", tensors: { tensors in
+      var t = tensors["model.image_projection.projection.weight"]!
+      for i in t.storage.indices { t.storage[i] = 3e38 }
+      tensors["model.image_projection.projection.weight"] = t
+    })
+    expectError({ _ = try Embedder(checkpoint: big) }, contains: [big, "overflow to NaN"])
+    let scale = try hostileCheckpoint(dir, "scale.safetensors", tensors: { tensors in tensors["model.logit_scale"] = Tensor(shape: [1], storage: [100]) })
+    expectError({ _ = try Embedder(checkpoint: scale) }, contains: [scale, "logit_scale 100.0 is out of range"])
+    let index = try runProduct("clip", ["index", overfitRun.directory + "/images", "--model", big, "--out", dir + "/x.index"])
+    #expect(index.status == 1 && !FileManager.default.fileExists(atPath: dir + "/x.index"), "\(index)")
+  }
+
+  @Test("clip preprocess never replaces a file that is not its own output; search refuses an empty query and a stale model")
+  func preprocessAndSearchNeighbours() throws {
+    let dir = temporaryDirectory()
+    let image = overfitRun.directory + "/images/red.jpg"
+    let notes = dir + "/notes.txt"
+    try Data("precious".utf8).write(to: URL(fileURLWithPath: notes))
+    let over = try runProduct("clip", ["preprocess", image, "--out", notes])
+    #expect(over.status == 1 && over.stderr.contains("not an earlier `clip preprocess` output"), "\(over)")
+    #expect(try String(contentsOfFile: notes, encoding: .utf8) == "precious")
+    let selfOverwrite = try runProduct("clip", ["preprocess", image, "--out", image])
+    let stillAPhoto = try JPEG.decode(path: image)
+    #expect(selfOverwrite.status == 1 && stillAPhoto.width == 16)
+    let first = try runProduct("clip", ["preprocess", image, "--out", dir + "/p.safetensors"])
+    let again = try runProduct("clip", ["preprocess", image, "--out", dir + "/p.safetensors"])
+    #expect(first.status == 0 && again.status == 0, "\(again)")
+
+    let model = dir + "/model.safetensors"
+    try FileManager.default.copyItem(atPath: overfitRun.checkpoint, toPath: model)
+    let index = dir + "/p.index"
+    let made = try runProduct("clip", ["index", overfitRun.directory + "/images", "--model", model, "--out", index])
+    #expect(made.status == 0, "\(made)")
+    let blank = try runProduct("clip", ["search", index, "  "])
+    #expect(blank.status == 64 && blank.stderr.contains("the query is empty"), "\(blank)")
+    // Retrained in place (here: touched): the index notices, search refuses, index re-embeds everything.
+    try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: model)
+    let stale = try runProduct("clip", ["search", index, "a red picture"], currentDirectory: NSTemporaryDirectory())
+    #expect(stale.status == 1 && stale.stderr.contains("has changed since"), "\(stale)")
+    let redo = try runProduct("clip", ["index", overfitRun.directory + "/images", "--model", model, "--out", index])
+    #expect(redo.stdout.contains("(8 embedded, 0 unchanged)"), "\(redo)")
+    // The index holds absolute paths: it works from any folder.
+    let elsewhere = try runProduct("clip", ["search", index, "a red picture", "-k", "1"], currentDirectory: NSTemporaryDirectory())
+    #expect(elsewhere.status == 0 && elsewhere.stdout.contains(overfitRun.directory + "/images/"), "\(elsewhere)")
+  }
+
+  @Test("an extreme aspect ratio: the eval transform resamples only the crop; chapter 01 says why it will not show it")
+  func extremeAspectRatio() throws {
+    let dir = temporaryDirectory()
+    try JPEG.write(RGBImage(width: 1, height: 60_000, fill: (200, 20, 20)), to: dir + "/thin.jpg", quality: 90)
+    let run = try runProduct("clip", ["preprocess", dir + "/thin.jpg", "--out", dir + "/thin.safetensors"])
+    #expect(run.status == 0, "\(run)")
+    let chapter = try runProduct("ch01-patches", ["--image", dir + "/thin.jpg", "--out", dir + "/ch01"])
+    #expect(chapter.status == 1 && chapter.stderr.contains("would not fit in memory to show"), "\(chapter)")
   }
 
   // MARK: - Shipped files from anywhere

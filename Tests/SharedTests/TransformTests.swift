@@ -46,6 +46,25 @@ struct TransformTests {
     #expect(diffs.max() == 0, "\(inW)×\(inH) → \(outW)×\(outH) (\(order)): \(diffs.filter { $0 > 0 }.count) bytes differ, worst by \(diffs.max() ?? -1)")
   }
 
+  @Test("resizing only a region gives the bytes of the full resize, cropped; a 1×60000 photo costs only its crop", arguments: 0..<48)
+  func regionEqualsFullResize(_ i: Int) throws {
+    let fixture = try Fixtures.load("ch01-patches")
+    let spec = try fixture.integers("resize.\(i).spec").values
+    let (inW, inH, outW, outH) = (spec[0], spec[1], spec[2], spec[3])
+    let input = RGBImage(width: inW, height: inH, pixels: try fixture.integers("resize.\(i).input").values.map { UInt8($0) })
+    let full = input.resized(width: outW, height: outH)
+    var rng = SeededRNG(seed: UInt64(i))
+    let x0 = Int(rng.next() % UInt64(outW)), y0 = Int(rng.next() % UInt64(outH))
+    let x1 = x0 + 1 + Int(rng.next() % UInt64(outW - x0)), y1 = y0 + 1 + Int(rng.next() % UInt64(outH - y0))
+    let region = input.resized(width: outW, height: outH, keeping: x0..<x1, y0..<y1)
+    #expect(region == full.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0), "\(inW)×\(inH) → \(outW)×\(outH), region x \(x0)..<\(x1) y \(y0)..<\(y1)")
+    if i == 0 {
+      let thin = RGBImage(width: 1, height: 60_000, fill: (200, 10, 10))
+      let crop = EvalTransform().cropped(thin)  // resized to 248×14880000 in principle: only the crop is made
+      #expect(crop.width == 224 && crop.height == 224 && crop == RGBImage(width: 224, height: 224, fill: (200, 10, 10)))
+    }
+  }
+
   @Test("the pass-order rule at its boundary")
   func passOrderRule() {
     #expect(resizeRunsVerticalFirst(inWidth: 300, inHeight: 620, outWidth: 248, outHeight: 512))  // 108 > 104

@@ -39,6 +39,11 @@ notebook.note("top-left pixel RGB = (\(image[x: 0, y: 0, channel: 0]), \(image[x
 // MARK: 2. resize
 let config = EvalTransformConfig()
 let target = torchvisionResizeSize(width: image.width, height: image.height, shorterSide: config.resizeShorterSide)
+// This chapter shows the whole resized image; an extreme aspect ratio would make it enormous.
+if target.width * target.height > 50_000_000 {
+  fail("\(imagePath) is \(image.width)×\(image.height): resized to \(target.width)×\(target.height) it would not fit in memory to show. "
+    + "(The library's EvalTransform resamples only the centre crop and takes it fine.)")
+}
 let resized = notebook.step("resize, shorter side → \(config.resizeShorterSide)",
                             "\(image.width)×\(image.height) → \(target.width)×\(target.height), bicubic") {
   image.resizedShorterSide(to: config.resizeShorterSide)

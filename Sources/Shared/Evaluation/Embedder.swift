@@ -16,9 +16,19 @@ public struct Embedder {
   public init(checkpoint: String) throws {
     (model, config) = try TrainingCheckpoint.loadModel(checkpoint)
     tokenizer = try .bundledUncased()  // MiniLM's vocab.txt is the same file
+    self.checkpoint = URL(fileURLWithPath: checkpoint).standardizedFileURL.path  // absolute: indexes record it
     try tokenizer.checkFits(vocabSize: config.model.text.vocabSize, vocabularySource: "Assets/bert-base-uncased-vocab.txt",
                             modelSource: checkpoint)
-    self.checkpoint = checkpoint
+    // Finite weights can still overflow: one probe image and caption must embed to finite unit vectors.
+    let probeImage = embedImages([RGBImage(width: config.model.vit.imageSize, height: config.model.vit.imageSize, fill: (128, 128, 128))])
+    let probeText = embedTexts(["a picture"])
+    guard probeImage.storage.allSatisfy(\.isFinite), probeText.storage.allSatisfy(\.isFinite) else {
+      throw CheckpointError(path: checkpoint, reason: "the model's embeddings overflow to NaN/∞ on a plain grey image and a short caption "
+        + "(weights too large?); it cannot rank or classify anything")
+    }
+    guard logitScale.isFinite && logitScale < 80 else {
+      throw CheckpointError(path: checkpoint, reason: "logit_scale \(logitScale) is out of range: exp of it must be finite (training keeps it ≤ ln 100)")
+    }
   }
 
   public init(model: CLIP, config: TrainingConfig, tokenizer: BertTokenizer) {

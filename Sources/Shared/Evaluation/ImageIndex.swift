@@ -1,7 +1,9 @@
 // A searchable index of a photo folder: one unit embedding per JPEG, in one safetensors file.
 //
 //   tensor    embeddings  (N, P)  float32, row r = files[r]
-//   metadata  format_version, model (the checkpoint that made it), files (JSON: path, size, mtime)
+//   metadata  format_version, model (absolute path of the checkpoint that made it), model_stamp (its
+//             size and mtime then: a checkpoint retrained in place is a different model), files (JSON:
+//             absolute path, size, mtime)
 //
 // Written atomically (temporary file, fsync, rename), so an interrupted `clip index` leaves the
 // previous index intact. Re-indexing reuses the rows of files whose size and mtime are unchanged.
@@ -25,18 +27,31 @@ public struct ImageIndex: Sendable {
   /// (N, P) unit rows.
   public var embeddings: Tensor
   public var model: String
+  public var modelStamp: String  // "size:mtime" of the checkpoint when it made this index
 
-  public init(files: [IndexedFile], embeddings: Tensor, model: String) {
+  public init(files: [IndexedFile], embeddings: Tensor, model: String, modelStamp: String = "") {
     precondition(embeddings.shape.count == 2 && embeddings.shape[0] == files.count, "one embedding row per file")
     self.files = files
     self.embeddings = embeddings
     self.model = model
+    self.modelStamp = modelStamp
+  }
+
+  /// "size:mtime" of a checkpoint file, so an index notices when its model was retrained in place.
+  public static func stamp(ofModel path: String) -> String {
+    fileStamp(path).map { "\($0.size):\($0.modified)" } ?? ""
   }
 
   public func write(to path: String) throws {
+    // The loader refuses non-finite rows, so writing one would leave a file nothing can read or replace.
+    if let bad = embeddings.storage.firstIndex(where: { !$0.isFinite }) {
+      throw CheckpointError(path: path, reason: "not written: the embedding of \(files[bad / max(embeddings.shape[1], 1)].path) "
+        + "holds \(embeddings.storage[bad]) (the model overflows on it)")
+    }
     var writer = SafetensorsWriter(metadata: [
       "format_version": Self.formatVersion,
       "model": model,
+      "model_stamp": modelStamp,
       "files": String(decoding: try JSONEncoder().encode(files), as: UTF8.self),
     ])
     writer.add("embeddings", embeddings)
@@ -59,7 +74,10 @@ public struct ImageIndex: Sendable {
     if let bad = embeddings.storage.firstIndex(where: { !$0.isFinite }) {
       throw CheckpointError(path: path, reason: "embedding of \(files[bad / embeddings.shape[1]].path) holds \(embeddings.storage[bad])")
     }
-    return ImageIndex(files: files, embeddings: embeddings, model: file.metadata["model"] ?? "")
+    guard let model = file.metadata["model"], !model.isEmpty else {
+      throw CheckpointError(path: path, reason: "does not say which model made it (no 'model' in its metadata)")
+    }
+    return ImageIndex(files: files, embeddings: embeddings, model: model, modelStamp: file.metadata["model_stamp"] ?? "")
   }
 
   /// The best `k` files for a unit query embedding (P): (file index, cosine similarity), best first.
@@ -78,6 +96,7 @@ public func findJPEGs(in directory: String) throws -> [String] {
   }
   guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
   var found: [String] = []
+  let directory = URL(fileURLWithPath: directory).standardizedFileURL.path  // absolute: the index works from any folder
   while let relative = walker.nextObject() as? String {
     let name = (relative as NSString).lastPathComponent
     if name.hasPrefix(".") { continue }
@@ -109,7 +128,8 @@ extension ImageIndex {
     var report = UpdateReport()
     let p = embedder.dimension
     var old: [String: (IndexedFile, Int)] = [:]
-    if let previous, previous.model == embedder.checkpoint, previous.embeddings.shape[1] == p {
+    let stamp = ImageIndex.stamp(ofModel: embedder.checkpoint)
+    if let previous, previous.model == embedder.checkpoint, previous.modelStamp == stamp, previous.embeddings.shape[1] == p {
       for (r, f) in previous.files.enumerated() { old[f.path] = (f, r) }
     }
     var files: [IndexedFile] = [], rows: [[Float]] = []
@@ -137,7 +157,7 @@ extension ImageIndex {
     // Keep the index in path order whatever was reused.
     let order = files.indices.sorted { files[$0].path < files[$1].path }
     let index = ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
-                           model: embedder.checkpoint)
+                           model: embedder.checkpoint, modelStamp: stamp)
     return (index, report)
   }
 }

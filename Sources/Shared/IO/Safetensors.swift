@@ -25,8 +25,9 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
   public var isFloatingPoint: Bool { self == .f32 || self == .f16 || self == .bf16 || self == .f64 }
 }
 
-public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
+public indirect enum SafetensorsError: Error, CustomStringConvertible, Equatable {
   case cannotRead(path: String, reason: String)
+  case inFile(path: String, SafetensorsError)  // a malformed file read by path: the problem, with the file
   case tooShort(size: Int)
   case headerLengthOutOfRange(headerLength: UInt64, fileSize: Int)
   case invalidJSON(String)
@@ -41,6 +42,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
   public var description: String {
     switch self {
     case let .cannotRead(path, reason): return "cannot read safetensors file \(path): \(reason)"
+    case let .inFile(path, error): return "\(path): \(error)"
     case let .tooShort(size): return "not a safetensors file: \(size) bytes is shorter than the 8-byte header length"
     case let .headerLengthOutOfRange(n, size):
       return "safetensors header length \(n) runs past the end of the \(size)-byte file"
@@ -89,7 +91,7 @@ public struct SafetensorsFile: Sendable {
     } catch {
       throw SafetensorsError.cannotRead(path: path, reason: error.localizedDescription)
     }
-    try self.init(data: data)
+    do { try self.init(data: data) } catch let error as SafetensorsError { throw SafetensorsError.inFile(path: path, error) }
   }
 
   /// Parses and validates bytes already in memory.

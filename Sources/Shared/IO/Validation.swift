@@ -31,9 +31,11 @@ public struct ConfigurationCheck {
     if !ok { problems.append(prefix + field + " " + reason()) }
   }
 
-  /// An integer size or count that must be at least `minimum` (1 unless said).
-  public mutating func atLeast(_ value: Int, _ field: String, minimum: Int = 1) {
+  /// An integer size or count that must be at least `minimum` (1 unless said) and at most
+  /// `maximum` — far above any real model, but low enough that no product of sizes can overflow.
+  public mutating func atLeast(_ value: Int, _ field: String, minimum: Int = 1, maximum: Int = 1 << 24) {
     require(value >= minimum, field, "must be at least \(minimum), got \(value)")
+    require(value <= maximum, field, "must be at most \(maximum), got \(value)")
   }
 
   /// A finite number > 0 (learning rates' eps, LayerNorm eps).

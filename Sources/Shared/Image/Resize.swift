@@ -82,6 +82,14 @@ func resampleWindows(inSize: Int, outSize: Int, filter: ResampleFilter) -> Resam
   return ResampleWindows(start: start, count: count, weights: weights, windowSize: windowSize)
 }
 
+extension ResampleWindows {
+  /// The windows of outputs `range` only (a crop of the resized image).
+  func slice(_ range: Range<Int>) -> ResampleWindows {
+    ResampleWindows(start: Array(start[range]), count: Array(count[range]),
+                    weights: Array(weights[(range.lowerBound * windowSize)..<(range.upperBound * windowSize)]), windowSize: windowSize)
+  }
+}
+
 /// Pillow's clip8: drop the fraction bits (arithmetic shift) and clamp to a byte.
 @inline(__always)
 func clip8(_ sum: Int) -> UInt8 {
@@ -101,20 +109,33 @@ public func resizeRunsVerticalFirst(inWidth: Int, inHeight: Int, outWidth: Int, 
 extension RGBImage {
   /// Resized to width × height exactly as Pillow 13's `Image.resize((width, height), filter)`.
   public func resized(width outWidth: Int, height outHeight: Int, filter: ResampleFilter = .bicubic) -> RGBImage {
+    resized(width: outWidth, height: outHeight, filter: filter, keeping: 0..<outWidth, 0..<outHeight)
+  }
+
+  /// Columns `columns` and rows `rows` of the image resized to width × height — byte for byte the crop
+  /// of `resized(width:height:)`, without computing the rest: every output pixel depends only on its
+  /// own windows, so a centre crop of a 1×60000 photo resized to 248×14880000 costs the crop alone.
+  public func resized(width outWidth: Int, height outHeight: Int, filter: ResampleFilter = .bicubic,
+                      keeping columns: Range<Int>, _ rows: Range<Int>) -> RGBImage {
     precondition(outWidth > 0 && outHeight > 0, "resize target must be positive, got \(outWidth)×\(outHeight)")
     precondition(width > 0 && height > 0, "cannot resize an empty \(width)×\(height) image")
-    if outWidth == width && outHeight == height { return self }
-    let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter)
-    let vertical = resampleWindows(inSize: height, outSize: outHeight, filter: filter)
-    if outWidth == width { return resampledVertically(vertical, rows: 0..<height) }
-    if outHeight == height { return resampledHorizontally(horizontal, rows: 0..<height) }
+    precondition(columns.lowerBound >= 0 && columns.upperBound <= outWidth && rows.lowerBound >= 0 && rows.upperBound <= outHeight
+                   && !columns.isEmpty && !rows.isEmpty, "the kept region must lie inside the resized image")
+    if outWidth == width && outHeight == height { return cropped(x: columns.lowerBound, y: rows.lowerBound, width: columns.count, height: rows.count) }
+    let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter).slice(columns)
+    let vertical = resampleWindows(inSize: height, outSize: outHeight, filter: filter).slice(rows)
+    // An axis that keeps its size is not resampled (Pillow skips that pass), only cropped.
+    if outWidth == width {
+      return cropped(x: columns.lowerBound, y: 0, width: columns.count, height: height).resampledVertically(vertical, rows: 0..<height)
+    }
+    if outHeight == height { return resampledHorizontally(horizontal, rows: rows) }
     if resizeRunsVerticalFirst(inWidth: width, inHeight: height, outWidth: outWidth, outHeight: outHeight) {
       // Every column is resampled vertically (all of them are read by the horizontal windows).
-      return resampledVertically(vertical, rows: 0..<height).resampledHorizontally(horizontal, rows: 0..<outHeight)
+      return resampledVertically(vertical, rows: 0..<height).resampledHorizontally(horizontal, rows: 0..<rows.count)
     }
     // Horizontal first, and only on the rows the vertical pass will read.
     let firstRow = vertical.start[0]
-    let lastRow = vertical.start[outHeight - 1] + vertical.count[outHeight - 1]
+    let lastRow = vertical.start[rows.count - 1] + vertical.count[rows.count - 1]
     return resampledHorizontally(horizontal, rows: firstRow..<lastRow).resampledVertically(vertical, rows: firstRow..<lastRow)
   }
 

@@ -71,10 +71,17 @@ public struct EvalTransform: Sendable {
   public var config: EvalTransformConfig
   public init(config: EvalTransformConfig = EvalTransformConfig()) { self.config = config }
 
-  /// The 8-bit image after Resize and CenterCrop (what the tensor is made from).
+  /// The 8-bit image after Resize and CenterCrop (what the tensor is made from). Only the crop is
+  /// resampled — the same bytes as resizing everything and cropping, but a 1×60000 photo (resized
+  /// to 248×14880000) costs 224×224 pixels, not 11 GB.
   public func cropped(_ image: RGBImage) -> RGBImage {
-    image.resizedShorterSide(to: config.resizeShorterSide, filter: config.filter)
-      .centerCropped(width: config.cropSize, height: config.cropSize)
+    let target = torchvisionResizeSize(width: image.width, height: image.height, shorterSide: config.resizeShorterSide)
+    let crop = config.cropSize
+    guard target.width >= crop && target.height >= crop else {
+      return image.resized(width: target.width, height: target.height, filter: config.filter).centerCropped(width: crop, height: crop)
+    }
+    let x = centerCropOffset(size: target.width, crop: crop), y = centerCropOffset(size: target.height, crop: crop)
+    return image.resized(width: target.width, height: target.height, filter: config.filter, keeping: x..<(x + crop), y..<(y + crop))
   }
 
   public func callAsFunction(_ image: RGBImage) -> Tensor {

@@ -76,6 +76,9 @@ public struct BERTConfig: Sendable, Equatable, Codable {
       guard let n = eps as? NSNumber else { throw BERTConfigError(path: path, reason: "'layer_norm_eps' is not a number") }
       layerNormEps = n.floatValue
     }
+    if let kind = object["position_embedding_type"] as? String, kind != "absolute" {
+      throw BERTConfigError(path: path, reason: "position_embedding_type '\(kind)' is not supported (only 'absolute')")
+    }
     if let act = object["hidden_act"] as? String, act != "gelu" {
       throw BERTConfigError(path: path, reason: "hidden_act '\(act)' is not supported (only exact 'gelu')")
     }
@@ -90,12 +93,12 @@ extension BERTConfig: CheckedConfiguration {
   /// Sizes positive, heads dividing the width, eps > 0.
   public func check(_ c: inout ConfigurationCheck) {
     c.atLeast(vocabSize, "vocabSize")
-    c.atLeast(hiddenSize, "hiddenSize")
-    c.atLeast(layers, "layers")
+    c.atLeast(hiddenSize, "hiddenSize", maximum: 1 << 16)
+    c.atLeast(layers, "layers", maximum: 1 << 10)
     c.atLeast(heads, "heads")
     c.require(heads < 1 || hiddenSize % heads == 0, "heads", "must divide hiddenSize \(hiddenSize), got \(heads)")
-    c.atLeast(intermediateSize, "intermediateSize")
-    c.atLeast(maxPositions, "maxPositions")
+    c.atLeast(intermediateSize, "intermediateSize", maximum: 1 << 20)
+    c.atLeast(maxPositions, "maxPositions", maximum: 1 << 20)
     c.atLeast(typeVocabSize, "typeVocabSize")
     c.positive(layerNormEps, "layerNormEps")
   }
@@ -104,7 +107,8 @@ extension BERTConfig: CheckedConfiguration {
   /// model is allocated, so a config that claims a huge width is an error, not an out-of-memory kill.
   public var parameterLowerBound: Double {
     let h = Double(hiddenSize)
-    return Double(layers) * (4 * h * h + 2 * h * Double(intermediateSize)) + Double(vocabSize + maxPositions + typeVocabSize) * h
+    return Double(layers) * (4 * h * h + 2 * h * Double(intermediateSize))
+      + (Double(vocabSize) + Double(maxPositions) + Double(typeVocabSize)) * h
   }
 }
 

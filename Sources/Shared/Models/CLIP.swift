@@ -57,9 +57,10 @@ extension CLIPConfig: CheckedConfiguration {
   public func check(_ c: inout ConfigurationCheck) {
     c.nested("vit", vit)
     c.nested("text", text)
-    c.atLeast(projectionDim, "projectionDim")
+    c.atLeast(projectionDim, "projectionDim", maximum: 1 << 16)
     c.within(Double(dropout), 0..<1, "dropout")
-    c.require(initialLogitScale.isFinite, "initialLogitScale", "must be finite, got \(initialLogitScale)")
+    c.require(initialLogitScale.isFinite && initialLogitScale < 80, "initialLogitScale",
+              "must be finite and below 80 (exp of it is the logit multiplier), got \(initialLogitScale)")
     c.atLeast(maxTextLength, "maxTextLength", minimum: 2)
     c.require(maxTextLength <= text.maxPositions, "maxTextLength",
               "must be at most text.maxPositions \(text.maxPositions), got \(maxTextLength)")
@@ -69,7 +70,7 @@ extension CLIPConfig: CheckedConfiguration {
   /// The largest terms of the parameter count (a lower bound; see BERTConfig.parameterLowerBound).
   public var parameterLowerBound: Double {
     vit.parameterLowerBound + text.parameterLowerBound
-      + Double(projectionDim) * Double(imageFeatureWidth + text.hiddenSize + 2 * projectionDim)
+      + Double(projectionDim) * (Double(imageFeatureWidth) + Double(text.hiddenSize) + 2 * Double(projectionDim))
   }
 }
 

@@ -60,24 +60,24 @@ public struct ViTConfig: Sendable, Equatable, Codable {
 extension ViTConfig: CheckedConfiguration {
   /// Sizes positive, the image a whole number of patches, heads dividing the width, eps > 0.
   public func check(_ c: inout ConfigurationCheck) {
-    c.atLeast(imageSize, "imageSize")
-    c.atLeast(patchSize, "patchSize")
+    c.atLeast(imageSize, "imageSize", maximum: 1 << 14)
+    c.atLeast(patchSize, "patchSize", maximum: 1 << 14)
     c.require(patchSize < 1 || imageSize % patchSize == 0, "imageSize", "must be a multiple of patchSize \(patchSize), got \(imageSize)")
     c.require(channels == 3, "channels", "must be 3 (RGB), got \(channels)")
-    c.atLeast(width, "width")
-    c.atLeast(depth, "depth")
+    c.atLeast(width, "width", maximum: 1 << 16)
+    c.atLeast(depth, "depth", maximum: 1 << 10)
     c.atLeast(heads, "heads")
     c.require(heads < 1 || width % heads == 0, "heads", "must divide width \(width), got \(heads)")
-    c.atLeast(mlpDim, "mlpDim")
+    c.atLeast(mlpDim, "mlpDim", maximum: 1 << 20)
     c.atLeast(numClasses, "numClasses", minimum: 0)
     c.positive(layerNormEps, "layerNormEps")
   }
 
   /// The largest terms of the parameter count (a lower bound; see BERTConfig.parameterLowerBound).
   public var parameterLowerBound: Double {
-    let d = Double(width)
-    return Double(depth) * (4 * d * d + 2 * d * Double(mlpDim)) + Double(numTokens + numClasses) * d
-      + Double(channels * patchSize * patchSize) * d
+    let d = Double(width), grid = Double(imageSize) / Double(max(patchSize, 1))  // in Double: no overflow
+    return Double(depth) * (4 * d * d + 2 * d * Double(mlpDim)) + (grid * grid + 1 + Double(numClasses)) * d
+      + Double(channels) * Double(patchSize) * Double(patchSize) * d
   }
 }
 

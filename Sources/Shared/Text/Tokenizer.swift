@@ -51,8 +51,10 @@ public struct BertTokenizer: Sendable {
   public init(vocabulary: Vocabulary, lowercase: Bool = true, source: String = "the vocabulary") throws {
     let missing = Self.requiredTokens.filter { vocabulary.id($0) == nil }
     guard missing.isEmpty else {
+      let bom = vocabulary.tokens.first?.unicodeScalars.first == "\u{FEFF}"
+        ? "; the file starts with a byte-order mark (U+FEFF), which becomes part of the first token — save it without one" : ""
       throw VocabularyError(path: source, reason: "has no \(missing.joined(separator: ", ")) token (a BERT vocabulary needs "
-                              + Self.requiredTokens.joined(separator: ", ") + ")")
+                              + Self.requiredTokens.joined(separator: ", ") + ")" + bom)
     }
     basic = BasicTokenizer(lowercase: lowercase)
     wordPiece = WordPiece(vocabulary: vocabulary)

@@ -73,11 +73,11 @@ extension TrainingConfig: CheckedConfiguration {
   public func check(_ c: inout ConfigurationCheck) {
     c.nested("model", model)
     c.nested("optimizer", optimizer)
-    c.atLeast(epochs, "epochs")
-    c.atLeast(batchSize, "batchSize", minimum: 2)
+    c.atLeast(epochs, "epochs", maximum: 1 << 30)
+    c.atLeast(batchSize, "batchSize", minimum: 2, maximum: 1 << 20)
     c.within(validationFraction, 0..<1, "validationFraction")
     c.require(plateauFactor.isFinite && plateauFactor > 0 && plateauFactor <= 1, "plateauFactor", "must be in (0, 1], got \(plateauFactor)")
-    c.atLeast(plateauPatience, "plateauPatience", minimum: 0)
+    c.atLeast(plateauPatience, "plateauPatience", minimum: 0, maximum: 1 << 30)
     if let maxStepsPerEpoch { c.atLeast(maxStepsPerEpoch, "maxStepsPerEpoch") }
     if let maxValidationImages { c.atLeast(maxValidationImages, "maxValidationImages") }
   }
@@ -117,22 +117,36 @@ public final class Trainer {
   /// Steps in a full pass over the training images at this batch size.
   public var fullEpochSteps: Int { (trainImages.count + config.batchSize - 1) / config.batchSize }
   public private(set) var lastCheckpoint: String?
+  /// Training images that could not be read (each logged once with the reason), this run.
+  public private(set) var skippedImages: Set<String> = []
 
   /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
   /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
-  public static let runFiles = ["last.safetensors", "best.safetensors", "log.jsonl"]
+  public static let runFiles = ["last.safetensors", "best.safetensors", "log.jsonl", "loss-curve.png"]
 
   /// A fresh run, or a resumed one when `resume` names a checkpoint. On resume the checkpoint's
   /// configuration is used, except `config.epochs`, which must be more than the epochs already done.
   public init(config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
               resume: String? = nil, overwrite: Bool = false, initialModel: CLIP? = nil,
               observer: TrainingObserver = PrintingObserver()) throws {
+    let existing = Self.runFiles.filter { FileManager.default.fileExists(atPath: outputDirectory + "/" + $0) }
+    if let resume, !existing.isEmpty,
+      URL(fileURLWithPath: resume).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath()
+        != URL(fileURLWithPath: outputDirectory, isDirectory: true).standardizedFileURL.resolvingSymlinksInPath()
+    {
+      throw TrainingError(message: "\(outputDirectory) holds another training run (\(existing.joined(separator: ", "))); "
+        + "resume \(resume) in its own folder, or into an empty --out")
+    }
     if resume == nil {
       try config.validate(source: "the training configuration")
-      let existing = Self.runFiles.filter { FileManager.default.fileExists(atPath: outputDirectory + "/" + $0) }
       if !existing.isEmpty && !overwrite {
         throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
           + "continue it with --resume \(outputDirectory)/last.safetensors, choose another --out, or pass --overwrite to replace it")
+      }
+      // Asked to replace it: the old run's files go now, so the folder never mixes two runs.
+      for name in existing {
+        try? FileManager.default.removeItem(atPath: outputDirectory + "/" + name)
+        observer.log("removed the earlier run's \(name) (--overwrite)")
       }
     }
     // Fail before training if the output folder cannot be written.
@@ -180,6 +194,10 @@ public final class Trainer {
     }
     try tokenizer.checkFits(vocabSize: self.config.model.text.vocabSize, vocabularySource: "the tokenizer's vocabulary",
                             modelSource: resume ?? "the training configuration")
+    if let resume, state.batchInEpoch > stepsPerEpoch {
+      throw TrainingError(message: "\(resume) stopped at batch \(state.batchInEpoch) of an epoch, but this data makes epochs of "
+        + "\(stepsPerEpoch) batches: was it trained on other data?")
+    }
   }
 
   var stepsPerEpoch: Int {
@@ -233,7 +251,7 @@ public final class Trainer {
           return state.history
         }
         let batch = loader.batch(state.batchInEpoch)
-        for s in batch.skipped { observer.log("warning: skipping unreadable image \(s)") }
+        for s in batch.skipped where skippedImages.insert(s).inserted { observer.log("warning: skipping unreadable image \(s)") }
         if batch.images.count >= 2 {
           let result: StepResult
           let stepStart = now()

@@ -130,10 +130,10 @@ extension TrainingState {
   /// Counters non-negative and the optimiser groups those of `config`, with usable learning rates.
   public func validate(for config: TrainingConfig, source: String) throws {
     var c = ConfigurationCheck()
-    c.atLeast(step, "step", minimum: 0)
-    c.atLeast(epoch, "epoch", minimum: 0)
-    c.atLeast(batchInEpoch, "batchInEpoch", minimum: 0)
-    c.atLeast(epochSteps, "epochSteps", minimum: 0)
+    c.atLeast(step, "step", minimum: 0, maximum: 1 << 50)
+    c.atLeast(epoch, "epoch", minimum: 0, maximum: 1 << 30)
+    c.atLeast(batchInEpoch, "batchInEpoch", minimum: 0, maximum: 1 << 40)
+    c.atLeast(epochSteps, "epochSteps", minimum: 0, maximum: 1 << 50)
     c.require(epochLossSum.isFinite, "epochLossSum", "must be finite, got \(epochLossSum)")
     let expected = config.optimizer.groups.map(\.name)
     c.require(groups.isEmpty || groups.map(\.name) == expected, "groups", "must be \(expected), got \(groups.map(\.name))")
@@ -143,8 +143,8 @@ extension TrainingState {
     }
     c.require(scheduler.factor.isFinite && scheduler.factor > 0 && scheduler.factor <= 1, "scheduler.factor",
               "must be in (0, 1], got \(scheduler.factor)")
-    c.atLeast(scheduler.patience, "scheduler.patience", minimum: 0)
-    c.atLeast(scheduler.badEpochs, "scheduler.badEpochs", minimum: 0)
+    c.atLeast(scheduler.patience, "scheduler.patience", minimum: 0, maximum: 1 << 30)
+    c.atLeast(scheduler.badEpochs, "scheduler.badEpochs", minimum: 0, maximum: 1 << 30)
     if !c.problems.isEmpty { throw ConfigurationError(source: source + " (state metadata)", problems: c.problems) }
   }
 }
