@@ -18,24 +18,25 @@ let args = Options.parseOrExit()
 let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let notebook = Notebook(title: "Chapter 06 · projection heads into a shared space", steps: 6)
-guard let root = repositoryRoot() else { fail("run from the repository (Assets/ and Tests/Fixtures/images are needed)") }
-
 // MARK: 1. inputs: four photos and their captions
-let photos = [
-  ("Assets/grace_hopper.jpg", "a portrait of a woman in a navy uniform"),
-  ("Tests/Fixtures/images/landscape_320x240.jpg", "a wide photo of an older woman with glasses"),
-  ("Tests/Fixtures/images/square_256_gray.jpg", "a black and white picture of a face"),
-  ("Tests/Fixtures/images/small_150x100.jpg", "a tiny low resolution image of a person"),
+// The sample photo (shipped as a resource) and three versions of it made here: wide, grey, tiny.
+guard let photoPath = assetPath(BundledAssets.samplePhoto), let photo = try? JPEG.decode(path: photoPath) else {
+  fail("cannot read the sample photo \(BundledAssets.samplePhoto) (looked in \(BundledAssets.searchPath))")
+}
+let wideHeight = photo.width * 3 / 4  // a 4:3 band across the middle, like a landscape shot
+let photos: [(name: String, image: RGBImage, caption: String)] = [
+  ("grace_hopper.jpg", photo, "a portrait of a woman in a navy uniform"),
+  ("wide 320×240", photo.cropped(x: 0, y: (photo.height - wideHeight) / 2, width: photo.width, height: wideHeight)
+    .resized(width: 320, height: 240), "a wide photo of an older woman with glasses"),
+  ("grey 256×256", photo.cropped(x: 0, y: (photo.height - photo.width) / 2, width: photo.width, height: photo.width)
+    .resized(width: 256, height: 256).adjustedSaturation(0), "a black and white picture of a face"),
+  ("tiny 150×100", photo.resized(width: 150, height: 100), "a tiny low resolution image of a person"),
 ]
 let transform = EvalTransform()
 let pixels = notebook.step("four photos and four captions", "timm eval transform") { () -> Tensor in
-  var all: [Float] = []
-  for (path, _) in photos {
-    do { all += transform(try JPEG.decode(path: root + "/" + path)).storage } catch { fail("\(error)") }
-  }
-  return Tensor(shape: [photos.count, 3, 224, 224], storage: all)
+  Tensor(shape: [photos.count, 3, 224, 224], storage: photos.flatMap { transform($0.image).storage })
 }
-for (i, (path, caption)) in photos.enumerated() { notebook.note("\(i): \((path as NSString).lastPathComponent)  —  \"\(caption)\"") }
+for (i, p) in photos.enumerated() { notebook.note("\(i): \(p.name)  —  \"\(p.caption)\"") }
 
 // MARK: 2. image features
 let vit = ViT(config: .base16)
@@ -53,7 +54,7 @@ let encoder: SentenceEncoder = notebook.step("text features: BERT, mean-pooled, 
   } catch { fail("\(error)") }
 }
 if !useMiniLM { notebook.note("for the real text tower: \(MiniLM.fetchCommand)") }
-let textFeatures = encoder.embed(photos.map(\.1))
+let textFeatures = encoder.embed(photos.map(\.caption))
 notebook.show("text (N, 384)", textFeatures)
 notebook.note("widths differ (768 vs 384): there is no way to compare an image with a caption yet")
 
