@@ -9,16 +9,17 @@ public enum BundledAssets {
   public static let imagenetClasses = "imagenet-classes.txt"  // 1,000 names, one per line
   public static let samplePhoto = "grace_hopper.jpg"  // 512×600, the chapters' default image
 
-  /// Where SwiftPM puts this target's resources: a folder beside every built executable. (Copy it
-  /// along with an executable you install elsewhere.)
+  /// Where SwiftPM puts this target's resources: a folder beside every built executable (`.resources`
+  /// on Linux, `.bundle` on macOS). Copy it along with an executable you install elsewhere.
   public static let bundleName = "CLIPFromScratch_CLIPAssets.resources"
+  static let bundleNames = [bundleName, "CLIPFromScratch_CLIPAssets.bundle", "CLIPFromScratch_CLIPAssets.bundle/Contents/Resources"]
 
   /// The folders searched, in order: the resource bundle beside the running executable, then this
   /// file's own folder in the source checkout (for test runners and unusual layouts).
   public static var searchPath: [String] {
     var folders: [String] = []
     if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-      folders.append(executable.deletingLastPathComponent().appendingPathComponent(bundleName).path)
+      for name in bundleNames { folders.append(executable.deletingLastPathComponent().appendingPathComponent(name).path) }
     }
     folders.append((#filePath as NSString).deletingLastPathComponent)
     return folders

@@ -111,7 +111,9 @@ struct Search: ParsableCommand {
     let loaded: ImageIndex
     do { loaded = try ImageIndex.load(index) } catch { exitWithError("\(error)") }
     guard !loaded.files.isEmpty else { exitWithError("\(index) holds no images: nothing to search") }
-    if model == nil && loaded.modelStamp != ImageIndex.stamp(ofModel: loaded.model) {
+    if model == nil && loaded.modelStamp.isEmpty {
+      warn("\(index) was made before indexes recorded their model's size and date: cannot tell whether \(loaded.model) changed since")
+    } else if model == nil && loaded.modelStamp != ImageIndex.stamp(ofModel: loaded.model) {
       exitWithError("\(loaded.model), the model that made \(index), has changed since (or is gone): "
         + "run clip index again, or pass --model to search with another checkpoint")
     }

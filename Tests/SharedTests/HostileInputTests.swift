@@ -236,13 +236,28 @@ struct HostileInputTests {
     #expect(FileManager.default.fileExists(atPath: dir + "/log.jsonl"))
     let cli = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", dir, "--epochs", "1"])
     #expect(cli.status == 1 && cli.stderr.contains("already holds a training run"), "\(cli)")
-    // A temp file of a killed writer (no such process) goes; one of a live process stays.
+    // --overwrite with a check that fails later (a vocabulary the model cannot hold) loses nothing.
+    var misfit = config
+    misfit.model.text.vocabSize = 100
+    expectError({
+      _ = try Trainer(config: misfit, dataset: microDataset.dataset, tokenizer: tokenizer, outputDirectory: dir, overwrite: true,
+                      observer: CollectingObserver())
+    }, contains: ["only 100 rows"])
+    #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/best.safetensors")) == best)
+    // A temp file of a killed writer (no such process, a minute old) goes; one of a live process, a fresh
+    // one, and a user's file that only looks similar stay.
     let stale = dir + "/.last.safetensors.tmp-2147483000", live = dir + "/.last.safetensors.tmp-1"
-    for p in [stale, live] { _ = FileManager.default.createFile(atPath: p, contents: Data(count: 100)) }
+    let fresh = dir + "/.best.safetensors.tmp-2147483001", users = dir + "/.notes.tmp-2147483002"
+    for p in [stale, live, fresh, users] { _ = FileManager.default.createFile(atPath: p, contents: Data(count: 100)) }
+    for p in [stale, live, users] {
+      try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: p)
+    }
     let observer = CollectingObserver()
     _ = try Trainer(config: config, dataset: microDataset.dataset, tokenizer: tokenizer, outputDirectory: dir, overwrite: true, observer: observer)
-    #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: live))
+    #expect(!FileManager.default.fileExists(atPath: stale))
+    #expect([live, fresh, users].allSatisfy { FileManager.default.fileExists(atPath: $0) })
     #expect(observer.lines.contains { $0.contains(".last.safetensors.tmp-2147483000") })
+    #expect(!FileManager.default.fileExists(atPath: dir + "/best.safetensors"))  // replaced as asked, once every check passed
   }
 
   @Test("resume: epochs already done, a changed batch size or config are errors")
@@ -257,6 +272,18 @@ struct HostileInputTests {
       let run = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", out, "--resume", last] + flags)
       #expect(run.status == 1 && run.stderr.contains(message), "\(flags): \(run)")
     }
+  }
+
+  @Test("chapter 08: resuming with the same --lr is fine, a different one is an error")
+  func chapter08ResumeFlags() throws {
+    let out = temporaryDirectory() + "/run"
+    let common = ["--data", microDataset.directory, "--batch-size", "16", "--out", out]
+    let first = try runProduct("ch08-training", common + ["--epochs", "1", "--lr", "0.002"])
+    #expect(first.status == 0, "\(first.stderr)")
+    let same = try runProduct("ch08-training", common + ["--epochs", "2", "--lr", "0.002", "--resume", out + "/last.safetensors"])
+    #expect(same.status == 0, "\(same.stderr)")
+    let other = try runProduct("ch08-training", common + ["--epochs", "3", "--lr", "0.003", "--resume", out + "/last.safetensors"])
+    #expect(other.status == 1 && other.stderr.contains("cannot change them on --resume"), "\(other)")
   }
 
   // MARK: - No success over nothing

@@ -50,12 +50,13 @@ if let v = args.lr { config.optimizer.imageLearningRate = v; config.optimizer.te
 if args.seedFaithfulLr { config.optimizer.seedFaithfulImageLearningRate = true }
 if let resume = args.resume {
   // A resumed run keeps its checkpoint's configuration: flags that would change it are an error.
-  var asked = config.optimizer
-  if args.lit { asked.freezeText = true }
-  let optimizerFlags = args.lr != nil || args.lit || args.seedFaithfulLr
   do {
-    config = try resumedConfiguration(checkpoint: resume, epochs: args.epochs, name: args.config, batchSize: args.batchSize,
-                                      optimizer: optimizerFlags ? asked : nil)
+    config = try resumedConfiguration(checkpoint: resume, epochs: args.epochs, name: args.config, batchSize: args.batchSize) { optimizer in
+      // The same flags as a fresh run applies, applied to the checkpoint's own settings.
+      if let v = args.lr { optimizer.imageLearningRate = v; optimizer.textLearningRate = v; optimizer.headLearningRate = v }
+      if args.seedFaithfulLr { optimizer.seedFaithfulImageLearningRate = true }
+      if args.lit { optimizer.freezeText = true }
+    }
   } catch { fail("\(error)") }
 }
 var initialText: BERT? = nil

@@ -46,14 +46,17 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
   }
 }
 
-/// The temporary files (`.NAME.tmp-PID`) that `writeFileAtomically` left in `directory` when its
-/// process was killed mid-write: those whose process no longer runs. A live writer's file is kept.
-public func staleTemporaryFiles(in directory: String) -> [String] {
+/// The temporary files (`.NAME.tmp-PID`, NAME one of `targets`) that `writeFileAtomically` left in
+/// `directory` when its process was killed mid-write: those whose process no longer runs and that
+/// nobody has touched for a minute. A live writer's file, and any other file, is kept.
+public func staleTemporaryFiles(in directory: String, of targets: [String]) -> [String] {
   guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
   return names.filter { name in
-    guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards),
-      let pid = Int32(name[marker.upperBound...]), pid > 0
+    guard let target = targets.first(where: { name.hasPrefix(".\($0).tmp-") }),
+      let pid = Int32(name.dropFirst(target.count + 6)), pid > 0
     else { return false }
+    let modified = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.modificationDate]) as? Date
+    guard let modified, Date().timeIntervalSince(modified) > 60 else { return false }
     return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
   }.sorted()
 }

@@ -45,18 +45,22 @@ struct ResampleWindows {
   var windowSize: Int
 }
 
-/// Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis, box [0, inSize).
-func resampleWindows(inSize: Int, outSize: Int, filter: ResampleFilter) -> ResampleWindows {
+/// Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis, box [0, inSize), for outputs
+/// `outputs` only (all by default): each window depends on its own output index alone, so a crop's
+/// windows cost the crop, not the whole resized axis.
+func resampleWindows(inSize: Int, outSize: Int, filter: ResampleFilter, outputs: Range<Int>? = nil) -> ResampleWindows {
+  let outputs = outputs ?? 0..<outSize
   let scale = Double(inSize) / Double(outSize)
   let filterScale = max(scale, 1)
   let support = filter.support * filterScale
   let windowSize = Int(support.rounded(.up)) * 2 + 1
-  var start = [Int](repeating: 0, count: outSize)
-  var count = [Int](repeating: 0, count: outSize)
-  var weights = [Int32](repeating: 0, count: outSize * windowSize)
+  var start = [Int](repeating: 0, count: outputs.count)
+  var count = [Int](repeating: 0, count: outputs.count)
+  var weights = [Int32](repeating: 0, count: outputs.count * windowSize)
   var k = [Double](repeating: 0, count: windowSize)
   let invFilterScale = 1.0 / filterScale
-  for o in 0..<outSize {
+  for o in outputs {
+    let slot = o - outputs.lowerBound  // where output o's window is stored
     let center = (Double(o) + 0.5) * scale
     // C's (int) cast truncates toward zero; Swift's Int(_:) does the same.
     var xmin = Int(center - support + 0.5)
@@ -74,20 +78,12 @@ func resampleWindows(inSize: Int, outSize: Int, filter: ResampleFilter) -> Resam
       var w = t < xmax ? k[t] : 0
       if t < xmax && total != 0 { w /= total }
       let fixed = w * Double(1 << resamplePrecisionBits)
-      weights[o * windowSize + t] = Int32(w < 0 ? -0.5 + fixed : 0.5 + fixed)
+      weights[slot * windowSize + t] = Int32(w < 0 ? -0.5 + fixed : 0.5 + fixed)
     }
-    start[o] = xmin
-    count[o] = xmax
+    start[slot] = xmin
+    count[slot] = xmax
   }
   return ResampleWindows(start: start, count: count, weights: weights, windowSize: windowSize)
-}
-
-extension ResampleWindows {
-  /// The windows of outputs `range` only (a crop of the resized image).
-  func slice(_ range: Range<Int>) -> ResampleWindows {
-    ResampleWindows(start: Array(start[range]), count: Array(count[range]),
-                    weights: Array(weights[(range.lowerBound * windowSize)..<(range.upperBound * windowSize)]), windowSize: windowSize)
-  }
 }
 
 /// Pillow's clip8: drop the fraction bits (arithmetic shift) and clamp to a byte.
@@ -122,8 +118,8 @@ extension RGBImage {
     precondition(columns.lowerBound >= 0 && columns.upperBound <= outWidth && rows.lowerBound >= 0 && rows.upperBound <= outHeight
                    && !columns.isEmpty && !rows.isEmpty, "the kept region must lie inside the resized image")
     if outWidth == width && outHeight == height { return cropped(x: columns.lowerBound, y: rows.lowerBound, width: columns.count, height: rows.count) }
-    let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter).slice(columns)
-    let vertical = resampleWindows(inSize: height, outSize: outHeight, filter: filter).slice(rows)
+    let horizontal = resampleWindows(inSize: width, outSize: outWidth, filter: filter, outputs: columns)
+    let vertical = resampleWindows(inSize: height, outSize: outHeight, filter: filter, outputs: rows)
     // An axis that keeps its size is not resampled (Pillow skips that pass), only cropped.
     if outWidth == width {
       return cropped(x: columns.lowerBound, y: 0, width: columns.count, height: height).resampledVertically(vertical, rows: 0..<height)

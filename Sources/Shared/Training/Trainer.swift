@@ -143,11 +143,7 @@ public final class Trainer {
         throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
           + "continue it with --resume \(outputDirectory)/last.safetensors, choose another --out, or pass --overwrite to replace it")
       }
-      // Asked to replace it: the old run's files go now, so the folder never mixes two runs.
-      for name in existing {
-        try? FileManager.default.removeItem(atPath: outputDirectory + "/" + name)
-        observer.log("removed the earlier run's \(name) (--overwrite)")
-      }
+
     }
     // Fail before training if the output folder cannot be written.
     do {
@@ -158,7 +154,7 @@ public final class Trainer {
       throw TrainingError(message: "cannot write to the output folder \(outputDirectory): \(error)")
     }
     // Temporary checkpoint files of a run that was killed mid-write (SIGKILL cannot clean up).
-    for stale in staleTemporaryFiles(in: outputDirectory) {
+    for stale in staleTemporaryFiles(in: outputDirectory, of: Self.runFiles) {
       try? FileManager.default.removeItem(atPath: outputDirectory + "/" + stale)
       observer.log("removed \(stale), a half-written checkpoint left by an interrupted run")
     }
@@ -197,6 +193,16 @@ public final class Trainer {
     if let resume, state.batchInEpoch > stepsPerEpoch {
       throw TrainingError(message: "\(resume) stopped at batch \(state.batchInEpoch) of an epoch, but this data makes epochs of "
         + "\(stepsPerEpoch) batches: was it trained on other data?")
+    }
+    // Asked to replace an earlier run (--overwrite), and every check passed: its files go now, last,
+    // so a mistake found above loses nothing and the folder never mixes two runs.
+    if resume == nil {
+      for name in existing {
+        do { try FileManager.default.removeItem(atPath: outputDirectory + "/" + name) } catch {
+          throw TrainingError(message: "cannot remove the earlier run's \(outputDirectory)/\(name): \(error)")
+        }
+        observer.log("removed the earlier run's \(name) (--overwrite)")
+      }
     }
   }
 

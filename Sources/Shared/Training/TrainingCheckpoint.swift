@@ -150,12 +150,12 @@ extension TrainingState {
 }
 
 /// The configuration a resumed run trains with: the checkpoint's own, with `epochs` (default: the
-/// checkpoint's) — which must be more than the epochs already done. `name`, `batchSize` and
-/// `optimizer` are what the user's flags asked for, if anything: a value that differs from the
-/// checkpoint's is an error, since a resumed run cannot change its model, batches or optimiser
-/// without breaking bit-identical resume.
+/// checkpoint's) — which must be more than the epochs already done. `name` and `batchSize` are what
+/// the user's flags asked for, if anything, and `optimizerFlags` applies the optimiser flags given to
+/// the checkpoint's own settings: anything that differs from the checkpoint's is an error, since a
+/// resumed run cannot change its model, batches or optimiser without breaking bit-identical resume.
 public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: String? = nil, batchSize: Int? = nil,
-                                 optimizer: OptimizerConfig? = nil) throws -> TrainingConfig {
+                                 optimizerFlags: ((inout OptimizerConfig) -> Void)? = nil) throws -> TrainingConfig {
   let file = try SafetensorsFile(path: path)
   var config = try TrainingCheckpoint.readConfig(file, path: path)
   let state = try file.metadata["state"].flatMap { try? TrainingCheckpoint.jsonDecoder.decode(TrainingState.self, from: Data($0.utf8)) }
@@ -167,7 +167,9 @@ public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: St
     throw CheckpointError(path: path, reason: "trains with batch size \(config.batchSize); --batch-size \(batchSize) cannot change it on "
       + "--resume (drop the flag, or start a new run with another --out)")
   }
-  if let optimizer, optimizer != config.optimizer {
+  var asked = config.optimizer
+  optimizerFlags?(&asked)
+  if asked != config.optimizer {
     throw CheckpointError(path: path, reason: "trains with its own optimiser settings (learning rates, frozen text tower); "
       + "--lr, --lit and --seed-faithful-lr cannot change them on --resume")
   }
