@@ -7,6 +7,14 @@ import Testing
 /// The decode fixtures, the photo, and three tall photos on both sides of Pillow 13's pass-order rule.
 let transformFixtureImages = decodeFixtureImages + ["grace_hopper", "tall_300x620", "tall_300x600", "tall_249x700"]
 
+/// Resize case `i` of ch01-patches.safetensors: the noise input, the target size, the filter and Pillow's bytes.
+func resizeCase(_ i: Int) throws -> (input: RGBImage, width: Int, height: Int, filter: ResampleFilter, expected: [Int]) {
+  let fixture = try Fixtures.load("ch01-patches")
+  let spec = try fixture.integers("resize.\(i).spec").values
+  let input = RGBImage(width: spec[0], height: spec[1], pixels: try fixture.integers("resize.\(i).input").values.map { UInt8($0) })
+  return (input, spec[2], spec[3], spec[4] == 0 ? .bicubic : .bilinear, try fixture.integers("resize.\(i).output").values)
+}
+
 @Suite("Transforms")
 struct TransformTests {
   @Test("Resize(248) + CenterCrop(224) equals torchvision + Pillow byte for byte", arguments: transformFixtureImages)
@@ -34,12 +42,9 @@ struct TransformTests {
 
   @Test("Image.resize equals Pillow 13 byte for byte on both sides of its pass-order rule", arguments: 0..<48)
   func resizeEqualsPillow(_ i: Int) throws {
-    let fixture = try Fixtures.load("ch01-patches")
-    let spec = try fixture.integers("resize.\(i).spec").values
-    let (inW, inH, outW, outH) = (spec[0], spec[1], spec[2], spec[3])
-    let input = RGBImage(width: inW, height: inH, pixels: try fixture.integers("resize.\(i).input").values.map { UInt8($0) })
-    let expected = try fixture.integers("resize.\(i).output").values
-    let out = input.resized(width: outW, height: outH, filter: spec[4] == 0 ? .bicubic : .bilinear)
+    let (input, outW, outH, filter, expected) = try resizeCase(i)
+    let (inW, inH) = (input.width, input.height)
+    let out = input.resized(width: outW, height: outH, filter: filter)
     let diffs = zip(out.pixels, expected).map { abs(Int($0) - $1) }
     let order = resizeRunsVerticalFirst(inWidth: inW, inHeight: inH, outWidth: outW, outHeight: outH) ? "vertical first" : "horizontal first"
     #expect(out.pixels.count == expected.count)
@@ -48,10 +53,8 @@ struct TransformTests {
 
   @Test("resizing only a region gives the bytes of the full resize, cropped; a 1×60000 photo costs only its crop", arguments: 0..<48)
   func regionEqualsFullResize(_ i: Int) throws {
-    let fixture = try Fixtures.load("ch01-patches")
-    let spec = try fixture.integers("resize.\(i).spec").values
-    let (inW, inH, outW, outH) = (spec[0], spec[1], spec[2], spec[3])
-    let input = RGBImage(width: inW, height: inH, pixels: try fixture.integers("resize.\(i).input").values.map { UInt8($0) })
+    let (input, outW, outH, _, _) = try resizeCase(i)
+    let (inW, inH) = (input.width, input.height)
     let full = input.resized(width: outW, height: outH)
     var rng = SeededRNG(seed: UInt64(i))
     let x0 = Int(rng.next() % UInt64(outW)), y0 = Int(rng.next() % UInt64(outH))

@@ -69,13 +69,7 @@ public enum TrainingCheckpoint {
       throw CheckpointError(path: path, reason: "not a training checkpoint of format \(formatVersion) (metadata: \(file.metadata.keys.sorted()))")
     }
     let config = try readConfig(file, path: path)
-    guard let stateText = file.metadata["state"] else {
-      throw CheckpointError(path: path, reason: "checkpoint metadata lacks the training state")
-    }
-    let state: TrainingState
-    do { state = try jsonDecoder.decode(TrainingState.self, from: Data(stateText.utf8)) } catch {
-      throw CheckpointError(path: path, reason: "unreadable training state in its metadata: \(describeJSONError(error))")
-    }
+    let state = try readState(file, path: path)
     try state.validate(for: config, source: path)
     let table = CLIP.parameterTable(config.model)
     return try naming(path) {
@@ -110,6 +104,16 @@ public enum TrainingCheckpoint {
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return decoder
+  }
+
+  /// The `state` metadata, decoded (validate it against its config with `TrainingState.validate`).
+  static func readState(_ file: SafetensorsFile, path: String) throws -> TrainingState {
+    guard let stateText = file.metadata["state"] else {
+      throw CheckpointError(path: path, reason: "checkpoint metadata lacks the training state")
+    }
+    do { return try jsonDecoder.decode(TrainingState.self, from: Data(stateText.utf8)) } catch {
+      throw CheckpointError(path: path, reason: "unreadable training state in its metadata: \(describeJSONError(error))")
+    }
   }
 
   /// The `config` metadata, decoded and validated (every field a layer divides by or indexes with).
@@ -158,8 +162,8 @@ public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: St
                                  optimizerFlags: ((inout OptimizerConfig) -> Void)? = nil) throws -> TrainingConfig {
   let file = try SafetensorsFile(path: path)
   var config = try TrainingCheckpoint.readConfig(file, path: path)
-  let state = try file.metadata["state"].flatMap { try? TrainingCheckpoint.jsonDecoder.decode(TrainingState.self, from: Data($0.utf8)) }
-    ?? { throw CheckpointError(path: path, reason: "unreadable training state in its metadata") }()
+  let state = try TrainingCheckpoint.readState(file, path: path)
+  try state.validate(for: config, source: path)
   if let name, name != config.name {
     throw CheckpointError(path: path, reason: "is a '\(config.name)' run; --config \(name) cannot change it on --resume")
   }
