@@ -143,6 +143,53 @@ case "step":
       report("clip \(name) fwd+bwd batch \(b)", threads: threads, seconds: seconds, flop: 0)
     }
   }
+case "train-step":
+  // One training step of chapter 08's default recipe (TrainingConfig.tiny): forward, loss, backward,
+  // AdamW, at its batch size with 24-token captions — the number the race against PyTorch turns on.
+  let config = TrainingConfig.tiny
+  var model = CLIP(config: config.model, seed: config.seed)
+  var optimizer = AdamW(model: model, config: config.optimizer)
+  let b = config.batchSize, s = config.model.vit.imageSize, l = 16
+  let pixels = Tensor.deterministic([b, 3, s, s], name: "pixels", scale: 1)
+  let ids = (0..<(b * l)).map { 1000 + ($0 * 7919) % 900 }
+  let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: b * l), tokenTypeIds: [Int](repeating: 0, count: b * l),
+                         batchSize: b, length: l)
+  for threads in threadCounts {
+    kernelThreads = threads
+    let seconds = timeMedian {
+      _ = try? trainStep(&model, optimizer: &optimizer, config: config.optimizer, pixels: pixels, batch: batch, dropoutMasks: nil)
+    }
+    report("tiny train step batch \(b)", threads: threads, seconds: seconds, flop: 0)
+    let forward = timeMedian { _ = model.forward(pixels: pixels, batch: batch, dropoutMasks: nil) }
+    report("  forward + loss", threads: threads, seconds: forward, flop: 0)
+    let out = model.forward(pixels: pixels, batch: batch, dropoutMasks: nil)
+    var grads = model.zeroGradients()
+    let backward = timeMedian { grads = model.zeroGradients(); model.backward(out, grads: &grads) }
+    report("  zero grads + backward", threads: threads, seconds: backward, flop: 0)
+    let update = timeMedian { optimizer.update(&model, grads: grads) }
+    report("  AdamW update", threads: threads, seconds: update, flop: 0)
+    let vitOnly = timeMedian { _ = model.vit.forward(pixels) }
+    report("  ViT forward", threads: threads, seconds: vitOnly, flop: 0)
+  }
+  // Its attention alone: 65 tokens, 4 heads of 32, forward + backward.
+  let attention = MultiHeadAttention(
+    qkv: Linear(weight: .deterministic([384, 128], name: "qkv.weight", scale: 0.05), bias: .deterministic([384], name: "qkv.bias", scale: 0.02)),
+    proj: Linear(weight: .deterministic([128, 128], name: "proj.weight", scale: 0.05), bias: .deterministic([128], name: "proj.bias", scale: 0.02)),
+    heads: 4)
+  let x = Tensor.deterministic([b, 65, 128], name: "x", scale: 1)
+  for threads in threadCounts {
+    kernelThreads = threads
+    var grads = attention
+    let seconds = timeMedian {
+      let (y, cache) = attention.forward(x)
+      _ = attention.backward(y, cache: cache, grads: &grads)
+    }
+    report("attention 65 tok x 4 heads fwd+bwd b\(b)", threads: threads, seconds: seconds, flop: 0)
+    let forward = timeMedian { _ = attention.forward(x) }
+    report("  forward only", threads: threads, seconds: forward, flop: 0)
+    let qkvOnly = timeMedian { _ = attention.qkv.forward(x) }
+    report("  qkv linear forward only", threads: threads, seconds: qkvOnly, flop: 2.0 * Double(b * 65) * 128 * 384)
+  }
 case "peak":
   // Independent FMA chains on every thread: the ceiling no kernel can pass (fmaPeakLoop in GEMM.swift).
   for threads in threadCounts {

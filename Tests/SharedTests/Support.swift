@@ -103,9 +103,16 @@ func runProduct(_ name: String, _ arguments: [String], currentDirectory: String?
   process.standardOutput = out
   process.standardError = err
   try process.run()
-  // Read before waiting so a full pipe cannot block the child.
+  // Drain both pipes at once: reading one to its end while the child fills the other past the pipe's
+  // 64 KB would block both (a thousand warnings on stderr did).
+  nonisolated(unsafe) var errData = Data()
+  let errDone = DispatchSemaphore(value: 0)
+  Thread.detachNewThread {
+    errData = err.fileHandleForReading.readDataToEndOfFile()
+    errDone.signal()
+  }
   let outData = out.fileHandleForReading.readDataToEndOfFile()
-  let errData = err.fileHandleForReading.readDataToEndOfFile()
+  errDone.wait()
   process.waitUntilExit()
   return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))

@@ -27,6 +27,7 @@ let microDataset: (directory: String, dataset: CaptionDataset) = {
   let dir = temporaryDirectory("micro-shapes")
   var config = ShapesDatasetConfig()
   config.images = 40
+  config.testImages = 8
   config.unseenImages = 4
   config.size = 16
   try! ShapesDataset.generate(config, into: dir)
@@ -176,7 +177,8 @@ struct TrainingExecutableTests {
     #expect(result.status == 0, "\(result.stderr)")
     for line in ["\"name\" : \"tiny\"", "fixed here (--seed-faithful-lr restores it)", "40 images, 200 captions",
                  "split by image (seed 42): 32 train, 8 validation", "epoch 1/1  train loss", "checkpoints: \(out)/last.safetensors",
-                 "held-out validation images:", "unseen colour–shape combinations:", "next: ch09-zero-shot"] {
+                 "zero-shot after each epoch: 8 test images, 4 unseen images over 32 classes",
+                 "test images (seen pairs, never trained on):", "held-out colour–shape pairs:", "next: ch09-zero-shot"] {
       #expect(result.stdout.contains(line), "missing line: \(line)")
     }
     _ = try TrainingCheckpoint.load(out + "/last.safetensors")

@@ -25,7 +25,8 @@ struct TrainingTests {
   /// noise (the key biases' gradient is exactly zero in exact arithmetic — softmax ignores a constant
   /// shift — and a few other entries are tiny by chance) the *sign of the noise* decides ±lr, and our
   /// summation order and torch's disagree on it. Such entries (|g| < 1e-4·max|g| of their tensor, where
-  /// our gradients can differ from torch's by their own size) are held only to the bound |Δ| ≤ 2·lr; every
+  /// our gradients can differ from torch's by their own size), and every key bias (see below), are held
+  /// only to the bound |Δ| ≤ 2·lr; every
   /// other entry to 1e-5 absolute after one step and 1e-4 after ten.
   @Test("one step and ten steps of AdamW with the three groups equal PyTorch")
   func adamwSteps() throws {
@@ -39,10 +40,16 @@ struct TrainingTests {
     let (pixels0, tokens0, masks0) = try batch(f, 0)
     var grads0 = model.zeroGradients()
     model.backward(model.forward(pixels: pixels0, batch: tokens0, dropoutMasks: masks0), grads: &grads0)
+    // Key biases have a zero gradient in exact arithmetic (softmax ignores a constant shift of a row of
+    // scores), so their whole trajectory is float noise: never well-conditioned, whatever the noise's
+    // size on a given summation order (ViT: the middle third of attn.qkv.bias; BERT: key.bias).
+    func isKeyBias(_ key: String, _ index: Int, _ count: Int) -> Bool {
+      (key.hasSuffix("attn.qkv.bias") && index >= count / 3 && index < 2 * count / 3) || key.hasSuffix("attention.self.key.bias")
+    }
     let wellConditioned: [String: [Bool]] = Dictionary(uniqueKeysWithValues: table.map { p in
       let g = p.get(grads0).storage
       let scale = g.map(abs).max() ?? 0
-      return (p.key, g.map { $0 == 0 || abs($0) >= 1e-4 * scale })
+      return (p.key, g.indices.map { i in !isKeyBias(p.key, i, g.count) && (g[i] == 0 || abs(g[i]) >= 1e-4 * scale) })
     })
     let lrOf: [String: Float] = Dictionary(uniqueKeysWithValues: table.map { p in
       (p.key, config.groups.first { $0.name == config.group(of: p.key) }!.learningRate)

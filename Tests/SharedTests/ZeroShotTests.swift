@@ -97,9 +97,13 @@ let overfitRun: (directory: String, checkpoint: String, colours: [String]) = {
   var config = microTrainingConfig()
   config.validationFraction = 0  // train on all eight
   config.epochs = 300
-  config.optimizer.imageLearningRate = 1e-2
-  config.optimizer.textLearningRate = 1e-2
-  config.optimizer.headLearningRate = 1e-2
+  // Warm-up then cosine from 3e-3: a constant 1e-2 sometimes stalled with two or three colours confused
+  // (loss ≈ 0.4), depending on the last bits of the kernels' summation order; this settles (loss ≈ 0.02).
+  config.schedule = .cosine
+  config.warmupSteps = 20
+  config.optimizer.imageLearningRate = 3e-3
+  config.optimizer.textLearningRate = 3e-3
+  config.optimizer.headLearningRate = 3e-3
   let trainer = try! Trainer(config: config, dataset: try! CaptionDataset(csvPath: dir + "/captions.csv"), tokenizer: try! .bundledUncased(),
                              outputDirectory: dir + "/run", observer: CollectingObserver())
   try! trainer.run()
@@ -175,7 +179,7 @@ struct ZeroShotExecutableTests {
     let result = try runProduct("ch09-zero-shot", ["--model", run + "/best.safetensors", "--data", microDataset.directory, "--out", out,
                                                    "--query", "a picture of a red circle"])
     #expect(result.status == 0, "\(result.stderr)")
-    for line in ["one-shape validation images", "one template \"a {}\"", "ensemble of the dataset's phrasings", "chance: 3.3%",
+    for line in ["one-shape test images", "one template \"a {}\"", "ensemble of the dataset's phrasings", "chance: 3.1%",
                  "held-out shapes (colour ignored)", "image → text: R@1", "text → image: R@1", "\"a picture of a red circle\"",
                  "next: clip index"] {
       #expect(result.stdout.contains(line), "missing line: \(line)")

@@ -64,6 +64,7 @@ if lead && args.data == nil && !FileManager.default.fileExists(atPath: dataDir +
   var shapes = ShapesDatasetConfig()
   shapes.images = args.images
   shapes.unseenImages = 0
+  shapes.testImages = 0
   do { try ShapesDataset.generate(shapes, into: dataDir) } catch { fail("cannot generate the dataset: \(error)") }
 }
 do { try communicator.barrier() } catch { fail("\(error)") }

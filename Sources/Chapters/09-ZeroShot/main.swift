@@ -63,12 +63,17 @@ do {
 } catch { fail("\(error) — chapter 09 reads the shapes dataset chapter 08 generated (--data DIR)") }
 let validation = splitByImage(dataset.images, validationFraction: config.validationFraction, seed: config.seed).validation
 let validationSet = Set(validation)
-let shapesConfig = ShapesDatasetConfig()
+// The classes of the data chapter 08 generated (dataset.json), not of today's defaults.
+let shapesConfig: ShapesDatasetConfig
+do { shapesConfig = try ShapesDatasetConfig.read(directory: dataDir) ?? ShapesDatasetConfig() } catch { fail("\(error)") }
 let classes = shapesConfig.classes
-let heldOut = labels.filter { !$0.label.isEmpty && $0.split == "seen" && validationSet.contains($0.image) }
+// Held-out images of seen pairs: the test split when the folder has one, else one-shape validation images.
+let testRows = labels.filter { !$0.label.isEmpty && $0.split == "test" }
+let heldOut = !testRows.isEmpty ? testRows : labels.filter { !$0.label.isEmpty && $0.split == "seen" && validationSet.contains($0.image) }
 let unseen = labels.filter { !$0.label.isEmpty && $0.split == "unseen" }
 notebook.step("the held-out images", "never trained on") {}
-notebook.note("\(heldOut.count) one-shape validation images (of \(validation.count) validation images, split by image with seed \(config.seed))")
+notebook.note(!testRows.isEmpty ? "\(heldOut.count) one-shape test images (the test split: generated apart, never trained on)"
+  : "\(heldOut.count) one-shape validation images (of \(validation.count) validation images, split by image with seed \(config.seed))")
 notebook.note("\(unseen.count) images of combinations absent from every training caption: "
   + shapesConfig.heldOut.map { $0.joined(separator: " ") }.joined(separator: ", "))
 

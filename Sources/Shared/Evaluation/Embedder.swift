@@ -53,7 +53,7 @@ public struct Embedder {
 
   /// (3, S, S) pixel values of one decoded image, as the model was trained to see them at evaluation.
   public func pixels(_ image: RGBImage) -> Tensor {
-    config.imagePipeline.pixels(image, side: config.model.vit.imageSize, train: false, rng: &SeededRNG.unused)
+    config.imagePipeline.pixels(image, side: config.model.vit.imageSize, train: false, rng: &SeededRNG.unused).pixels
   }
 
   /// (N, P) unit embeddings of decoded images.

@@ -43,10 +43,15 @@ public struct Parameter<Model>: @unchecked Sendable {
   public var get: (Model) -> Tensor
   public var set: (inout Model, Tensor) -> Void
 
+  /// In-place access for parameters stored whole at a key path (nil for the closure-made ones): the
+  /// optimiser updates them without the copy-on-write copy that `get` + mutate + `set` costs.
+  public var modify: ((inout Model, (inout Tensor) -> Void) -> Void)? = nil
+
   public init(_ key: String, _ path: WritableKeyPath<Model, Tensor>) {
     self.key = key
     get = { $0[keyPath: path] }
     set = { $0[keyPath: path] = $1 }
+    modify = { model, body in body(&model[keyPath: path]) }
   }
 
   /// A parameter read and written through closures (e.g. one model's table nested in another's).

@@ -136,11 +136,15 @@ public struct TrainTransform: Sendable {
   }
 
   /// The augmented 8-bit image.
-  public func augmented(_ image: RGBImage, rng: inout SeededRNG) -> RGBImage {
+  public func augmented(_ image: RGBImage, rng: inout SeededRNG) -> RGBImage { augmentedReportingFlip(image, rng: &rng).image }
+
+  /// The augmented 8-bit image, and whether it was mirrored (a caption's "left" and "right" then swap).
+  public func augmentedReportingFlip(_ image: RGBImage, rng: inout SeededRNG) -> (image: RGBImage, mirrored: Bool) {
     let box = cropBox(width: image.width, height: image.height, rng: &rng)
     var out = image.cropped(x: box.x, y: box.y, width: box.w, height: box.h)
       .resized(width: config.size, height: config.size, filter: .bicubic)
-    if rng.uniform(0, 1) < config.horizontalFlip { out = out.flippedHorizontally() }
+    let mirrored = rng.uniform(0, 1) < config.horizontalFlip
+    if mirrored { out = out.flippedHorizontally() }
     // ColorJitter applies its three adjustments in a random order with random factors.
     var order = [0, 1, 2]
     order.shuffle(using: &rng)
@@ -154,7 +158,7 @@ public struct TrainTransform: Sendable {
       default: out = out.adjustedSaturation(factors[2])
       }
     }
-    return out
+    return (out, mirrored)
   }
 
   public func callAsFunction(_ image: RGBImage, rng: inout SeededRNG) -> Tensor {

@@ -82,17 +82,61 @@ public func gemm(
     return
   }
   let MR = GEMMBlocking.mr, NR = GEMMBlocking.nr
-  let KC = GEMMBlocking.kc, MC = GEMMBlocking.mc, NC = GEMMBlocking.nc
+  let KC = GEMMBlocking.kc, NC = GEMMBlocking.nc
   let nPadded = (n + NR - 1) / NR * NR
-  let mBlocks = (m + MC - 1) / MC
   let nBlocks = (n + NC - 1) / NC
-  let tiles = mBlocks * nBlocks
   let flops = 2.0 * Double(m) * Double(n) * Double(k)
-  let workers = max(1, min(threads ?? kernelThreads, tiles, flops < 2e6 ? 1 : Int.max))
+  let threadsWanted = max(1, min(threads ?? kernelThreads, flops < 2e6 ? 1 : Int.max))
+  // Few, tall-K products (a weight gradient: 128×128 from 4160 tokens) make few tiles: split M evenly
+  // over the threads rather than leaving one thread 96 rows and the other 32.
+  var MC = GEMMBlocking.mc
+  if ((m + MC - 1) / MC) * nBlocks < 4 * threadsWanted {
+    let share = (m + threadsWanted - 1) / threadsWanted
+    MC = min(MC, max(MR, (share + MR - 1) / MR * MR))
+  }
+  let mBlocks = (m + MC - 1) / MC
+  let tiles = mBlocks * nBlocks
+  let workers = max(1, min(threadsWanted, tiles))
 
-  let packedB = UnsafeMutablePointer<Float>.allocate(capacity: KC * nPadded)
+  // Sized to the problem, not the blocking: attention calls this for 65×65×32 products per head,
+  // where 100 KB buffers cost more in malloc and page faults than the arithmetic.
+  let kcMax = min(KC, k), mcMax = min(MC, (m + MR - 1) / MR * MR)
+  if workers > 1 && tiles <= workers {
+    // As many tiles as threads (a weight gradient: 128×128 summed over 4160 tokens): one dispatch
+    // for the whole product, each thread walking every K panel of its own tile and packing its own
+    // B columns. Two dispatches per K panel cost more than the panel's arithmetic here.
+    let ncMax = min(NC, nPadded)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * (kcMax * ncMax + mcMax * kcMax))
+    defer { scratch.deallocate() }
+    parallelFor(workers) { worker in
+      let packedB = scratch + worker * (kcMax * ncMax + mcMax * kcMax), packedA = packedB + kcMax * ncMax
+      var tile = worker
+      while tile < tiles {
+        let ib = tile / nBlocks, jb = tile % nBlocks
+        let i0 = ib * MC, mcCur = min(MC, m - i0)
+        let j0 = jb * NC, ncCur = min(NC, n - j0)
+        var pc = 0
+        while pc < k {
+          let kcCur = min(KC, k - pc)
+          var s = 0
+          while s * NR < ncCur {
+            packB(transB: transB, b: b, ldb: ldb, rowStart: pc, depth: kcCur, columnStart: j0 + s * NR,
+                  columns: min(NR, ncCur - s * NR), into: packedB + s * NR * kcCur)
+            s += 1
+          }
+          packA(transA: transA, a: a, lda: lda, rowStart: i0, rows: mcCur, colStart: pc, depth: kcCur, into: packedA)
+          macroKernel(packedA: packedA, packedB: packedB, mc: mcCur, nc: ncCur, kc: kcCur, c: c + i0 * ldc + j0, ldc: ldc,
+                      loadC: accumulate || pc > 0, bias: pc == 0 ? bias.map { $0 + j0 } : nil)
+          pc += kcCur
+        }
+        tile += workers
+      }
+    }
+    return
+  }
+  let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * nPadded)
   defer { packedB.deallocate() }
-  let packedAAll = UnsafeMutablePointer<Float>.allocate(capacity: workers * MC * KC)
+  let packedAAll = UnsafeMutablePointer<Float>.allocate(capacity: workers * mcMax * kcMax)
   defer { packedAAll.deallocate() }
 
   var pc = 0
@@ -111,7 +155,7 @@ public func gemm(
       }
     }
     let body = { (worker: Int) in
-      let packedA = packedAAll + worker * MC * KC
+      let packedA = packedAAll + worker * mcMax * kcMax
       var tile = worker
       while tile < tiles {
         let ib = tile / nBlocks, jb = tile % nBlocks
@@ -148,6 +192,33 @@ public func gemm(
   }
 }
 
+/// The two inner loops over one packed block: C[mc, nc] (+)= packedA (mc × kc) · packedB (kc × nc)
+/// in MR × NR micro-tiles, full tiles through the micro-kernel and the ragged edge through the edge one.
+@inline(__always)
+func macroKernel(packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>, mc: Int, nc: Int, kc: Int,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool, bias: UnsafePointer<Float>?) {
+  let MR = GEMMBlocking.mr, NR = GEMMBlocking.nr
+  var jr = 0
+  while jr < nc {
+    let nrCur = min(NR, nc - jr)
+    let bSliver = packedB + (jr / NR) * NR * kc
+    var ir = 0
+    while ir < mc {
+      let mrCur = min(MR, mc - ir)
+      let aSliver = packedA + (ir / MR) * MR * kc
+      let cTile = c + ir * ldc + jr
+      let tileBias = bias.map { $0 + jr }
+      if mrCur == MR && nrCur == NR {
+        microKernel(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc, loadC: loadC, bias: tileBias)
+      } else {
+        microKernelEdge(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc, rows: mrCur, cols: nrCur, loadC: loadC, bias: tileBias)
+      }
+      ir += MR
+    }
+    jr += NR
+  }
+}
+
 // MARK: - Packing
 
 /// Packs one NR-wide sliver of op(B): rows rowStart ..< rowStart+depth, columns
@@ -161,7 +232,9 @@ func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, rowStart: Int, depth
       let src = b + (rowStart + p) * ldb + j0
       let d = dst + p * NR
       if cols == NR {
-        d.update(from: src, count: NR)
+        // NR is 16 or 32 floats: vector moves, not a memmove call per row.
+        var j = 0
+        while j < NR { store16(load16(src + j), d + j); j += 16 }
       } else {
         for j in 0..<cols { d[j] = src[j] }
         for j in cols..<NR { d[j] = 0 }
@@ -184,6 +257,26 @@ func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, rowStart: Int, rows:
            depth: Int, into packed: UnsafeMutablePointer<Float>) {
   let MR = GEMMBlocking.mr
   let slivers = (rows + MR - 1) / MR
+  if transA {
+    // op(A)[i, p] = a[p*lda + i]: row p of the stored matrix holds column p of op(A) for every
+    // sliver. Read it once, contiguously, and deal it out to the slivers (reading sliver by sliver
+    // instead strides through memory and stalled the weight-gradient products on L2 latency).
+    let full = rows / MR
+    for p in 0..<depth {
+      let src = a + (colStart + p) * lda + rowStart
+      for s in 0..<full {
+        let d = packed + s * MR * depth + p * MR, from = src + s * MR
+        for i in 0..<MR { d[i] = from[i] }
+      }
+      if full < slivers {
+        let d = packed + full * MR * depth + p * MR, from = src + full * MR
+        let r = rows - full * MR
+        for i in 0..<r { d[i] = from[i] }
+        for i in r..<MR { d[i] = 0 }
+      }
+    }
+    return
+  }
   for s in 0..<slivers {
     let i0 = s * MR
     let r = min(MR, rows - i0)
@@ -195,6 +288,25 @@ func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, rowStart: Int, rows:
         let d = dst + p * MR
         for i in 0..<r { d[i] = src[i] }
         for i in r..<MR { d[i] = 0 }
+      }
+    } else if r == MR && MR == 6 {
+      // A full AVX2 sliver: read the six rows eight columns at a time and write them p-major.
+      let r0 = a + (rowStart + i0) * lda + colStart
+      let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
+      var p = 0
+      while p + 8 <= depth {
+        let v0 = load8(r0 + p), v1 = load8(r1 + p), v2 = load8(r2 + p), v3 = load8(r3 + p), v4 = load8(r4 + p), v5 = load8(r5 + p)
+        let d = dst + p * 6
+        for q in 0..<8 {
+          d[q * 6] = v0[q]; d[q * 6 + 1] = v1[q]; d[q * 6 + 2] = v2[q]
+          d[q * 6 + 3] = v3[q]; d[q * 6 + 4] = v4[q]; d[q * 6 + 5] = v5[q]
+        }
+        p += 8
+      }
+      while p < depth {
+        let d = dst + p * 6
+        d[0] = r0[p]; d[1] = r1[p]; d[2] = r2[p]; d[3] = r3[p]; d[4] = r4[p]; d[5] = r5[p]
+        p += 1
       }
     } else {
       if r < MR { dst.initialize(repeating: 0, count: MR * depth) }

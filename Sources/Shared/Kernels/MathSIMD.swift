@@ -67,3 +67,18 @@ public func geluDerivativeSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
   let pdf = expSIMD(-0.5 * x * x) * 0.398_942_280_401_432_68
   return cdf + x * pdf
 }
+
+// MARK: - Horizontal reductions
+
+// The standard library's `SIMD16.sum()` and `.max()` are generic: on AVX2 they spill the vector to
+// the stack and fold it one lane at a time, which cost more than the arithmetic in a 65-wide softmax
+// row. Halving in registers is four vector operations.
+
+/// The sum of the 16 lanes (in the pairwise order of the halvings).
+@inline(__always)
+public func horizontalSum(_ v: SIMD16<Float>) -> Float {
+  let h8 = v.lowHalf + v.highHalf
+  let h4 = h8.lowHalf + h8.highHalf
+  let h2 = h4.lowHalf + h4.highHalf
+  return h2[0] + h2[1]
+}

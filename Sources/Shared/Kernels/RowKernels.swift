@@ -54,7 +54,7 @@ public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w
       var acc = SIMD16<Float>()
       var i = 0
       while i + 16 <= dim { acc += load16(row + i); i += 16 }
-      var s = acc.sum()
+      var s = horizontalSum(acc)
       while i < dim { s += row[i]; i += 1 }
       let m0 = s / Float(dim)
       // Second pass over deviations from the first estimate: Σd corrects the mean's rounding error
@@ -63,7 +63,7 @@ public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w
       let m0v = SIMD16<Float>(repeating: m0)
       i = 0
       while i + 16 <= dim { let d = load16(row + i) - m0v; accD += d; accD2.addProduct(d, d); i += 16 }
-      var sd = accD.sum(), sd2 = accD2.sum()
+      var sd = horizontalSum(accD), sd2 = horizontalSum(accD2)
       while i < dim { let d = row[i] - m0; sd += d; sd2 += d * d; i += 1 }
       let correction = sd / Float(dim)
       let m = m0 + correction
@@ -105,11 +105,11 @@ public func softmaxNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
 /// One row of softmax with SIMD max, exp and sum (in place allowed).
 @inline(__always)
 public func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, dim: Int) {
-  var mv = SIMD16<Float>(repeating: -.infinity)
+  // The row maximum, scalar: for rows of tens to hundreds, cheaper than the standard library's
+  // lane-by-lane `pointwiseMax` (and a NaN anywhere still poisons the row as before).
+  var mx = -Float.infinity
+  for j in 0..<dim where !(x[j] <= mx) { mx = x[j] }
   var i = 0
-  while i + 16 <= dim { mv = pointwiseMax(mv, load16(x + i)); i += 16 }
-  var mx = mv.max()
-  while i < dim { mx = max(mx, x[i]); i += 1 }
   if mx == -.infinity {
     for j in 0..<dim { y[j] = 0 }
     return
@@ -123,12 +123,19 @@ public func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Floa
     sv += e
     i += 16
   }
-  var s = sv.sum()
-  if i < dim {  // the tail, padded with −∞ (exp → 0)
-    var tail = SIMD16<Float>(repeating: -.infinity)
-    for j in i..<dim { tail[j - i] = x[j] }
-    let e = expSIMD(tail - m)
-    for j in i..<dim { y[j] = e[j - i]; s += e[j - i] }
+  var s = horizontalSum(sv)
+  if i < dim {  // the tail, padded with −∞ (exp → 0), through a 16-float buffer rather than lane inserts
+    var buffer = (SIMD16<Float>(repeating: -.infinity))
+    withUnsafeMutableBytes(of: &buffer) { raw in
+      let lanes = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+      for j in i..<dim { lanes[j - i] = x[j] }
+    }
+    let e = expSIMD(buffer - m)
+    s += horizontalSum(e)
+    withUnsafeBytes(of: e) { raw in
+      let lanes = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+      for j in i..<dim { y[j] = lanes[j - i] }
+    }
   }
   let inv = 1 / s
   i = 0
@@ -297,11 +304,14 @@ public func adamwUpdate(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
   let biasCorrection2Sqrt = Float(Double(1 - Float(pow(Double(beta2), Double(step)))).squareRoot())
   let stepSize = lr / biasCorrection1
   let decay = 1 - lr * weightDecay
-  for i in 0..<count {
-    if weightDecay != 0 { p[i] *= decay }
-    m[i] = m[i] + (1 - beta1) * (g[i] - m[i])  // torch: m.lerp_(g, 1 − β₁)
-    v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i]  // torch: v.mul_(β₂).addcmul_(g, g, 1 − β₂)
-    let denom = v[i].squareRoot() / biasCorrection2Sqrt + eps
-    p[i] -= stepSize * (m[i] / denom)
+  let chunk = 65_536  // big tensors in parallel chunks; element for element the same arithmetic
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
+    for i in (c0 * chunk)..<min(count, c1 * chunk) {
+      if weightDecay != 0 { p[i] *= decay }
+      m[i] = m[i] + (1 - beta1) * (g[i] - m[i])  // torch: m.lerp_(g, 1 − β₁)
+      v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i]  // torch: v.mul_(β₂).addcmul_(g, g, 1 − β₂)
+      let denom = v[i].squareRoot() / biasCorrection2Sqrt + eps
+      p[i] -= stepSize * (m[i] / denom)
+    }
   }
 }

@@ -43,8 +43,31 @@ public struct AdamW<Model>: @unchecked Sendable {
     for (i, p) in table.enumerated() {
       guard let g = groupOf[i] else { continue }
       let group = groups[g]
-      var param = p.get(model), m = p.get(firstMoment), v = p.get(secondMoment)
       let grad = p.get(grads)
+      let (lr, weightDecay, beta1, beta2, eps, step) = (group.learningRate, group.weightDecay, beta1, beta2, eps, step)
+      if let modify = p.modify {
+        // In place: no copies of the weights and moments (5.2 M floats each for the tiny recipe).
+        modify(&model) { param in
+          precondition(grad.shape == param.shape, "gradient of \(p.key) has shape \(grad.shape), parameter \(param.shape)")
+          modify(&firstMoment) { m in
+            modify(&secondMoment) { v in
+              let count = param.count
+              param.withUnsafeMutablePointer { pp in
+                m.withUnsafeMutablePointer { mp in
+                  v.withUnsafeMutablePointer { vp in
+                    grad.withUnsafePointer { gp in
+                      adamwUpdate(p: pp, g: gp, m: mp, v: vp, count: count, lr: lr, weightDecay: weightDecay,
+                                  beta1: beta1, beta2: beta2, eps: eps, step: step)
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+        continue
+      }
+      var param = p.get(model), m = p.get(firstMoment), v = p.get(secondMoment)
       precondition(grad.shape == param.shape, "gradient of \(p.key) has shape \(grad.shape), parameter \(param.shape)")
       let count = param.count
       param.withUnsafeMutablePointer { pp in

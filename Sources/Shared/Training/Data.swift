@@ -178,43 +178,33 @@ public func splitByImage(_ images: [String], validationFraction: Double, seed: U
 /// How an image becomes pixels.
 public enum ImagePipeline: String, Sendable, Codable {
   case resize  // bicubic resize to the model's side, no crop (the generated square images)
-  case resizeAugment  // resize; in training also a random horizontal flip and a shift of up to 1/16 of the side
+  case resizeAugment  // resize; in training also a random horizontal flip (the caption's left/right swap with it)
   case timmEval  // Resize(248) + CenterCrop(224), as timm's eval transform
   case timmTrain  // RandomResizedCrop + flip + ColorJitter (train) / timmEval (evaluation)
 
-  /// (3, S, S) pixel values, normalised with mean 0.5, std 0.5.
-  public func pixels(_ image: RGBImage, side: Int, train: Bool, rng: inout SeededRNG) -> Tensor {
+  /// The model's input for one image, and whether it was mirrored: a mirrored image's caption must say
+  /// "right" where it said "left" (`mirroredCaption`), or the augmentation teaches a lie.
+  public func pixels(_ image: RGBImage, side: Int, train: Bool, rng: inout SeededRNG) -> (pixels: Tensor, mirrored: Bool) {
     switch self {
     case .resize:
-      return image.resized(width: side, height: side).normalizedTensor(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+      return (image.resized(width: side, height: side).normalizedTensor(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]), false)
     case .resizeAugment:
       var resized = image.resized(width: side, height: side)
-      if train {
-        // Flip left–right (no caption says left or right), then shift, replicating the edge pixels.
-        let flip = rng.uniform(0, 1) < 0.5
-        let limit = max(side / 16, 0)
-        let dx = Int(rng.next() % UInt64(2 * limit + 1)) - limit, dy = Int(rng.next() % UInt64(2 * limit + 1)) - limit
-        let source = resized.pixels
-        for y in 0..<side {
-          let sy = min(max(y - dy, 0), side - 1)
-          for x in 0..<side {
-            var sx = min(max(x - dx, 0), side - 1)
-            if flip { sx = side - 1 - sx }
-            for c in 0..<3 { resized.pixels[3 * (y * side + x) + c] = source[3 * (sy * side + sx) + c] }
-          }
-        }
-      }
-      return resized.normalizedTensor(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+      let mirrored = train && rng.uniform(0, 1) < 0.5
+      if mirrored { resized = resized.flippedHorizontally() }
+      return (resized.normalizedTensor(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]), mirrored)
     case .timmEval, .timmTrain:
       if self == .timmTrain && train {
         var config = TrainTransformConfig()
         config.size = side
-        return TrainTransform(config: config)(image, rng: &rng)
+        let transform = TrainTransform(config: config)
+        let (augmented, mirrored) = transform.augmentedReportingFlip(image, rng: &rng)
+        return (augmented.normalizedTensor(mean: config.mean, std: config.std), mirrored)
       }
       var config = EvalTransformConfig()
       config.cropSize = side
       config.resizeShorterSide = Int(Double(side) / 0.9)
-      return EvalTransform(config: config)(image)
+      return (EvalTransform(config: config)(image), false)
     }
   }
 }
@@ -328,8 +318,9 @@ public final class BatchLoader: @unchecked Sendable {
       let options = dataset.captions[name] ?? []
       guard !options.isEmpty else { continue }
       let caption = train ? options[Int(rng.next() % UInt64(options.count))] : options[0]
-      pixels += pipeline.pixels(image, side: side, train: train, rng: &rng).storage
-      captions.append(caption)
+      let input = pipeline.pixels(image, side: side, train: train, rng: &rng)
+      pixels += input.pixels.storage
+      captions.append(input.mirrored ? mirroredCaption(caption) : caption)
       kept.append(name)
     }
     return TrainingBatch(pixels: Tensor(shape: [kept.count, 3, side, side], storage: pixels),

@@ -1,37 +1,61 @@
-// The embedded captioned-image dataset: coloured shapes on varied, noisy backgrounds, five captions per
-// image, written as JPEG files plus a captions CSV in the Flickr30k layout (image,caption_number,
-// caption,id) — so the same loader reads the real Flickr8k/30k. Some colour–shape combinations never
-// appear in training: they are written to a separate `unseen` set for zero-shot evaluation.
+// The embedded captioned-image dataset: coloured shapes on flat, noisy or gradient backgrounds, five
+// captions per image, written as JPEG files plus a captions CSV in the Flickr30k layout (image,
+// caption_number,caption,id) — so the same loader reads the real Flickr8k/30k.
+//
+// What makes it a real question for a small CLIP: shapes sit anywhere and come in a range of sizes,
+// one image in three holds two shapes whose captions say where they are ("a red circle left of a blue
+// square"), and some colour–shape pairs never appear in training — only in `unseen.csv`, for zero-shot
+// evaluation of combinations. A separate `test` split (one shape, seen pairs) is never trained on.
+// `dataset.json` records the configuration, so later chapters read the classes of the data they get.
 // Generation is seeded; the same seed gives the same files.
 
 import Foundation
 
 public struct ShapesDatasetConfig: Sendable, Codable, Equatable {
-  public var images = 3000  // training + validation images (captions.csv)
-  public var unseenImages = 300  // images of the held-out combinations only (unseen.csv)
+  /// Where a one-shape image's shape may sit.
+  public enum Placement: String, Sendable, Codable, CaseIterable {
+    case centred  // within ±3% of the side of the centre: the first edition's easy set
+    case anywhere  // fully inside the image, anywhere
+  }
+  public enum Background: String, Sendable, Codable, CaseIterable {
+    case flat  // one grey-ish colour
+    case noisy  // one grey-ish colour plus per-pixel noise
+    case gradient  // a linear blend between two grey-ish colours, plus mild noise
+  }
+  public var images = 6000  // training + validation images (captions.csv)
+  public var testImages = 1000  // one-shape images of seen pairs, never trained on (labels.csv split "test")
+  public var unseenImages = 300  // images of the held-out pairs only (unseen.csv, split "unseen")
   public var size = 64  // pixels per side
   public var seed: UInt64 = 42
-  public var twoShapeFraction = 0.3  // images with two shapes, one above the other
-  /// How far a single shape's centre may move from the image centre, as a fraction of the side.
-  /// Small: a little ViT trained from scratch has no translation invariance to speak of — it must
-  /// learn every position separately, and five minutes of training do not cover many.
-  public var jitter = 0.03
+  public var placement: Placement = .anywhere
+  /// A one-shape image's radius, as a fraction of the side: drawn uniformly from [min, max]. Captions
+  /// call the upper half "large"/"big", the lower half "small"/"little". Two-shape images use 0.6×.
+  public var radius: [Double] = [0.12, 0.3]
+  public var background: Background = .noisy
+  public var twoShapeFraction = 0.3  // images with two shapes, side by side or one above the other
   public var jpegQuality = 92
-  public var colours = ShapesDatasetConfig.defaultColours.map(\.name)
-  public var shapes = ["circle", "square", "triangle", "star", "cross"]
+  public var colours = ["red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan"]
+  public var shapes = ["circle", "square", "triangle", "star"]
   /// Colour–shape combinations that never appear in captions.csv.
-  public var heldOut: [[String]] = [["purple", "star"], ["green", "triangle"], ["orange", "circle"], ["blue", "cross"]]
+  public var heldOut: [[String]] = [["purple", "star"], ["green", "triangle"], ["orange", "circle"], ["cyan", "square"]]
 
   public init() {}
 
-  public static let defaultColours: [(name: String, rgb: (Float, Float, Float))] = [
-    ("red", (220, 30, 35)), ("green", (30, 170, 50)), ("blue", (35, 70, 225)), ("yellow", (240, 215, 30)),
-    ("purple", (140, 40, 180)), ("orange", (245, 130, 20)),
-  ]
-
-  func rgb(_ colour: String) -> (Float, Float, Float) {
-    Self.defaultColours.first { $0.name == colour }?.rgb ?? (0, 0, 0)
+  /// The first edition's set: centred shapes, two sizes' worth of radius.
+  public static var centred: ShapesDatasetConfig {
+    var c = ShapesDatasetConfig()
+    c.placement = .centred
+    c.radius = [0.22, 0.38]
+    return c
   }
+
+  public static let palette: [String: (Float, Float, Float)] = [
+    "red": (220, 30, 35), "green": (30, 170, 50), "blue": (35, 70, 225), "yellow": (240, 215, 30),
+    "purple": (140, 40, 180), "orange": (245, 130, 20), "pink": (245, 120, 185), "cyan": (40, 200, 215),
+  ]
+  public static let knownShapes = ["circle", "square", "triangle", "star", "cross"]
+
+  func rgb(_ colour: String) -> (Float, Float, Float) { Self.palette[colour] ?? (0, 0, 0) }
 
   func isHeldOut(_ colour: String, _ shape: String) -> Bool { heldOut.contains([colour, shape]) }
 
@@ -41,52 +65,97 @@ public struct ShapesDatasetConfig: Sendable, Codable, Equatable {
 
   /// Every colour × shape class name, "red circle" …
   public var classes: [String] { colours.flatMap { c in shapes.map { "\(c) \($0)" } } }
+
+  /// Reads `dataset.json` from a generated folder (nil when the folder has none: not generated here).
+  public static func read(directory: String) throws -> ShapesDatasetConfig? {
+    let path = directory + "/dataset.json"
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    let config: ShapesDatasetConfig
+    do { config = try JSONDecoder().decode(ShapesDatasetConfig.self, from: data) } catch {
+      throw DataProblem(file: path, line: 0, message: describeJSONError(error))
+    }
+    try config.validate(source: path)
+    return config
+  }
 }
 
-/// One generated image's content.
+extension ShapesDatasetConfig: CheckedConfiguration {
+  public func check(_ c: inout ConfigurationCheck) {
+    c.atLeast(images, "images", minimum: 0, maximum: 1 << 22)
+    c.atLeast(testImages, "testImages", minimum: 0, maximum: 1 << 22)
+    c.atLeast(unseenImages, "unseenImages", minimum: 0, maximum: 1 << 22)
+    c.atLeast(size, "size", minimum: 8, maximum: 4096)
+    c.require(radius.count == 2 && radius[0] > 0.02 && radius[0] <= radius[1] && radius[1] <= 0.5, "radius",
+              "must be [min, max] with 0.02 < min ≤ max ≤ 0.5, got \(radius)")
+    c.within(twoShapeFraction, 0..<1.000001, "twoShapeFraction")
+    c.atLeast(jpegQuality, "jpegQuality", maximum: 100)
+    for colour in colours where Self.palette[colour] == nil {
+      c.require(false, "colours", "'\(colour)' is not one of \(Self.palette.keys.sorted().joined(separator: ", "))")
+    }
+    for shape in shapes where !Self.knownShapes.contains(shape) {
+      c.require(false, "shapes", "'\(shape)' is not one of \(Self.knownShapes.joined(separator: ", "))")
+    }
+    c.require(Set(colours).count == colours.count && Set(shapes).count == shapes.count, "colours", "names must not repeat")
+    for pair in heldOut {
+      c.require(pair.count == 2 && colours.contains(pair[0]) && shapes.contains(pair[1]), "heldOut",
+                "each pair must be [colour, shape] from the lists, got \(pair)")
+    }
+    c.require(colours.count * shapes.count - Set(heldOut.map { $0.joined(separator: " ") }).count >= 2, "heldOut",
+              "must leave at least two colour–shape pairs to train on")
+  }
+}
+
+/// One shape in a generated image.
 public struct ShapeItem: Sendable, Equatable {
   public var colour: String
   public var shape: String
-  public var large: Bool
-  public var centre: (x: Float, y: Float)
-  public var radius: Float
+  public var large: Bool  // radius in the upper half of the range: captions say "large"/"big"
+  public var centre: (x: Float, y: Float)  // pixels
+  public var radius: Float  // pixels
   public static func == (a: ShapeItem, b: ShapeItem) -> Bool {
     a.colour == b.colour && a.shape == b.shape && a.large == b.large && a.centre == b.centre && a.radius == b.radius
   }
 }
 
 public struct ShapesSample: Sendable {
+  public enum Split: String, Sendable { case seen, test, unseen }
   public var file: String  // image file name
   public var id: Int
-  public var shapes: [ShapeItem]  // one, or two (top first)
+  public var split: Split
+  public var shapes: [ShapeItem]  // one, or two (the left or top one first)
   public var captions: [String]  // five
-  public var background: String
+  public var tone: String  // the background's caption word: dark, gray or light
   /// "colour shape" for one-shape images (the zero-shot class), nil for two-shape images.
   public var label: String? { shapes.count == 1 ? "\(shapes[0].colour) \(shapes[0].shape)" : nil }
 }
 
 public enum ShapesDataset {
-  /// Generates the dataset into `directory` (created if needed): images/*.jpg, captions.csv,
-  /// unseen.csv, labels.csv. Returns the training/validation samples and the unseen ones.
+  /// Generates the dataset into `directory` (created if needed): images/*.jpg, captions.csv (train and
+  /// validation), test.csv, unseen.csv, labels.csv (image, label, split) and dataset.json. Returns
+  /// every sample in file order.
   @discardableResult
-  public static func generate(_ config: ShapesDatasetConfig, into directory: String) throws -> (seen: [ShapesSample], unseen: [ShapesSample]) {
+  public static func generate(_ config: ShapesDatasetConfig, into directory: String) throws -> [ShapesSample] {
+    try config.validate(source: "the shapes dataset configuration")
     try ensureDirectory(directory + "/images")
     var rng = SeededRNG(seed: config.seed)
-    var seen: [ShapesSample] = [], unseen: [ShapesSample] = []
-    for i in 0..<(config.images + config.unseenImages) {
-      let held = i >= config.images
-      let sample = makeSample(config, id: i, heldOut: held, rng: &rng)
-      let image = render(sample, config: config, rng: &rng)
-      try JPEG.write(image, to: directory + "/images/" + sample.file, quality: config.jpegQuality)
-      if held { unseen.append(sample) } else { seen.append(sample) }
+    var samples: [ShapesSample] = []
+    let splits = Array(repeating: ShapesSample.Split.seen, count: config.images) + Array(repeating: .test, count: config.testImages)
+      + Array(repeating: .unseen, count: config.unseenImages)
+    for (i, split) in splits.enumerated() {
+      let sample = makeSample(config, id: i, split: split, rng: &rng)
+      try JPEG.write(render(sample, config: config, rng: &rng), to: directory + "/images/" + sample.file, quality: config.jpegQuality)
+      samples.append(sample)
     }
-    try writeFileAtomically(Array(captionsCSV(seen).utf8), to: directory + "/captions.csv")
-    try writeFileAtomically(Array(captionsCSV(unseen).utf8), to: directory + "/unseen.csv")
+    for (file, split) in [("captions.csv", ShapesSample.Split.seen), ("test.csv", .test), ("unseen.csv", .unseen)] {
+      try writeFileAtomically(Array(captionsCSV(samples.filter { $0.split == split }).utf8), to: directory + "/" + file)
+    }
     var labels = "image,label,split\n"
-    for s in seen { labels += "\(s.file),\(s.label ?? ""),seen\n" }
-    for s in unseen { labels += "\(s.file),\(s.label ?? ""),unseen\n" }
+    for s in samples { labels += "\(s.file),\(s.label ?? ""),\(s.split.rawValue)\n" }
     try writeFileAtomically(Array(labels.utf8), to: directory + "/labels.csv")
-    return (seen, unseen)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeFileAtomically(Array(try encoder.encode(config)), to: directory + "/dataset.json")
+    return samples
   }
 
   /// The Flickr30k layout: image,caption_number,caption,id.
@@ -100,9 +169,9 @@ public enum ShapesDataset {
 
   static func pick<T>(_ items: [T], _ rng: inout SeededRNG) -> T { items[Int(rng.next() % UInt64(items.count))] }
 
-  static func makeSample(_ c: ShapesDatasetConfig, id: Int, heldOut: Bool, rng: inout SeededRNG) -> ShapesSample {
+  static func makeSample(_ c: ShapesDatasetConfig, id: Int, split: ShapesSample.Split, rng: inout SeededRNG) -> ShapesSample {
     func combination() -> (String, String) {
-      if heldOut {
+      if split == .unseen {
         let pair = pick(c.heldOut, &rng)
         return (pair[0], pair[1])
       }
@@ -111,57 +180,96 @@ public enum ShapesDataset {
         if !c.isHeldOut(colour, shape) { return (colour, shape) }
       }
     }
-    let size = Float(c.size)
-    let two = !heldOut && rng.uniform(0, 1) < c.twoShapeFraction
+    let side = Float(c.size)
+    let (low, high) = (c.radius[0], c.radius[1])
+    /// A shape whose centre is drawn from x × y and whose whole extent stays inside the region
+    /// regionX × regionY (all fractions of the side).
+    func item(_ colour: String, _ shape: String, scale: Double, x: ClosedRange<Double>, y: ClosedRange<Double>,
+              regionX: ClosedRange<Double> = 0...1, regionY: ClosedRange<Double> = 0...1) -> ShapeItem {
+      let fraction = rng.uniform(low, high)
+      let r = Float(fraction * scale) * side
+      let cx = Float(rng.uniform(x.lowerBound, x.upperBound)) * side, cy = Float(rng.uniform(y.lowerBound, y.upperBound)) * side
+      let inside = { (v: Float, region: ClosedRange<Double>) in min(max(v, Float(region.lowerBound) * side + r), Float(region.upperBound) * side - r) }
+      return ShapeItem(colour: colour, shape: shape, large: fraction >= (low + high) / 2,
+                       centre: (inside(cx, regionX), inside(cy, regionY)), radius: r)
+    }
     var items: [ShapeItem] = []
+    var sideBySide = true
+    let two = split == .seen && rng.uniform(0, 1) < c.twoShapeFraction
     if two {
       var (c1, s1) = combination(), (c2, s2) = combination()
       while c1 == c2 && s1 == s2 { (c2, s2) = combination() }
-      for (k, (colour, shape)) in [(c1, s1), (c2, s2)].enumerated() {
-        let large = rng.uniform(0, 1) < 0.5
-        let radius = Float(large ? rng.uniform(0.17, 0.2) : rng.uniform(0.13, 0.16)) * size
-        let x = Float(rng.uniform(0.4, 0.6)) * size
-        let y = (k == 0 ? Float(rng.uniform(0.22, 0.3)) : Float(rng.uniform(0.7, 0.78))) * size
-        items.append(ShapeItem(colour: colour, shape: shape, large: large, centre: (x, y), radius: radius))
-      }
+      sideBySide = rng.uniform(0, 1) < 0.5
+      // Each shape inside its own half (centred: near the middle of its half), so "left of" and "above" are true.
+      let near = c.placement == .centred
+      let first: ClosedRange<Double> = near ? 0.2...0.5 : 0...0.5, second: ClosedRange<Double> = near ? 0.5...0.8 : 0.5...1
+      let across: ClosedRange<Double> = near ? 0.3...0.7 : 0...1
+      // Each shape stays inside its own half.
+      let half1: ClosedRange<Double> = 0...0.5, half2: ClosedRange<Double> = 0.5...1
+      items.append(item(c1, s1, scale: 0.6, x: sideBySide ? first : across, y: sideBySide ? across : first,
+                        regionX: sideBySide ? half1 : 0...1, regionY: sideBySide ? 0...1 : half1))
+      items.append(item(c2, s2, scale: 0.6, x: sideBySide ? second : across, y: sideBySide ? across : second,
+                        regionX: sideBySide ? half2 : 0...1, regionY: sideBySide ? 0...1 : half2))
     } else {
       let (colour, shape) = combination()
-      let large = rng.uniform(0, 1) < 0.5
-      let radius = Float(large ? rng.uniform(0.32, 0.38) : rng.uniform(0.22, 0.26)) * size
-      let x = Float(rng.uniform(0.5 - c.jitter, 0.5 + c.jitter)) * size
-      let y = Float(rng.uniform(0.5 - c.jitter, 0.5 + c.jitter)) * size
-      items.append(ShapeItem(colour: colour, shape: shape, large: large, centre: (x, y), radius: radius))
+      let range: ClosedRange<Double> = c.placement == .centred ? 0.47...0.53 : 0...1
+      items.append(item(colour, shape, scale: 1, x: range, y: range))
     }
-    let background = pick(["gray", "dark", "light"], &rng)
-    return ShapesSample(file: String(format: "shape_%05d.jpg", id), id: id, shapes: items, captions: captions(items, background: background, size: size, rng: &rng),
-                        background: background)
+    let tone = pick(["gray", "dark", "light"], &rng)
+    return ShapesSample(file: String(format: "shape_%05d.jpg", id), id: id, split: split, shapes: items,
+                        captions: captions(items, tone: tone, side: side, sideBySide: sideBySide, rng: &rng), tone: tone)
   }
 
-  static func captions(_ items: [ShapeItem], background: String, size side: Float, rng: inout SeededRNG) -> [String] {
+  /// Where a shape sits, in words: "in the top left", "in the middle", "on the right" …
+  static func whereIs(_ s: ShapeItem, side: Float) -> String {
+    let column = s.centre.x < side / 3 ? "left" : s.centre.x > 2 * side / 3 ? "right" : nil
+    let row = s.centre.y < side / 3 ? "top" : s.centre.y > 2 * side / 3 ? "bottom" : nil
+    switch (row, column) {
+    case let (row?, column?): return "in the \(row) \(column)"
+    case let (row?, nil): return "at the \(row)"
+    case let (nil, column?): return "on the \(column)"
+    case (nil, nil): return "in the middle"
+    }
+  }
+
+  /// Five captions. Every word that depends on left and right is "left" or "right", so a horizontal
+  /// flip of the image keeps them true once those two words are swapped (`mirroredCaption`).
+  static func captions(_ items: [ShapeItem], tone: String, side: Float, sideBySide: Bool = true, rng: inout SeededRNG) -> [String] {
     func size(_ s: ShapeItem) -> String { s.large ? pick(["large", "big"], &rng) : pick(["small", "little"], &rng) }
     if items.count == 1 {
       let s = items[0]
       return [
         "a \(size(s)) \(s.colour) \(s.shape)",
-        "a \(s.colour) \(s.shape) on a \(background) background",
+        "a \(s.colour) \(s.shape) on a \(tone) background",
         "a picture of a \(s.colour) \(s.shape)",
-        "a \(s.shape) colored \(s.colour)",
+        "a \(s.colour) \(s.shape) \(whereIs(s, side: side))",
         "there is one \(s.colour) \(s.shape) here",
       ]
     }
+    // The layout decides the relation: side by side, the first shape is in the left half; stacked, in the top half.
     let a = items[0], b = items[1]
+    if !sideBySide {
+      return [
+        "a \(a.colour) \(a.shape) above a \(b.colour) \(b.shape)",
+        "a \(b.colour) \(b.shape) below a \(a.colour) \(a.shape)",
+        "a \(size(a)) \(a.colour) \(a.shape) and a \(size(b)) \(b.colour) \(b.shape)",
+        "two shapes: a \(a.colour) \(a.shape) on top of a \(b.colour) \(b.shape)",
+        "a \(b.colour) \(b.shape) under a \(a.colour) \(a.shape)",
+      ]
+    }
     return [
-      "a \(a.colour) \(a.shape) above a \(b.colour) \(b.shape)",
-      "a \(b.colour) \(b.shape) below a \(a.colour) \(a.shape)",
+      "a \(a.colour) \(a.shape) left of a \(b.colour) \(b.shape)",
+      "a \(b.colour) \(b.shape) right of a \(a.colour) \(a.shape)",
       "a \(size(a)) \(a.colour) \(a.shape) and a \(size(b)) \(b.colour) \(b.shape)",
-      "two shapes: a \(a.colour) \(a.shape) on top of a \(b.colour) \(b.shape)",
-      "a \(b.colour) \(b.shape) under a \(a.colour) \(a.shape)",
+      "two shapes: a \(a.colour) \(a.shape) on the left and a \(b.colour) \(b.shape) on the right",
+      "a \(b.colour) \(b.shape) to the right of a \(a.colour) \(a.shape)",
     ]
   }
 
   // MARK: - Drawing
 
   /// Whether the point (px, py) relative to the centre, in units of the radius, is inside the shape.
+  /// Every shape is symmetric about the vertical axis, so a mirrored image shows the same shape.
   static func inside(_ shape: String, _ px: Float, _ py: Float) -> Bool {
     switch shape {
     case "circle": return px * px + py * py <= 1
@@ -191,16 +299,27 @@ public enum ShapesDataset {
     return inside
   }
 
-  /// Background gradient + noise, shapes anti-aliased by 4×4 supersampling.
+  /// The background (flat, noisy or gradient, in the sample's tone), then the shapes, anti-aliased by
+  /// 4×4 supersampling.
   static func render(_ sample: ShapesSample, config: ShapesDatasetConfig, rng: inout SeededRNG) -> RGBImage {
     let n = config.size
-    let base: Float = sample.background == "dark" ? Float(rng.uniform(35, 70)) : sample.background == "light" ? Float(rng.uniform(185, 225)) : Float(rng.uniform(100, 150))
+    func toneLevel() -> Float {
+      switch sample.tone {
+      case "dark": return Float(rng.uniform(35, 70))
+      case "light": return Float(rng.uniform(185, 225))
+      default: return Float(rng.uniform(100, 150))
+      }
+    }
+    let base = toneLevel()
     let tint = (Float(rng.uniform(-12, 12)), Float(rng.uniform(-12, 12)), Float(rng.uniform(-12, 12)))
-    let gradient = (Float(rng.uniform(-25, 25)), Float(rng.uniform(-25, 25)))
+    // gradient: ±35 levels across the image in a random direction
+    let angle = Float(rng.uniform(0, 2 * Double.pi))
+    let slope: (Float, Float) = config.background == .gradient ? (70 * cos(angle), 70 * sin(angle)) : (0, 0)
+    let noiseAmplitude: Float = config.background == .noisy ? 18 : config.background == .gradient ? 5 : 0
     var image = RGBImage(width: n, height: n)
     for y in 0..<n {
       for x in 0..<n {
-        let g = gradient.0 * (Float(x) / Float(n) - 0.5) + gradient.1 * (Float(y) / Float(n) - 0.5)
+        let g = slope.0 * (Float(x) / Float(n) - 0.5) + slope.1 * (Float(y) / Float(n) - 0.5)
         var pixel = (base + tint.0 + g, base + tint.1 + g, base + tint.2 + g)
         for item in sample.shapes {
           var coverage: Float = 0
@@ -216,7 +335,7 @@ public enum ShapesDataset {
             pixel = (pixel.0 + (c.0 - pixel.0) * coverage, pixel.1 + (c.1 - pixel.1) * coverage, pixel.2 + (c.2 - pixel.2) * coverage)
           }
         }
-        let noise = Float(rng.uniform(-9, 9))
+        let noise = noiseAmplitude > 0 ? Float(rng.uniform(Double(-noiseAmplitude), Double(noiseAmplitude))) : 0
         image[x: x, y: y, channel: 0] = UInt8(max(0, min(255, pixel.0 + noise)))
         image[x: x, y: y, channel: 1] = UInt8(max(0, min(255, pixel.1 + noise)))
         image[x: x, y: y, channel: 2] = UInt8(max(0, min(255, pixel.2 + noise)))
@@ -224,6 +343,32 @@ public enum ShapesDataset {
     }
     return image
   }
+}
+
+/// A caption for the mirrored image: "left" and "right" swap, as whole words (any letter case is kept
+/// as written: "Left" becomes "Right"). Every other word is unchanged.
+public func mirroredCaption(_ caption: String) -> String {
+  var out = "", word = ""
+  func flush() {
+    switch word {
+    case "left": out += "right"
+    case "right": out += "left"
+    case "Left": out += "Right"
+    case "Right": out += "Left"
+    case "LEFT": out += "RIGHT"
+    case "RIGHT": out += "LEFT"
+    default: out += word
+    }
+    word = ""
+  }
+  for ch in caption {
+    if ch.isLetter { word.append(ch) } else {
+      flush()
+      out.append(ch)
+    }
+  }
+  flush()
+  return out
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break.

@@ -19,32 +19,98 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   public var maxStepsPerEpoch: Int? = nil  // cut epochs short (the seed config's demo)
   public var maxValidationImages: Int? = nil  // validate on the first N validation images only (the seed config's demo)
   public var textFromMiniLM = false  // initialise (and, with optimizer.freezeText, freeze) the text tower from MiniLM
+  public var schedule: Schedule = .plateau  // how the learning rates move during the run
+  public var warmupSteps = 0  // cosine: steps of linear warm-up from 0 to the full rates
+
+  /// How the learning rates move. Both keep the groups' ratios (image : text : heads).
+  public enum Schedule: String, Sendable, Codable, CaseIterable {
+    case plateau  // ReduceLROnPlateau on the validation loss after each epoch (the seed's)
+    case cosine  // linear warm-up over `warmupSteps`, then a cosine from the full rates to 0 at the last step
+  }
 
   public init(name: String, model: CLIPConfig) {
     self.name = name
     self.model = model
   }
 
-  /// The default: a small ViT (64 px, patch 16, width 128, 3 blocks, mean-pooled) and a small BERT
-  /// (width 64, 2 layers, the bert-base-uncased vocabulary), trained from scratch on the shapes dataset
-  /// in under five minutes on 2 cores (34 epochs of 75 steps of 32).
-  /// From scratch the towers need far larger steps than the seed's 1e-4 / 1e-5 (which assume
-  /// pretrained towers), so every group uses 1e-3.
+  /// Reads configurations saved before `schedule` and `warmupSteps` existed as plateau runs.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    name = try c.decode(String.self, forKey: .name)
+    model = try c.decode(CLIPConfig.self, forKey: .model)
+    optimizer = try c.decode(OptimizerConfig.self, forKey: .optimizer)
+    epochs = try c.decode(Int.self, forKey: .epochs)
+    batchSize = try c.decode(Int.self, forKey: .batchSize)
+    seed = try c.decode(UInt64.self, forKey: .seed)
+    validationFraction = try c.decode(Double.self, forKey: .validationFraction)
+    plateauFactor = try c.decode(Float.self, forKey: .plateauFactor)
+    plateauPatience = try c.decode(Int.self, forKey: .plateauPatience)
+    imagePipeline = try c.decode(ImagePipeline.self, forKey: .imagePipeline)
+    maxStepsPerEpoch = try c.decodeIfPresent(Int.self, forKey: .maxStepsPerEpoch)
+    maxValidationImages = try c.decodeIfPresent(Int.self, forKey: .maxValidationImages)
+    textFromMiniLM = try c.decode(Bool.self, forKey: .textFromMiniLM)
+    schedule = try c.decodeIfPresent(Schedule.self, forKey: .schedule) ?? .plateau
+    warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
+  }
+
+  /// The configuration with one field replaced by a JSON value, by its path: "model.vit.patchSize=8",
+  /// "optimizer.headLearningRate=5e-4", "schedule=\"cosine\"" (a bare word is read as a string). For
+  /// small studies of the recipe; the result is checked like any configuration.
+  public func setting(_ assignment: String) throws -> TrainingConfig {
+    guard let eq = assignment.firstIndex(of: "=") else { throw TrainingError(message: "--set \(assignment): expected path=value") }
+    let path = assignment[..<eq].split(separator: ".").map(String.init)
+    let text = String(assignment[assignment.index(after: eq)...])
+    guard !path.isEmpty else { throw TrainingError(message: "--set \(assignment): empty path") }
+    let value: Any
+    if let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) { value = parsed } else { value = text }
+    guard var root = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] else {
+      throw TrainingError(message: "cannot encode the configuration")
+    }
+    func set(_ object: inout [String: Any], _ keys: ArraySlice<String>) throws {
+      let key = keys.first!
+      guard let current = object[key] else {
+        throw TrainingError(message: "--set \(assignment): no field '\(key)' (fields here: \(object.keys.sorted().joined(separator: ", ")))")
+      }
+      if keys.count == 1 {
+        object[key] = value
+      } else {
+        guard var inner = current as? [String: Any] else { throw TrainingError(message: "--set \(assignment): '\(key)' has no fields") }
+        try set(&inner, keys.dropFirst())
+        object[key] = inner
+      }
+    }
+    try set(&root, path[...])
+    let decoded: TrainingConfig
+    do { decoded = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: root)) } catch {
+      throw TrainingError(message: "--set \(assignment): \(describeJSONError(error))")
+    }
+    try decoded.validate(source: "--set \(assignment)")
+    return decoded
+  }
+
+  /// The default: a small ViT (64 px, patch 8 → an 8×8 grid, width 128, 4 blocks, class token) and a
+  /// small BERT (width 128, 2 layers, the bert-base-uncased vocabulary), trained from scratch on the
+  /// shapes dataset in under five minutes on 2 cores. From scratch the towers need far larger steps
+  /// than the seed's 1e-4 / 1e-5 (which assume pretrained towers), so every group uses one rate,
+  /// warmed up and then decayed on a cosine. Walkthrough 08's study table shows what each choice buys.
   public static let tiny: TrainingConfig = {
     var vit = ViTConfig()
-    vit.imageSize = 64; vit.patchSize = 16; vit.width = 128; vit.depth = 3; vit.heads = 4; vit.mlpDim = 256; vit.numClasses = 0
-    vit.pool = .mean
+    vit.imageSize = 64; vit.patchSize = 8; vit.width = 128; vit.depth = 4; vit.heads = 4; vit.mlpDim = 512; vit.numClasses = 0
+    vit.pool = .classToken
     var text = BERTConfig()
-    text.hiddenSize = 64; text.layers = 2; text.heads = 4; text.intermediateSize = 128; text.maxPositions = 32
+    text.hiddenSize = 128; text.layers = 2; text.heads = 4; text.intermediateSize = 512; text.maxPositions = 32
     var model = CLIPConfig(vit: vit, text: text)
-    model.projectionDim = 64
+    model.projectionDim = 128
     model.maxTextLength = 24
     var c = TrainingConfig(name: "tiny", model: model)
-    c.optimizer.imageLearningRate = 1e-3
-    c.optimizer.textLearningRate = 1e-3
-    c.optimizer.headLearningRate = 1e-3
-    c.epochs = 34
-    c.batchSize = 32
+    c.optimizer.imageLearningRate = 5e-4
+    c.optimizer.textLearningRate = 5e-4
+    c.optimizer.headLearningRate = 5e-4
+    c.schedule = .cosine
+    c.warmupSteps = 100
+    c.epochs = 6
+    c.batchSize = 64
+    c.imagePipeline = .resizeAugment  // random flips, the captions' left and right swapped with them
     return c
   }()
 
@@ -80,6 +146,7 @@ extension TrainingConfig: CheckedConfiguration {
     c.atLeast(plateauPatience, "plateauPatience", minimum: 0, maximum: 1 << 30)
     if let maxStepsPerEpoch { c.atLeast(maxStepsPerEpoch, "maxStepsPerEpoch") }
     if let maxValidationImages { c.atLeast(maxValidationImages, "maxValidationImages") }
+    c.atLeast(warmupSteps, "warmupSteps", minimum: 0, maximum: 1 << 30)
   }
 }
 
@@ -122,7 +189,7 @@ public final class Trainer {
 
   /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
   /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
-  public static let runFiles = ["last.safetensors", "best.safetensors", "log.jsonl", "loss-curve.png"]
+  public static let runFiles = ["last.safetensors", "best.safetensors", "initial.safetensors", "log.jsonl", "loss-curve.png", "zero-shot-curve.png"]
 
   /// A fresh run, or a resumed one when `resume` names a checkpoint. On resume the checkpoint's
   /// configuration is used, except `config.epochs`, which must be more than the epochs already done.
@@ -206,7 +273,8 @@ public final class Trainer {
     }
   }
 
-  var stepsPerEpoch: Int {
+  /// Batches per epoch (a full pass, or the seed demo's cut).
+  public var stepsPerEpoch: Int {
     let full = (trainImages.count + config.batchSize - 1) / config.batchSize
     return min(full, config.maxStepsPerEpoch ?? full)
   }
@@ -219,7 +287,8 @@ public final class Trainer {
     return (dropoutMask(shape: shape, p: config.model.dropout, rng: &rng), dropoutMask(shape: shape, p: config.model.dropout, rng: &rng))
   }
 
-  func appendLog(_ object: [String: Any]) {
+  /// Appends one JSON line to log.jsonl.
+  public func appendLog(_ object: [String: Any]) {
     guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
     let path = outputDirectory + "/log.jsonl"
     if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
@@ -236,98 +305,175 @@ public final class Trainer {
     return path
   }
 
-  /// Trains until `config.epochs` epochs are done, or `stopAfterSteps` more steps have been taken (a
-  /// checkpoint `last.safetensors` is written then, mid-epoch). Returns the history.
+  // MARK: - The pieces of the loop (chapter 08 writes the loop out; `run` is the same loop, quietly)
+
+  /// This epoch's training batches, shuffled by (seed, epoch) and decoded ahead on a background thread,
+  /// starting at the batch a resumed run stopped before.
+  public func batches() -> BatchLoader {
+    BatchLoader(dataset: dataset, images: trainImages, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
+                side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed,
+                epoch: state.epoch, startBatch: state.batchInEpoch)
+  }
+
+  /// Total optimiser steps of the whole run (what the cosine schedule spans).
+  public var totalSteps: Int { config.epochs * stepsPerEpoch }
+
+  /// The learning-rate multiplier at step `step` (0-based): 1 under the plateau schedule (the scheduler
+  /// scales the rates itself after each epoch); under cosine
+  /// ```
+  /// step < W:  (step + 1) / W                                  linear warm-up
+  /// else:      ½ · (1 + cos(π · (step − W) / (total − W)))     from 1 down to 0 at the last step
+  /// ```
+  public func learningRateMultiplier(step: Int) -> Float {
+    guard config.schedule == .cosine else { return 1 }
+    let warmup = config.warmupSteps, total = max(totalSteps, warmup + 1)
+    if step < warmup { return Float(step + 1) / Float(warmup) }
+    let progress = Double(min(step - warmup, total - warmup)) / Double(total - warmup)
+    return Float(0.5 * (1 + cos(Double.pi * progress)))
+  }
+
+  /// Sets every group's learning rate for the next step (cosine: base rate × multiplier).
+  public func scheduleLearningRates() {
+    guard config.schedule == .cosine else { return }
+    let multiplier = learningRateMultiplier(step: state.step)
+    for (i, base) in config.optimizer.groups.enumerated() where i < optimizer.groups.count {
+      optimizer.groups[i].learningRate = base.learningRate * multiplier
+    }
+  }
+
+  /// One optimisation step on `batch` (forward → loss → backward → clip → AdamW, in `trainStep`), then
+  /// the bookkeeping: state, log.jsonl. Returns nil for a batch with fewer than 2 readable images (no
+  /// contrastive loss without negatives). Either way the epoch moves on to its next batch. A
+  /// non-finite loss or gradient throws and changes nothing.
+  public func step(_ batch: TrainingBatch) throws -> StepResult? {
+    for s in batch.skipped where skippedImages.insert(s).inserted { observer.log("warning: skipping unreadable image \(s)") }
+    guard batch.images.count >= 2 else {
+      state.batchInEpoch += 1
+      return nil
+    }
+    scheduleLearningRates()
+    let start = now()
+    let result: StepResult
+    do {
+      result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer, pixels: batch.pixels, batch: batch.tokens,
+                             dropoutMasks: dropoutMasks(step: state.step, n: batch.images.count))
+    } catch let error as NonFiniteError {
+      throw TrainingError(message: "training stopped at step \(state.step + 1) (epoch \(state.epoch + 1)): \(error.what). "
+        + "The last good checkpoint is \(lastCheckpoint ?? "none (no epoch finished yet)") and was left untouched.")
+    }
+    let seconds = now() - start
+    stepSeconds += seconds
+    stepsTimed += 1
+    state.step += 1
+    state.batchInEpoch += 1
+    state.stepLosses.append(result.loss)
+    state.epochLossSum += Double(result.loss)
+    state.epochSteps += 1
+    appendLog(["kind": "step", "step": state.step, "epoch": state.epoch + 1, "loss": Double(result.loss),
+               "grad_norm": Double(result.gradientNorm), "logit_scale": Double(model.logitScale.storage[0]),
+               "lr": Double(optimizer.groups[0].learningRate), "seconds": seconds])
+    return result
+  }
+
+  /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
+  /// unreadable images; throws when too few are left to mean anything.
+  public func validate() throws -> Evaluation {
+    guard state.epochSteps > 0 else {
+      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
+        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
+    }
+    let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
+    let validation = evaluate(images: validationSet)
+    if !validation.skipped.isEmpty {
+      observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
+        + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
+    }
+    if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
+      throw TrainingError(message: "validation failed: \(validation.skipped.count) of \(validationSet.count) validation images "
+        + "could not be read (first: \(validation.skipped.first ?? "?")), too few are left for a validation loss. "
+        + "The checkpoints were left untouched.")
+    }
+    return validation
+  }
+
+  /// Closes an epoch: ReduceLROnPlateau on the validation loss (plateau schedule), the epoch's record
+  /// in the history and log.jsonl, then last.safetensors — and best.safetensors when the validation
+  /// loss is the lowest so far. `extra` goes into the log line (e.g. zero-shot accuracy).
+  @discardableResult
+  public func finishEpoch(_ validation: Evaluation, seconds: Double, extra: [String: Double] = [:]) throws -> EpochRecord {
+    guard state.epochSteps > 0 else {
+      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
+        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
+    }
+    let trainLoss = Float(state.epochLossSum / Double(state.epochSteps))
+    // No validation images (validationFraction 0): no metric, so the learning rate stays.
+    if config.schedule == .plateau && !validation.loss.isNaN { state.scheduler.step(metric: validation.loss, groups: &optimizer.groups) }
+    state.groups = optimizer.groups
+    let record = EpochRecord(epoch: state.epoch + 1, trainLoss: trainLoss, validationLoss: validation.loss,
+                             imageToTextR1: validation.imageToText.recall[1] ?? 0, imageToTextR5: validation.imageToText.recall[5] ?? 0,
+                             textToImageR1: validation.textToImage.recall[1] ?? 0, textToImageR5: validation.textToImage.recall[5] ?? 0,
+                             learningRates: optimizer.groups.map(\.learningRate), seconds: seconds)
+    state.history.append(record)
+    var line: [String: Any] = ["kind": "epoch", "epoch": record.epoch, "train_loss": Double(trainLoss), "val_loss": Double(validation.loss),
+                               "i2t_r1": Double(record.imageToTextR1), "i2t_r5": Double(record.imageToTextR5), "t2i_r1": Double(record.textToImageR1),
+                               "t2i_r5": Double(record.textToImageR5), "lr": record.learningRates.map(Double.init), "seconds": record.seconds]
+    for (k, v) in extra { line[k] = v }
+    appendLog(line)
+    state.epoch += 1
+    state.batchInEpoch = 0
+    state.epochLossSum = 0
+    state.epochSteps = 0
+    let isBest = validation.loss < state.bestValidationLoss
+    if isBest { state.bestValidationLoss = validation.loss }
+    lastCheckpoint = try saveCheckpoint("last.safetensors")
+    if isBest { _ = try saveCheckpoint("best.safetensors") }
+    return record
+  }
+
+  /// Saves the untrained model as initial.safetensors (the PyTorch twin starts from these weights).
+  public func saveInitial() throws -> String { try saveCheckpoint("initial.safetensors") }
+
+  /// Saves last.safetensors now (mid-epoch: a resumed run continues at the next batch).
+  public func checkpointNow() throws -> String {
+    lastCheckpoint = try saveCheckpoint("last.safetensors")
+    return lastCheckpoint!
+  }
+
+  /// Writes loss-curve.png (training loss per step, validation loss per epoch).
+  public func writeLossCurve() { try? PNG.write(lossCurve(), to: outputDirectory + "/loss-curve.png") }
+
+  /// One line for an epoch's record, as the chapter and `clip train` print it.
+  public func describe(_ record: EpochRecord) -> String {
+    String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  i→t R@1 %.1f%% R@5 %.1f%%  t→i R@1 %.1f%% R@5 %.1f%%  lr %.1e  · %@",
+           record.epoch, config.epochs, record.trainLoss, record.validationLoss, 100 * record.imageToTextR1, 100 * record.imageToTextR5,
+           100 * record.textToImageR1, 100 * record.textToImageR5, record.learningRates.first ?? 0, formatDuration(record.seconds) as NSString)
+  }
+
+  /// The loop, quietly: until `config.epochs` epochs are done, or `stopAfterSteps` more batches (then
+  /// last.safetensors is written mid-epoch). Chapter 08 writes this same loop out with the same pieces.
   @discardableResult
   public func run(stopAfterSteps: Int? = nil) throws -> [EpochRecord] {
-    let side = config.model.vit.imageSize
     var stepsThisCall = 0
     while state.epoch < config.epochs {
       let epochStart = now()
-      let loader = BatchLoader(dataset: dataset, images: trainImages, batchSize: config.batchSize, tokenizer: tokenizer,
-                               pipeline: config.imagePipeline, side: side, maxLength: config.model.maxTextLength, train: true,
-                               seed: config.seed, epoch: state.epoch, startBatch: state.batchInEpoch)
+      let loader = batches()
+      defer { loader.cancel() }  // the producer may be ahead of an epoch cut short
       let bar = observer is PrintingObserver ? ProgressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)/\(config.epochs)") : nil
-      var images = 0
       while state.batchInEpoch < stepsPerEpoch {
         if let stop = stopAfterSteps, stepsThisCall >= stop {
-          loader.cancel()
-          lastCheckpoint = try saveCheckpoint("last.safetensors")
-          observer.log("stopped after \(stepsThisCall) steps; checkpoint \(lastCheckpoint!)")
+          observer.log("stopped after \(stepsThisCall) steps; checkpoint \(try checkpointNow())")
           return state.history
         }
-        let batch = loader.batch(state.batchInEpoch)
-        for s in batch.skipped where skippedImages.insert(s).inserted { observer.log("warning: skipping unreadable image \(s)") }
-        if batch.images.count >= 2 {
-          let result: StepResult
-          let stepStart = now()
-          defer { stepSeconds += now() - stepStart; stepsTimed += 1 }
-          do {
-            result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer, pixels: batch.pixels, batch: batch.tokens,
-                                   dropoutMasks: dropoutMasks(step: state.step, n: batch.images.count))
-          } catch let error as NonFiniteError {
-            loader.cancel()
-            throw TrainingError(message: "training stopped at step \(state.step + 1) (epoch \(state.epoch + 1)): \(error.what). "
-              + "The last good checkpoint is \(lastCheckpoint ?? "none (no epoch finished yet)") and was left untouched.")
-          }
-          state.step += 1
-          state.stepLosses.append(result.loss)
-          state.epochLossSum += Double(result.loss)
-          state.epochSteps += 1
-          images += batch.images.count
-          let rate = Double(images) / max(now() - epochStart, 1e-9)
-          bar?.update(state.batchInEpoch + 1, info: String(format: "loss %.4f  lr %.0e  %@ img/s", result.loss,
-                                                         optimizer.groups[0].learningRate, String(format: rate < 10 ? "%.2f" : "%.0f", rate) as NSString))
-          appendLog(["kind": "step", "step": state.step, "epoch": state.epoch + 1, "loss": Double(result.loss),
-                     "grad_norm": Double(result.gradientNorm), "logit_scale": Double(model.logitScale.storage[0])])
+        if let result = try step(loader.batch(state.batchInEpoch)) {
+          bar?.update(state.batchInEpoch, info: String(format: "loss %.4f  lr %.0e", result.loss, optimizer.groups[0].learningRate))
         }
-        state.batchInEpoch += 1
         stepsThisCall += 1
       }
-      loader.cancel()  // the producer may be ahead of an epoch cut short
       dataWaitSeconds += loader.waitSeconds
-      guard state.epochSteps > 0 else {
-        throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
-          + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
-      }
-      // Validation.
-      let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
-      let validation = evaluate(images: validationSet)
-      if !validation.skipped.isEmpty {
-        observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
-          + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
-      }
-      if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
-        throw TrainingError(message: "validation failed: \(validation.skipped.count) of \(validationSet.count) validation images "
-          + "could not be read (first: \(validation.skipped.first ?? "?")), too few are left for a validation loss. "
-          + "The checkpoints were left untouched.")
-      }
-      let trainLoss = Float(state.epochLossSum / Double(max(state.epochSteps, 1)))
-      // No validation images (validationFraction 0): no metric, so the learning rate stays.
-      if !validation.loss.isNaN { state.scheduler.step(metric: validation.loss, groups: &optimizer.groups) }
-      state.groups = optimizer.groups
-      let record = EpochRecord(epoch: state.epoch + 1, trainLoss: trainLoss, validationLoss: validation.loss,
-                               imageToTextR1: validation.imageToText.recall[1] ?? 0, imageToTextR5: validation.imageToText.recall[5] ?? 0,
-                               textToImageR1: validation.textToImage.recall[1] ?? 0, textToImageR5: validation.textToImage.recall[5] ?? 0,
-                               learningRates: optimizer.groups.map(\.learningRate), seconds: now() - epochStart)
-      state.history.append(record)
-      observer.log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  i→t R@1 %.1f%% R@5 %.1f%%  t→i R@1 %.1f%% R@5 %.1f%%  lr %.1e  data wait %@  · %@",
-                          record.epoch, config.epochs, trainLoss, validation.loss, 100 * record.imageToTextR1, 100 * record.imageToTextR5,
-                          100 * record.textToImageR1, 100 * record.textToImageR5, optimizer.groups[0].learningRate,
-                          formatDuration(loader.waitSeconds) as NSString, formatDuration(record.seconds) as NSString))
-      appendLog(["kind": "epoch", "epoch": record.epoch, "train_loss": Double(trainLoss), "val_loss": Double(validation.loss),
-                 "i2t_r1": Double(record.imageToTextR1), "i2t_r5": Double(record.imageToTextR5), "t2i_r1": Double(record.textToImageR1),
-                 "t2i_r5": Double(record.textToImageR5), "lr": record.learningRates.map(Double.init), "seconds": record.seconds])
-      state.epoch += 1
-      state.batchInEpoch = 0
-      state.epochLossSum = 0
-      state.epochSteps = 0
-      let isBest = validation.loss < state.bestValidationLoss
-      if isBest { state.bestValidationLoss = validation.loss }
-      lastCheckpoint = try saveCheckpoint("last.safetensors")
-      if isBest { _ = try saveCheckpoint("best.safetensors") }
+      let record = try finishEpoch(try validate(), seconds: now() - epochStart)
+      observer.log(describe(record))
     }
-    try? PNG.write(lossCurve(), to: outputDirectory + "/loss-curve.png")
+    writeLossCurve()
     return state.history
   }
 
