@@ -135,9 +135,10 @@ if args.saveInitial && args.resume == nil {
 }
 if let resume = args.resume { notebook.note("resumed from \(resume) after epoch \(trainer.state.epoch), step \(trainer.state.step)") }
 // Zero-shot on images never trained on, after every epoch (not counted in the training clock).
-// (Any folder with the shapes generator's dataset.json and labels.csv; other data has no classes.)
+// (Any folder with the shapes generator's dataset.json and labels.csv; other data has no classes. The
+// seed config's demo cuts validation to a few images, and zero-shot likewise.)
 let probe: ZeroShotProbe? = FileManager.default.fileExists(atPath: dataDir + "/dataset.json")
-  ? { do { return try ZeroShotProbe(directory: dataDir, config: run) } catch { fail("\(error)") } }() : nil
+  ? { do { return try ZeroShotProbe(directory: dataDir, config: run, limit: run.maxValidationImages ?? .max) } catch { fail("\(error)") } }() : nil
 if let probe { notebook.note("zero-shot after each epoch: " + probe.sets.map { "\($0.truth.count) \($0.name) images" }.joined(separator: ", ")
   + " over \(probe.classes.count) classes, templates " + probe.templates.map { "“\($0)”" }.joined(separator: " ")) }
 
