@@ -76,6 +76,12 @@ def main():
     ap.add_argument("--check-steps", type=int, default=5)
     args, extra = ap.parse_known_args()
     extra = [e for e in extra if e != "--"]
+    # Only flags that change the recipe, and that the twin reads back from initial.safetensors; the rest
+    # would make the two sides train different things (or point Swift at another folder).
+    allowed = {"--set", "--lr", "--epochs", "--batch-size", "--seed-faithful-lr"}
+    for e in extra:
+        if e.startswith("--") and e.split("=")[0] not in allowed:
+            sys.exit(f"race.py passes only {', '.join(sorted(allowed))} to the chapter, not {e}")
     if not os.path.exists(CH08):
         sys.exit("build first: swift build -c release --product ch08-training")
     os.makedirs(args.out, exist_ok=True)
@@ -89,6 +95,8 @@ def main():
         ["--save-initial", "--overwrite", "--set", f"maxStepsPerEpoch={args.check_steps}", "--epochs", "1"] + extra,
         os.path.join(args.out, "check-swift.txt"))
     if not have_data:  # the first run generated the shapes: every later run reads these same files
+        if os.path.exists(data):
+            sys.exit(f"{data} exists but holds no captions.csv: remove it or choose another --out")
         os.replace(os.path.join(check, "data"), data)
     run([sys.executable, TWIN, "--init", os.path.join(check, "initial.safetensors"), "--data", data, "--out", check + "-twin",
          "--steps", str(args.check_steps)], os.path.join(args.out, "check-twin.txt"))

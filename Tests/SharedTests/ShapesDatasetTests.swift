@@ -126,6 +126,8 @@ struct ShapesDatasetTests {
     #expect(message { $0.radius = [0.1] }.contains("radius"))
     #expect(message { $0.heldOut = [["red", "kite"]] }.contains("heldOut"))
     #expect(message { $0.size = 0 }.contains("size"))
+    #expect(message { $0.radius = [0.1, 0.45] }.contains("radius"))  // two-shape images would cross the halves
+    #expect(message { $0.heldOut = [] }.contains("heldOut"))  // unseen images need a held-out pair
     #expect(message { _ in }.isEmpty)
   }
 
@@ -183,6 +185,27 @@ struct ShapesDatasetTests {
     let flat = try Trainer(config: plateau, dataset: microDataset.dataset, tokenizer: try .bundledUncased(),
                            outputDirectory: temporaryDirectory(), observer: CollectingObserver())
     #expect((0..<12).allSatisfy { flat.learningRateMultiplier(step: $0) == 1 })
+  }
+
+  @Test("extending a cosine run on resume warns that the learning rate rises again")
+  func cosineResumeNotExtended() throws {
+    var config = microTrainingConfig()
+    config.schedule = .cosine
+    config.epochs = 2
+    let dir = temporaryDirectory()
+    let first = try Trainer(config: config, dataset: microDataset.dataset, tokenizer: try .bundledUncased(), outputDirectory: dir,
+                            observer: CollectingObserver())
+    try first.run(stopAfterSteps: 5)
+    var longer = config
+    longer.epochs = 3
+    let observer = CollectingObserver()
+    _ = try Trainer(config: longer, dataset: microDataset.dataset, tokenizer: try .bundledUncased(), outputDirectory: dir,
+                    resume: dir + "/last.safetensors", observer: observer)
+    #expect(observer.lines.contains { $0.contains("learning rate rises again") }, "\(observer.lines)")
+    let same = try Trainer(config: config, dataset: microDataset.dataset, tokenizer: try .bundledUncased(), outputDirectory: dir,
+                           resume: dir + "/last.safetensors", observer: CollectingObserver())
+    try same.run()
+    #expect(same.state.epoch == 2)
   }
 
   @Test("--set changes one field by its path, and refuses unknown fields and bad values")

@@ -80,11 +80,21 @@ struct DistributedTests {
     let lossesOne = (single.metadata["losses"] ?? "").split(separator: ",").map { Float(bitPattern: UInt32($0)!) }
     #expect(lossesTwo.count == 4 && lossesOne.count == 4)
     for (x, y) in zip(lossesTwo, lossesOne) { #expect(abs(x - y) <= 1e-5, "loss \(x) vs one process \(y)") }
+    // Key biases have a zero gradient in exact arithmetic (softmax ignores a constant shift of a row of
+    // scores): AdamW turns their float noise into steps of up to ±lr, and the noise depends on the
+    // summation order, which differs between one process and two. They are held to that bound.
+    func isKeyBias(_ name: String, _ index: Int, _ count: Int) -> Bool {
+      (name.hasSuffix("attn.qkv.bias") && index >= count / 3 && index < 2 * count / 3) || name.hasSuffix("attention.self.key.bias")
+    }
+    let lr = TrainingConfig.tiny.optimizer.imageLearningRate
     var worst: Float = 0, worstKey = ""
     for name in rank0.names {
       let x = try rank0.tensor(name), y = try rank1.tensor(name), z = try single.tensor(name)
       #expect(x.storage.map(\.bitPattern) == y.storage.map(\.bitPattern), "\(name): ranks differ")
-      for i in x.storage.indices where abs(x.storage[i] - z.storage[i]) > worst {
+      for i in x.storage.indices where isKeyBias(name, i, x.count) {
+        #expect(abs(x.storage[i] - z.storage[i]) <= 2 * 4 * lr, "\(name)[\(i)]: a key bias moved more than 2·lr per step apart")
+      }
+      for i in x.storage.indices where !isKeyBias(name, i, x.count) && abs(x.storage[i] - z.storage[i]) > worst {
         worst = abs(x.storage[i] - z.storage[i])
         worstKey = "\(name)[\(i)]"
       }

@@ -320,7 +320,9 @@ public final class BatchLoader: @unchecked Sendable {
       let caption = train ? options[Int(rng.next() % UInt64(options.count))] : options[0]
       let input = pipeline.pixels(image, side: side, train: train, rng: &rng)
       pixels += input.pixels.storage
-      captions.append(input.mirrored ? mirroredCaption(caption) : caption)
+      // The generated shapes' captions use "left"/"right" only as directions, so a mirror swaps them
+      // (resizeAugment). Flickr's do not ("all right"): timm's pipeline, the seed's, leaves them as the seed does.
+      captions.append(input.mirrored && pipeline == .resizeAugment ? mirroredCaption(caption) : caption)
       kept.append(name)
     }
     return TrainingBatch(pixels: Tensor(shape: [kept.count, 3, side, side], storage: pixels),

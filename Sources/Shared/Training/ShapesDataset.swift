@@ -85,8 +85,10 @@ extension ShapesDatasetConfig: CheckedConfiguration {
     c.atLeast(testImages, "testImages", minimum: 0, maximum: 1 << 22)
     c.atLeast(unseenImages, "unseenImages", minimum: 0, maximum: 1 << 22)
     c.atLeast(size, "size", minimum: 8, maximum: 4096)
-    c.require(radius.count == 2 && radius[0] > 0.02 && radius[0] <= radius[1] && radius[1] <= 0.5, "radius",
-              "must be [min, max] with 0.02 < min ≤ max ≤ 0.5, got \(radius)")
+    // ≤ 0.4: a two-shape image draws at 0.6× that, which must fit in half the side.
+    c.require(radius.count == 2 && radius[0] > 0.02 && radius[0] <= radius[1] && radius[1] <= 0.4, "radius",
+              "must be [min, max] with 0.02 < min ≤ max ≤ 0.4, got \(radius)")
+    c.require(unseenImages == 0 || !heldOut.isEmpty, "heldOut", "must name at least one pair when unseenImages is \(unseenImages)")
     c.within(twoShapeFraction, 0..<1.000001, "twoShapeFraction")
     c.atLeast(jpegQuality, "jpegQuality", maximum: 100)
     for colour in colours where Self.palette[colour] == nil {

@@ -243,6 +243,12 @@ public final class Trainer {
         throw TrainingError(message: "\(resume) has already finished \(loaded.state.epoch) of its \(loaded.config.epochs) epochs: "
           + "ask for more than \(loaded.state.epoch) epochs to continue it")
       }
+      // A cosine schedule spans the run's epochs: extending them would lift a finished run's learning
+      // rate back up mid-way, a schedule no uninterrupted run has.
+      if loaded.config.schedule == .cosine && config.epochs != loaded.config.epochs {
+        observer.log("warning: \(resume) follows a cosine schedule over \(loaded.config.epochs) epochs; continuing to \(config.epochs) "
+          + "stretches it, so the learning rate rises again from where it was — a schedule no uninterrupted run has")
+      }
       var resumedConfig = loaded.config
       resumedConfig.epochs = config.epochs
       self.config = resumedConfig
@@ -434,6 +440,9 @@ public final class Trainer {
     if isBest { _ = try saveCheckpoint("best.safetensors") }
     return record
   }
+
+  /// Adds the seconds a loop's steps waited for its `BatchLoader` (the chapter's loop reports its own).
+  public func recordDataWait(_ seconds: Double) { dataWaitSeconds += seconds }
 
   /// Saves the untrained model as initial.safetensors (the PyTorch twin starts from these weights).
   public func saveInitial() throws -> String { try saveCheckpoint("initial.safetensors") }
