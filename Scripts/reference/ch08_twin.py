@@ -29,6 +29,7 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ch06_projection import ProjectionHead  # noqa: E402
+from ch07_contrastive_loss import TinyCLIP  # noqa: E402
 
 M64 = (1 << 64) - 1
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -116,16 +117,8 @@ class TwinCLIP(torch.nn.Module):
         self.text_projection = ProjectionHead(t["hiddenSize"], p)
         self.logit_scale = torch.nn.Parameter(torch.tensor(0.0))
 
-    def keyed_parameters(self):
-        for n, q in self.vit.named_parameters():
-            yield "image_encoder.model." + n, q
-        for n, q in self.bert.named_parameters():
-            yield "text_encoder.model." + n, q
-        for n, q in self.image_projection.named_parameters():
-            yield "image_projection." + n, q
-        for n, q in self.text_projection.named_parameters():
-            yield "text_projection." + n, q
-        yield "logit_scale", self.logit_scale
+    # Checkpoint keys exactly as chapter 07's reference model names them (same attribute names).
+    keyed_parameters = TinyCLIP.keyed_parameters
 
     def embed(self, pixels, ids, mask, image_mask=None, text_mask=None):
         feats = self.vit.forward_head(self.vit.forward_features(pixels), pre_logits=True)
