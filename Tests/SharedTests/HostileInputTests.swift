@@ -184,6 +184,8 @@ struct HostileInputTests {
           ("ch07-contrastive-loss", ["--steps", "abc"], "The value 'abc' is invalid for '--steps"),
           ("ch08-training", ["--epochs", "-1"], "--epochs must be at least 1, got -1"),
           ("ch08-training", ["--batch-size", "0"], "--batch-size must be between 2 and 1048576, got 0"),
+          ("ch08-training", ["--data", "d", "--shapes", "twoShapeFraction=0"], "--shapes shape generated data, not --data"),
+          ("ch08-training", ["--lit", "--set", "model.text.layers=3"], "--set model.text.layers=3 cannot change it"),
           ("tour", ["--bogus"], "Unknown option '--bogus'"),
           ("clip", ["search", "x.index", "a dog", "-k", "-1"], "-k must be at least 1, got -1"),
           ("clip", ["tokenize", "--vocab", "v.txt", "--max-length", "-5", "a"], "--max-length must be at least 2"),
@@ -284,6 +286,15 @@ struct HostileInputTests {
     #expect(same.status == 0, "\(same.stderr)")
     let other = try runProduct("ch08-training", common + ["--epochs", "3", "--lr", "0.003", "--resume", out + "/last.safetensors"])
     #expect(other.status == 1 && other.stderr.contains("cannot change them on --resume"), "\(other)")
+  }
+
+  @Test("chapter 08: a time budget shorter than one epoch still leaves last and best checkpoints")
+  func chapter08ShortBudget() throws {
+    let out = temporaryDirectory() + "/run"
+    let run = try runProduct("ch08-training", ["--data", microDataset.directory, "--batch-size", "4", "--out", out, "--epochs", "1", "--seconds", "0.001"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("time budget reached mid-epoch") && run.stdout.contains("best.safetensors"), "\(run.stdout)")
+    for file in ["last.safetensors", "best.safetensors"] { #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)") }
   }
 
   // MARK: - No success over nothing

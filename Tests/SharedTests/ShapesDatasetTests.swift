@@ -214,8 +214,24 @@ struct ShapesDatasetTests {
     #expect(try tiny.setting("model.vit.depth=3").model.vit.depth == 3)
     #expect(try tiny.setting("schedule=plateau").schedule == .plateau)
     #expect(try tiny.setting("optimizer.headLearningRate=2e-4").optimizer.headLearningRate == 2e-4)
-    for bad in ["model.vit.depht=3", "model.vit.depth=0", "schedule=sideways", "depth", "model.vit.depth.x=1", "=3"] {
+    for bad in ["model.vit.depht=3", "model.vit.depth=0", "schedule=sideways", "depth", "model.vit.depth.x=1", "=3",
+                "schedule=null", "model.vit=null", "model..depth=3", "epochs=\"ten\""] {
       #expect(throws: (any Error).self, "\(bad)") { _ = try tiny.setting(bad) }
+    }
+    // Fields that must change together can, in either order: the result is checked once, at the end.
+    for pair in [["model.vit.imageSize=60", "model.vit.patchSize=12"], ["model.vit.patchSize=12", "model.vit.imageSize=60"]] {
+      let c = try tiny.setting(pair)
+      #expect(c.model.vit.imageSize == 60 && c.model.vit.patchSize == 12)
+    }
+    #expect(throws: (any Error).self) { _ = try tiny.setting(["model.vit.imageSize=60"]) }
+    // null unsets only the optional fields.
+    #expect(try tiny.setting(["maxStepsPerEpoch=5", "maxStepsPerEpoch=null"]).maxStepsPerEpoch == nil)
+    #expect(try tiny.setting("maxStepsPerEpoch=5").maxStepsPerEpoch == 5)
+    // The same door for the generated data (chapter 08's --shapes).
+    let shapes = try applyingAssignments(["twoShapeFraction=0", "radius=[0.2,0.35]"], to: ShapesDatasetConfig(), flag: "--shapes")
+    #expect(shapes.twoShapeFraction == 0 && shapes.radius == [0.2, 0.35])
+    for bad in ["radius=[0.3,0.2]", "colours=[\"mauve\"]", "twoShapeFractio=0", "images=null"] {
+      #expect(throws: (any Error).self, "\(bad)") { _ = try applyingAssignments([bad], to: ShapesDatasetConfig(), flag: "--shapes") }
     }
   }
 

@@ -81,6 +81,61 @@ extension CheckedConfiguration {
   }
 }
 
+// MARK: - Fields set from the command line
+
+/// `value` with fields replaced by JSON values by their dotted paths ("model.vit.depth=3"; a bare
+/// word is read as a string). All assignments are applied to the JSON form, then it is decoded and
+/// checked once. Refused: a malformed assignment, a path that is not a field (also a misspelt one
+/// that decoding would drop), `null` for a field not in `nullable`, and a result that fails `check`.
+public func applyingAssignments<C: Codable & CheckedConfiguration>(_ assignments: [String], to value: C, flag: String,
+                                                                    nullable: Set<String> = []) throws -> C {
+  guard !assignments.isEmpty else { return value }
+  guard var root = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as? [String: Any] else {
+    throw ConfigurationError(source: flag, problems: ["the configuration does not encode as a JSON object"])
+  }
+  var paths: [(path: [String], isNull: Bool, assignment: String)] = []
+  for assignment in assignments {
+    func problem(_ message: String) -> ConfigurationError { ConfigurationError(source: "\(flag) \(assignment)", problems: [message]) }
+    guard let eq = assignment.firstIndex(of: "=") else { throw problem("expected path=value") }
+    let path = assignment[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    guard !path.contains(where: \.isEmpty) else { throw problem("empty field name in '\(assignment[..<eq])'") }
+    let text = String(assignment[assignment.index(after: eq)...])
+    let parsed: Any = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+    let isNull = parsed is NSNull
+    if isNull && !nullable.contains(path.joined(separator: ".")) {
+      throw problem("'\(path.joined(separator: "."))' cannot be null" + (nullable.isEmpty ? "" : " (only \(nullable.sorted().joined(separator: ", ")) can)"))
+    }
+    func set(_ object: inout [String: Any], _ keys: ArraySlice<String>) throws {
+      let key = keys.first!
+      if keys.count == 1 {
+        object[key] = isNull ? nil : parsed  // an unset optional field is absent from the JSON
+        return
+      }
+      guard let current = object[key] else {
+        throw problem("no field '\(key)' (fields here: \(object.keys.sorted().joined(separator: ", ")))")
+      }
+      guard var inner = current as? [String: Any] else { throw problem("'\(key)' has no fields") }
+      try set(&inner, keys.dropFirst())
+      object[key] = inner
+    }
+    try set(&root, path[...])
+    paths.append((path, isNull, assignment))
+  }
+  let decoded: C
+  do { decoded = try JSONDecoder().decode(C.self, from: JSONSerialization.data(withJSONObject: root)) } catch {
+    throw ConfigurationError(source: flag + " " + assignments.joined(separator: " "), problems: [describeJSONError(error)])
+  }
+  // A misspelt field decodes to nothing: a field set to a value must be there when written out again.
+  let written = try JSONSerialization.jsonObject(with: JSONEncoder().encode(decoded))
+  for (index, (path, isNull, assignment)) in paths.enumerated() where !isNull && !paths[(index + 1)...].contains(where: { $0.path == path }) {
+    var node: Any? = written
+    for key in path { node = (node as? [String: Any])?[key] }
+    guard node != nil else { throw ConfigurationError(source: "\(flag) \(assignment)", problems: ["no field '\(path.last!)' there"]) }
+  }
+  try decoded.validate(source: flag + " " + assignments.joined(separator: " "))
+  return decoded
+}
+
 // MARK: - Messages that name the file
 
 /// Runs `body`; an error from it that does not already name `path` is thrown again as one that does,

@@ -53,44 +53,15 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
   }
 
-  /// The configuration with one field replaced by a JSON value, by its path: "model.vit.patchSize=8",
-  /// "optimizer.headLearningRate=5e-4", "schedule=\"cosine\"" (a bare word is read as a string). For
-  /// small studies of the recipe; the result is checked like any configuration.
-  public func setting(_ assignment: String) throws -> TrainingConfig {
-    guard let eq = assignment.firstIndex(of: "=") else { throw TrainingError(message: "--set \(assignment): expected path=value") }
-    let path = assignment[..<eq].split(separator: ".").map(String.init)
-    let text = String(assignment[assignment.index(after: eq)...])
-    guard !path.isEmpty else { throw TrainingError(message: "--set \(assignment): empty path") }
-    let value: Any
-    if let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) { value = parsed } else { value = text }
-    guard var root = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] else {
-      throw TrainingError(message: "cannot encode the configuration")
-    }
-    func set(_ object: inout [String: Any], _ keys: ArraySlice<String>) throws {
-      let key = keys.first!
-      if keys.count == 1 {
-        object[key] = value  // a field that is unset (nil) is absent here: checked after decoding below
-        return
-      }
-      guard let current = object[key] else {
-        throw TrainingError(message: "--set \(assignment): no field '\(key)' (fields here: \(object.keys.sorted().joined(separator: ", ")))")
-      }
-      guard var inner = current as? [String: Any] else { throw TrainingError(message: "--set \(assignment): '\(key)' has no fields") }
-      try set(&inner, keys.dropFirst())
-      object[key] = inner
-    }
-    try set(&root, path[...])
-    let decoded: TrainingConfig
-    do { decoded = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: root)) } catch {
-      throw TrainingError(message: "--set \(assignment): \(describeJSONError(error))")
-    }
-    // A misspelt field decodes to nothing: it must be there when the result is written out again.
-    var check: Any? = try JSONSerialization.jsonObject(with: JSONEncoder().encode(decoded))
-    for key in path { check = (check as? [String: Any])?[key] }
-    guard check != nil else { throw TrainingError(message: "--set \(assignment): no field '\(path.last!)' there") }
-    try decoded.validate(source: "--set \(assignment)")
-    return decoded
+  /// The configuration with fields replaced by JSON values, by their paths: "model.vit.patchSize=8",
+  /// "optimizer.headLearningRate=5e-4", "schedule=cosine" (a bare word is read as a string). Every
+  /// assignment is applied first and the result checked once, so fields that must change together
+  /// (imageSize and patchSize) can. `null` only for the fields that may be unset.
+  public func setting(_ assignments: [String]) throws -> TrainingConfig {
+    try applyingAssignments(assignments, to: self, flag: "--set", nullable: ["maxStepsPerEpoch", "maxValidationImages", "optimizer.gradientClip"])
   }
+
+  public func setting(_ assignment: String) throws -> TrainingConfig { try setting([assignment]) }
 
   /// The default: a small ViT (64 px, patch 16 → a 4×4 grid, width 128, 4 blocks, class token) and a
   /// small BERT (width 128, 2 layers, the bert-base-uncased vocabulary), trained from scratch on the
@@ -447,9 +418,14 @@ public final class Trainer {
   /// Saves the untrained model as initial.safetensors (the PyTorch twin starts from these weights).
   public func saveInitial() throws -> String { try saveCheckpoint("initial.safetensors") }
 
-  /// Saves last.safetensors now (mid-epoch: a resumed run continues at the next batch).
-  public func checkpointNow() throws -> String {
+  /// Saves last.safetensors now (mid-epoch: a resumed run continues at the next batch). With a
+  /// `validation` of the model as it is, best.safetensors too when its loss is the lowest so far (a
+  /// time budget shorter than one epoch still leaves a best model for chapter 09).
+  public func checkpointNow(validation: Evaluation? = nil) throws -> String {
+    let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
+    if isBest, let validation { state.bestValidationLoss = validation.loss }
     lastCheckpoint = try saveCheckpoint("last.safetensors")
+    if isBest { _ = try saveCheckpoint("best.safetensors") }
     return lastCheckpoint!
   }
 
