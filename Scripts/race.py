@@ -32,9 +32,9 @@ def read_log(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
 
-def curve(entries):
+def curve(entries, kinds=("epoch", "final")):
     return [(e["train_seconds"], 100 * e["zero_shot_test"], 100 * e["zero_shot_unseen"]) for e in entries
-            if e.get("kind") in ("epoch", "final") and "zero_shot_test" in e]
+            if e.get("kind") in kinds and "zero_shot_test" in e]
 
 
 def svg(series, seconds, path, title):
@@ -134,9 +134,11 @@ def main():
     worst = min((at(a, s) - at(b, s), s) for s in range(0, int(args.seconds) + 1))
     print(f"\nSwift − twin, test accuracy at the same second: minimum {worst[0]:+.1f} points (at {worst[1]} s;"
           " both curves are steps that move only after an epoch, so a few seconds' lag shows as a whole epoch's gain)")
-    for i in range(min(len(a), len(b))):
-        print(f"epoch {i + 1}: Swift {a[i][0]:.0f} s, twin {b[i][0]:.0f} s (Swift/twin {a[i][0] / b[i][0]:.2f}×); "
-              f"test accuracy Swift − twin {a[i][1] - b[i][1]:+.1f} points")
+    # Epoch against epoch: only the "epoch" lines (a "final" line after a mid-epoch stop is not an epoch).
+    ea, eb = (curve(read_log(os.path.join(d, "log.jsonl")), kinds=("epoch",)) for d in (swift, twin))
+    for i in range(min(len(ea), len(eb))):
+        print(f"epoch {i + 1}: Swift {ea[i][0]:.0f} s, twin {eb[i][0]:.0f} s (Swift/twin {ea[i][0] / eb[i][0]:.2f}×); "
+              f"test accuracy Swift − twin {ea[i][1] - eb[i][1]:+.1f} points")
     print(f"picture: {os.path.join(args.out, 'race.svg')}")
 
 

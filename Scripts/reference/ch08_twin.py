@@ -276,6 +276,8 @@ def main():
         for b in range(steps_per_epoch):
             clock = time.perf_counter()
             names = order[b * batch_size:(b + 1) * batch_size]
+            if len(names) < 2:  # a contrastive batch needs two pairs: Swift skips it too, without a step
+                continue
             pixels, ids, mask = batches.make(names, epoch, train=True)
             if config.get("schedule", "plateau") == "cosine":
                 mult = (step + 1) / warmup if step < warmup else \
