@@ -60,3 +60,10 @@ public func staleTemporaryFiles(in directory: String, of targets: [String]) -> [
     return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
   }.sorted()
 }
+
+/// Creates the folder (and parents) if needed; returns the path.
+@discardableResult
+public func ensureDirectory(_ path: String) throws -> String {
+  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}

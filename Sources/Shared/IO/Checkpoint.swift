@@ -2,6 +2,8 @@
 // properties they fill (its "parameter table"); this file checks a file against that table and
 // reports every missing, unexpected and mis-shaped key at once.
 
+import Foundation
+
 /// A checkpoint that does not fit the model's configuration.
 public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
   public var missing: [String]
@@ -154,4 +156,15 @@ public func zerosLike<Model>(_ model: Model, table: [Parameter<Model>]) -> Model
   var out = model
   for p in table { p.set(&out, Tensor.zeros(p.get(model).shape)) }
   return out
+}
+
+/// A checkpoint file that cannot be used as asked, naming the file.
+public struct CheckpointError: Error, CustomStringConvertible {
+  public var path: String
+  public var reason: String
+  public init(path: String, reason: String) {
+    self.path = path
+    self.reason = reason
+  }
+  public var description: String { "\(path): \(reason)" }
 }

@@ -6,13 +6,6 @@
 
 import Foundation
 
-/// Wall-clock time in seconds (monotonic).
-public func now() -> Double {
-  var ts = timespec()
-  clock_gettime(CLOCK_MONOTONIC, &ts)
-  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// "2.1 ms", "1.35 s", "850 µs".
 public func formatDuration(_ seconds: Double) -> String {
   if seconds < 1e-3 { return String(format: "%.0f µs", seconds * 1e6) }

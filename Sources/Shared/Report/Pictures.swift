@@ -143,10 +143,3 @@ public func explodedPatchGrid(_ image: RGBImage, patch: Int, gap: Int = 3, zoom:
   }
   return out
 }
-
-/// Creates the folder (and parents) if needed; returns the path.
-@discardableResult
-public func ensureDirectory(_ path: String) throws -> String {
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}

@@ -3,6 +3,7 @@
 //
 //   "A dog runs."  →  [CLS] a dog runs . [SEP]  →  101 1037 3899 3216 1012 102
 
+import CLIPAssets
 import Foundation
 
 /// A batch ready for BERT. All arrays are (B, L) row-major, L = the longest row.
@@ -78,7 +79,7 @@ public struct BertTokenizer: Sendable {
 
   /// The bert-base-uncased vocabulary shipped in Assets/ (the same file as all-MiniLM-L6-v2's).
   public static func bundledUncased() throws -> BertTokenizer {
-    guard let path = assetPath(BundledAssets.bertVocabulary) else {
+    guard let path = BundledAssets.path(BundledAssets.bertVocabulary) else {
       throw VocabularyError(path: BundledAssets.bertVocabulary, reason: "not found in " + BundledAssets.searchPath.joined(separator: " or "))
     }
     return try BertTokenizer(vocabularyPath: path)

@@ -4,17 +4,6 @@
 
 import Foundation
 
-public struct OptimizerGroup: Sendable, Codable, Equatable {
-  public var name: String
-  public var learningRate: Float
-  public var weightDecay: Float
-  public init(name: String, learningRate: Float, weightDecay: Float) {
-    self.name = name
-    self.learningRate = learningRate
-    self.weightDecay = weightDecay
-  }
-}
-
 public struct AdamW<Model>: @unchecked Sendable {
   public var groups: [OptimizerGroup]
   public var beta1: Float = 0.9

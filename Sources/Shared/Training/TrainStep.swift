@@ -3,55 +3,6 @@
 
 import Foundation
 
-/// Optimiser settings: the seed's three groups (plus logit_scale, which never decays).
-public struct OptimizerConfig: Sendable, Codable, Equatable {
-  public var imageLearningRate: Float = 1e-4  // image tower
-  public var textLearningRate: Float = 1e-5  // text tower
-  public var headLearningRate: Float = 1e-3  // both projection heads and logit_scale
-  public var headWeightDecay: Float = 1e-3  // heads only; the towers and logit_scale have none
-  public var beta1: Float = 0.9
-  public var beta2: Float = 0.999
-  public var eps: Float = 1e-8
-  public var gradientClip: Float? = nil  // max global L2 norm, or nil for none
-  /// The seed accidentally gave the image tower the text tower's learning rate; true reproduces that.
-  public var seedFaithfulImageLearningRate = false
-  public var freezeText = false  // LiT: a frozen, pretrained text tower
-
-  public init() {}
-
-  public var groups: [OptimizerGroup] {
-    [
-      OptimizerGroup(name: "image", learningRate: seedFaithfulImageLearningRate ? textLearningRate : imageLearningRate, weightDecay: 0),
-      OptimizerGroup(name: "text", learningRate: textLearningRate, weightDecay: 0),
-      OptimizerGroup(name: "heads", learningRate: headLearningRate, weightDecay: headWeightDecay),
-      OptimizerGroup(name: "scale", learningRate: headLearningRate, weightDecay: 0),
-    ]
-  }
-
-  /// The group of a CLIP parameter (nil: frozen).
-  public func group(of key: String) -> String? {
-    if key == "logit_scale" { return "scale" }
-    switch CLIP.group(of: key) {
-    case .imageTower: return "image"
-    case .textTower: return freezeText ? nil : "text"
-    case .heads: return "heads"
-    }
-  }
-}
-
-extension OptimizerConfig: CheckedConfiguration {
-  public func check(_ c: inout ConfigurationCheck) {
-    for (value, field) in [(imageLearningRate, "imageLearningRate"), (textLearningRate, "textLearningRate"),
-                           (headLearningRate, "headLearningRate"), (headWeightDecay, "headWeightDecay")] {
-      c.require(value.isFinite && value >= 0, field, "must be a finite number ≥ 0, got \(value)")
-    }
-    c.within(Double(beta1), 0..<1, "beta1")
-    c.within(Double(beta2), 0..<1, "beta2")
-    c.positive(eps, "eps")
-    if let gradientClip { c.positive(gradientClip, "gradientClip") }
-  }
-}
-
 public struct NonFiniteError: Error, CustomStringConvertible {
   public var what: String
   public var description: String { what }

@@ -35,14 +35,7 @@ public struct TrainingState: Sendable, Codable, Equatable {
   public init() {}
 }
 
-public struct CheckpointError: Error, CustomStringConvertible {
-  public var path: String
-  public var reason: String
-  public var description: String { "\(path): \(reason)" }
-}
-
-public enum TrainingCheckpoint {
-  public static let formatVersion = "1"
+extension TrainingCheckpoint {
 
   public static func save(model: CLIP, optimizer: AdamW<CLIP>, config: TrainingConfig, state: TrainingState, to path: String) throws {
     let table = CLIP.parameterTable(model.config)
@@ -88,24 +81,6 @@ public enum TrainingCheckpoint {
     }
   }
 
-  /// Only the model (for evaluation, zero-shot, search), validated as `load` does.
-  public static func loadModel(_ path: String) throws -> (model: CLIP, config: TrainingConfig) {
-    let file = try SafetensorsFile(path: path)
-    let config = try readConfig(file, path: path)
-    return try naming(path) {
-      try file.requireParameters(atLeast: config.model.parameterLowerBound, prefix: "model.")
-      var model = CLIP(config: config.model)
-      try file.load(into: &model, table: CLIP.parameterTable(config.model), prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
-      return (model, config)
-    }
-  }
-
-  static var jsonDecoder: JSONDecoder {
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return decoder
-  }
-
   /// The `state` metadata, decoded (validate it against its config with `TrainingState.validate`).
   static func readState(_ file: SafetensorsFile, path: String) throws -> TrainingState {
     guard let stateText = file.metadata["state"] else {
@@ -114,19 +89,6 @@ public enum TrainingCheckpoint {
     do { return try jsonDecoder.decode(TrainingState.self, from: Data(stateText.utf8)) } catch {
       throw CheckpointError(path: path, reason: "unreadable training state in its metadata: \(describeJSONError(error))")
     }
-  }
-
-  /// The `config` metadata, decoded and validated (every field a layer divides by or indexes with).
-  static func readConfig(_ file: SafetensorsFile, path: String) throws -> TrainingConfig {
-    guard let configText = file.metadata["config"] else {
-      throw CheckpointError(path: path, reason: "not a CLIP training checkpoint (no config in its metadata)")
-    }
-    let config: TrainingConfig
-    do { config = try jsonDecoder.decode(TrainingConfig.self, from: Data(configText.utf8)) } catch {
-      throw CheckpointError(path: path, reason: "unreadable config in its metadata: \(describeJSONError(error))")
-    }
-    try config.validate(source: path + " (config metadata)")
-    return config
   }
 }
 

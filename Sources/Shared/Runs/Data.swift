@@ -14,6 +14,9 @@ public struct DataProblem: Error, CustomStringConvertible, Equatable {
   public var file: String
   public var line: Int
   public var message: String
+  public init(file: String, line: Int, message: String) {
+    (self.file, self.line, self.message) = (file, line, message)
+  }
   public var description: String { "\(file):\(line): \(message)" }
 }
 

@@ -25,6 +25,10 @@ public struct ContrastiveLossOutput: Sendable {
   public var dImage: Tensor  // (N, P) gradient w.r.t. the image projections
   public var dText: Tensor  // (N, P)
   public var dLogitScale: Float
+  public init(loss: Float, imageLoss: Float, textLoss: Float, logits: Tensor, dImage: Tensor, dText: Tensor, dLogitScale: Float) {
+    (self.loss, self.imageLoss, self.textLoss, self.logits) = (loss, imageLoss, textLoss, logits)
+    (self.dImage, self.dText, self.dLogitScale) = (dImage, dText, dLogitScale)
+  }
 }
 
 /// The loss, the N×N logits and every gradient.

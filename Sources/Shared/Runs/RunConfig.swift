@@ -1,0 +1,192 @@
+// What a training run is, as explicit structs saved in every checkpoint: the model, the optimiser's
+// groups and rates, the schedule, the data pipeline. Read by Training (to train) and by Evaluation
+// (to embed with a checkpoint's own settings), so it lives below both.
+
+import Foundation
+
+public struct OptimizerGroup: Sendable, Codable, Equatable {
+  public var name: String
+  public var learningRate: Float
+  public var weightDecay: Float
+  public init(name: String, learningRate: Float, weightDecay: Float) {
+    self.name = name
+    self.learningRate = learningRate
+    self.weightDecay = weightDecay
+  }
+}
+
+/// Optimiser settings: the seed's three groups (plus logit_scale, which never decays).
+public struct OptimizerConfig: Sendable, Codable, Equatable {
+  public var imageLearningRate: Float = 1e-4  // image tower
+  public var textLearningRate: Float = 1e-5  // text tower
+  public var headLearningRate: Float = 1e-3  // both projection heads and logit_scale
+  public var headWeightDecay: Float = 1e-3  // heads only; the towers and logit_scale have none
+  public var beta1: Float = 0.9
+  public var beta2: Float = 0.999
+  public var eps: Float = 1e-8
+  public var gradientClip: Float? = nil  // max global L2 norm, or nil for none
+  /// The seed accidentally gave the image tower the text tower's learning rate; true reproduces that.
+  public var seedFaithfulImageLearningRate = false
+  public var freezeText = false  // LiT: a frozen, pretrained text tower
+
+  public init() {}
+
+  public var groups: [OptimizerGroup] {
+    [
+      OptimizerGroup(name: "image", learningRate: seedFaithfulImageLearningRate ? textLearningRate : imageLearningRate, weightDecay: 0),
+      OptimizerGroup(name: "text", learningRate: textLearningRate, weightDecay: 0),
+      OptimizerGroup(name: "heads", learningRate: headLearningRate, weightDecay: headWeightDecay),
+      OptimizerGroup(name: "scale", learningRate: headLearningRate, weightDecay: 0),
+    ]
+  }
+
+  /// The group of a CLIP parameter (nil: frozen).
+  public func group(of key: String) -> String? {
+    if key == "logit_scale" { return "scale" }
+    switch CLIP.group(of: key) {
+    case .imageTower: return "image"
+    case .textTower: return freezeText ? nil : "text"
+    case .heads: return "heads"
+    }
+  }
+}
+
+extension OptimizerConfig: CheckedConfiguration {
+  public func check(_ c: inout ConfigurationCheck) {
+    for (value, field) in [(imageLearningRate, "imageLearningRate"), (textLearningRate, "textLearningRate"),
+                           (headLearningRate, "headLearningRate"), (headWeightDecay, "headWeightDecay")] {
+      c.require(value.isFinite && value >= 0, field, "must be a finite number ≥ 0, got \(value)")
+    }
+    c.within(Double(beta1), 0..<1, "beta1")
+    c.within(Double(beta2), 0..<1, "beta2")
+    c.positive(eps, "eps")
+    if let gradientClip { c.positive(gradientClip, "gradientClip") }
+  }
+}
+
+/// Everything a run is, as an explicit struct (saved in every checkpoint).
+public struct TrainingConfig: Sendable, Codable, Equatable {
+  public var name: String  // "tiny" or "seed"
+  public var model: CLIPConfig
+  public var optimizer = OptimizerConfig()
+  public var epochs = 10
+  public var batchSize = 64
+  public var seed: UInt64 = 42  // split, order, captions, dropout
+  public var validationFraction = 0.2  // of the images, split by image
+  public var plateauFactor: Float = 0.8  // ReduceLROnPlateau
+  public var plateauPatience = 1
+  public var imagePipeline: ImagePipeline = .resize
+  public var maxStepsPerEpoch: Int? = nil  // cut epochs short (the seed config's demo)
+  public var maxValidationImages: Int? = nil  // validate on the first N validation images only (the seed config's demo)
+  public var textFromMiniLM = false  // initialise (and, with optimizer.freezeText, freeze) the text tower from MiniLM
+  public var schedule: Schedule = .plateau  // how the learning rates move during the run
+  public var warmupSteps = 0  // cosine: steps of linear warm-up from 0 to the full rates
+
+  /// How the learning rates move. Both keep the groups' ratios (image : text : heads).
+  public enum Schedule: String, Sendable, Codable, CaseIterable {
+    case plateau  // ReduceLROnPlateau on the validation loss after each epoch (the seed's)
+    case cosine  // linear warm-up over `warmupSteps`, then a cosine from the full rates to 0 at the last step
+  }
+
+  public init(name: String, model: CLIPConfig) {
+    self.name = name
+    self.model = model
+  }
+
+  /// Reads configurations saved before `schedule` and `warmupSteps` existed as plateau runs.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    name = try c.decode(String.self, forKey: .name)
+    model = try c.decode(CLIPConfig.self, forKey: .model)
+    optimizer = try c.decode(OptimizerConfig.self, forKey: .optimizer)
+    epochs = try c.decode(Int.self, forKey: .epochs)
+    batchSize = try c.decode(Int.self, forKey: .batchSize)
+    seed = try c.decode(UInt64.self, forKey: .seed)
+    validationFraction = try c.decode(Double.self, forKey: .validationFraction)
+    plateauFactor = try c.decode(Float.self, forKey: .plateauFactor)
+    plateauPatience = try c.decode(Int.self, forKey: .plateauPatience)
+    imagePipeline = try c.decode(ImagePipeline.self, forKey: .imagePipeline)
+    maxStepsPerEpoch = try c.decodeIfPresent(Int.self, forKey: .maxStepsPerEpoch)
+    maxValidationImages = try c.decodeIfPresent(Int.self, forKey: .maxValidationImages)
+    textFromMiniLM = try c.decode(Bool.self, forKey: .textFromMiniLM)
+    schedule = try c.decodeIfPresent(Schedule.self, forKey: .schedule) ?? .plateau
+    warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
+  }
+
+  /// The configuration with fields replaced by JSON values, by their paths: "model.vit.patchSize=8",
+  /// "optimizer.headLearningRate=5e-4", "schedule=cosine" (a bare word is read as a string). Every
+  /// assignment is applied first and the result checked once, so fields that must change together
+  /// (imageSize and patchSize) can. `null` only for the fields that may be unset.
+  public func setting(_ assignments: [String]) throws -> TrainingConfig {
+    try applyingAssignments(assignments, to: self, flag: "--set", nullable: ["maxStepsPerEpoch", "maxValidationImages", "optimizer.gradientClip"])
+  }
+
+  public func setting(_ assignment: String) throws -> TrainingConfig { try setting([assignment]) }
+
+  /// The default: a small ViT (64 px, patch 16 → a 4×4 grid, width 128, 4 blocks, class token) and a
+  /// small BERT (width 128, 2 layers, the bert-base-uncased vocabulary), trained from scratch on the
+  /// shapes dataset in under five minutes on 2 cores. Patch 8 (an 8×8 grid) learns more per step but
+  /// costs 2.8× more per image: at equal seconds patch 16 is ahead (Walkthrough 08's study). From scratch the towers need far larger steps
+  /// than the seed's 1e-4 / 1e-5 (which assume pretrained towers), so every group uses one rate,
+  /// warmed up and then decayed on a cosine. Walkthrough 08's study table shows what each choice buys.
+  public static let tiny: TrainingConfig = {
+    var vit = ViTConfig()
+    vit.imageSize = 64; vit.patchSize = 16; vit.width = 128; vit.depth = 4; vit.heads = 4; vit.mlpDim = 512; vit.numClasses = 0
+    vit.pool = .classToken
+    var text = BERTConfig()
+    text.hiddenSize = 128; text.layers = 2; text.heads = 4; text.intermediateSize = 512; text.maxPositions = 32
+    var model = CLIPConfig(vit: vit, text: text)
+    model.projectionDim = 128
+    model.maxTextLength = 24
+    var c = TrainingConfig(name: "tiny", model: model)
+    c.optimizer.imageLearningRate = 5e-4
+    c.optimizer.textLearningRate = 5e-4
+    c.optimizer.headLearningRate = 5e-4
+    c.schedule = .cosine
+    c.warmupSteps = 100
+    c.epochs = 17
+    c.batchSize = 64
+    c.imagePipeline = .resizeAugment  // random flips, the captions' left and right swapped with them
+    return c
+  }()
+
+  /// The seed's run: ViT-B/16 + BERT-base, batch 32, its learning rates and loss, timm's transform.
+  public static let seed: TrainingConfig = {
+    var c = TrainingConfig(name: "seed", model: .seed)
+    c.epochs = 1
+    c.batchSize = 32
+    c.imagePipeline = .timmTrain
+    c.maxStepsPerEpoch = 3
+    c.maxValidationImages = 32
+    return c
+  }()
+
+  public static func named(_ name: String) -> TrainingConfig? {
+    switch name {
+    case "tiny": return .tiny
+    case "seed": return .seed
+    default: return nil
+    }
+  }
+}
+
+extension TrainingConfig: CheckedConfiguration {
+  /// Counts positive, the validation fraction in [0, 1), the scheduler's factor in (0, 1].
+  public func check(_ c: inout ConfigurationCheck) {
+    c.nested("model", model)
+    c.nested("optimizer", optimizer)
+    c.atLeast(epochs, "epochs", maximum: 1 << 30)
+    c.atLeast(batchSize, "batchSize", minimum: 2, maximum: 1 << 20)
+    c.within(validationFraction, 0..<1, "validationFraction")
+    c.require(plateauFactor.isFinite && plateauFactor > 0 && plateauFactor <= 1, "plateauFactor", "must be in (0, 1], got \(plateauFactor)")
+    c.atLeast(plateauPatience, "plateauPatience", minimum: 0, maximum: 1 << 30)
+    if let maxStepsPerEpoch { c.atLeast(maxStepsPerEpoch, "maxStepsPerEpoch") }
+    if let maxValidationImages { c.atLeast(maxValidationImages, "maxValidationImages") }
+    c.atLeast(warmupSteps, "warmupSteps", minimum: 0, maximum: 1 << 30)
+  }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+  public var message: String
+  public var description: String { message }
+}
