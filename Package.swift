@@ -10,7 +10,7 @@ import PackageDescription
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "native"])]
 // The library proper: optimised for the host in release, checked in debug.
 let releaseFlags: [SwiftSetting] = [
-  .unsafeFlags(["-Ounchecked", "-target-cpu", "native"], .when(configuration: .release))
+  .unsafeFlags(["-Ounchecked", "-target-cpu", "native", "-cross-module-optimization"], .when(configuration: .release))
 ]
 
 let package = Package(
@@ -18,6 +18,7 @@ let package = Package(
   platforms: [.macOS(.v13)],
   products: [
     .library(name: "Shared", targets: ["Shared"]),
+    .library(name: "Kernels", targets: ["Kernels"]),  // for code that calls a kernel or sets kernelThreads (chapter 10)
     .executable(name: "clip", targets: ["clip"]),
     .executable(name: "ch01-patches", targets: ["ch01-patches"]),
     .executable(name: "ch02-attention", targets: ["ch02-attention"]),
@@ -58,15 +59,75 @@ let package = Package(
       resources: [.copy("bert-base-uncased-vocab.txt"), .copy("imagenet-classes.txt"), .copy("grace_hopper.jpg")]
     ),
     .target(
+      name: "TensorCore",
+      dependencies: ["Kernels"],
+      path: "Sources/Shared/Tensor",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "IO",
+      dependencies: ["TensorCore"],
+      path: "Sources/Shared/IO",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Image",
+      dependencies: ["TensorCore", "IO", "CJPEGShim"],
+      path: "Sources/Shared/Image",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Text",
+      dependencies: ["TensorCore", "CLIPAssets"],
+      path: "Sources/Shared/Text",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Report",
+      dependencies: ["TensorCore", "IO", "Image", "CLIPAssets"],
+      path: "Sources/Shared/Report",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Layers",
+      dependencies: ["TensorCore", "Kernels"],
+      path: "Sources/Shared/Layers",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Models",
+      dependencies: ["TensorCore", "Kernels", "Layers", "Text", "IO"],
+      path: "Sources/Shared/Models",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Runs",
+      dependencies: ["TensorCore", "Layers", "Models", "Text", "Image", "IO"],
+      path: "Sources/Shared/Runs",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Training",
+      dependencies: ["TensorCore", "Kernels", "Layers", "Models", "Runs", "Text", "Image", "IO", "Report"],
+      path: "Sources/Shared/Training",
+      swiftSettings: releaseFlags
+    ),
+    .target(
+      name: "Evaluation",
+      dependencies: ["TensorCore", "Layers", "Models", "Runs", "Text", "Image", "IO", "Report"],
+      path: "Sources/Shared/Evaluation",
+      swiftSettings: releaseFlags
+    ),
+    // The umbrella every chapter imports: all of the above, re-exported (Kernels stays explicit).
+    .target(
       name: "Shared",
-      dependencies: ["Kernels", "CJPEGShim", "CLIPAssets"],
-      path: "Sources/Shared",
-      exclude: ["Kernels"],
+      dependencies: ["TensorCore", "IO", "Image", "Text", "Report", "Layers", "Models", "Runs", "Training", "Evaluation"],
+      path: "Sources/Shared/Exports",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch01-patches",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/01-Patches",
       swiftSettings: releaseFlags
     ),
@@ -78,7 +139,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "ch03-vit",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/03-ViT",
       swiftSettings: releaseFlags
     ),
@@ -134,13 +195,13 @@ let package = Package(
     // Benchmarks (not tests): `swift run -c release bench gemm`; Scripts/bench/compare.py adds PyTorch/numpy.
     .executableTarget(
       name: "bench",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/bench",
       swiftSettings: releaseFlags
     ),
     .testTarget(
       name: "SharedTests",
-      dependencies: ["Shared", "Kernels", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
+      dependencies: ["Shared", "Kernels", "Runs", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
                      "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "tour", "clip"],
       path: "Tests/SharedTests"
     ),

@@ -12,6 +12,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 import Shared
 
 struct Options: ParsableCommand {

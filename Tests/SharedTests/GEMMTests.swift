@@ -1,6 +1,7 @@
 // The fast GEMM held to the naive definition on awkward shapes, every transpose combination,
 // accumulation, the fused bias, and 1 vs 2 threads.
 
+import Kernels
 import Shared
 import Testing
 

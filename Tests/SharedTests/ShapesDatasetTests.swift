@@ -3,7 +3,9 @@
 // per-head attention held to its plain-loop definition.
 
 import Foundation
-@testable import Shared
+import Kernels
+import Shared
+@testable import Runs
 import Testing
 
 @Suite("Shapes dataset and the training loop's pieces")

@@ -11,6 +11,7 @@
 import ArgumentParser
 import Foundation
 import MPI
+import Kernels
 import Shared
 
 struct Options: ParsableCommand {

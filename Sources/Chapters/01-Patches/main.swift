@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 import Shared
 
 struct Options: ParsableCommand {

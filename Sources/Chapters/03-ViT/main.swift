@@ -8,6 +8,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 import Shared
 
 struct Options: ParsableCommand {

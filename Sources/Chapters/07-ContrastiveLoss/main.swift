@@ -2,7 +2,7 @@
 // out of the N, and each caption its own image. Computed by hand, checked against the library, then
 // minimised by gradient steps on the embeddings alone until the diagonal lights up.
 //
-// Library: Sources/Shared/Training/ContrastiveLoss.swift, Layers/CrossEntropy.swift.
+// Library: Sources/Shared/Layers/ContrastiveLoss.swift, Layers/CrossEntropy.swift.
 // Walkthrough: Walkthroughs/07-Contrastive-Loss.md.
 
 import ArgumentParser

@@ -4,8 +4,8 @@
 // configuration for a few minutes on 2 cores with the loop written out below, and measures zero-shot
 // accuracy after every epoch — on test images and on colour–shape pairs never seen in training.
 //
-// Library: Sources/Shared/Training (Trainer's pieces, TrainStep, Data, AdamW, Schedulers,
-// ShapesDataset), Evaluation (ZeroShotProbe, Retrieval). Walkthrough: Walkthroughs/08-Training.md.
+// Library: Sources/Shared/Training (Trainer's pieces, TrainStep, AdamW, Schedulers), Runs (the run
+// config, Data, ShapesDataset), Evaluation (ZeroShotProbe, Retrieval). Walkthrough: Walkthroughs/08-Training.md.
 
 import ArgumentParser
 import Foundation

@@ -2,6 +2,14 @@
 // batches into the shared space (unit vectors), the way zero-shot, retrieval and search need them.
 // Images are preprocessed with the checkpoint's own pipeline (evaluation mode: no augmentation).
 
+import TensorCore
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 public struct Embedder {

@@ -8,6 +8,14 @@
 // Written atomically (temporary file, fsync, rename), so an interrupted `clip index` leaves the
 // previous index intact. Re-indexing reuses the rows of files whose size and mtime are unchanged.
 
+import TensorCore
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 public struct IndexedFile: Sendable, Codable, Equatable {

@@ -1,5 +1,13 @@
 // Retrieval over a caption set with a trained model (the metrics themselves: Runs/RetrievalMetrics.swift).
 
+import TensorCore
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 /// Retrieval over `images` of a caption set, every caption of each image, embeddings computed in

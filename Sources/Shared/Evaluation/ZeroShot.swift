@@ -5,6 +5,14 @@
 //   class embedding c_k = normalize( mean_t normalize(text(template_t(class_k))) )    prompt ensembling
 //   p(k | image) = softmax_k( exp(logit_scale) · ⟨normalize(image), c_k⟩ )
 
+import TensorCore
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 public struct ZeroShotClassifier: Sendable {

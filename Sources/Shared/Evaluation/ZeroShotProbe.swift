@@ -3,6 +3,14 @@
 // written into the dataset's prompt templates. Chapter 08 and the race against the PyTorch twin call
 // it between epochs, with the training clock stopped.
 
+import TensorCore
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 public struct ZeroShotProbe {

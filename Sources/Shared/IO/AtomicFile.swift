@@ -1,6 +1,7 @@
 // Writing files so that a crash never leaves a half-written checkpoint, index or picture behind:
 // write a temporary file beside the target, flush it to disk, then rename it over the target.
 
+import TensorCore
 import Foundation
 
 #if canImport(Glibc)

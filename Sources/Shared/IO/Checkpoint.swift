@@ -2,6 +2,7 @@
 // properties they fill (its "parameter table"); this file checks a file against that table and
 // reports every missing, unexpected and mis-shaped key at once.
 
+import TensorCore
 import Foundation
 
 /// A checkpoint that does not fit the model's configuration.

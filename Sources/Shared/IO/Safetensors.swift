@@ -7,6 +7,7 @@
 //
 // Every malformed file becomes a thrown `SafetensorsError` naming the problem and the tensor key.
 
+import TensorCore
 import Foundation
 
 /// Element types this package reads. Floating types are upcast to Float32 on load.

@@ -3,6 +3,7 @@
 // the file and the field ("last.safetensors: model.vit.heads must be at least 1, got 0"), never a
 // division by zero or an out-of-bounds read deep inside a layer.
 
+import TensorCore
 import Foundation
 
 /// Every problem found in one configuration, with the file (or "command line") it came from.

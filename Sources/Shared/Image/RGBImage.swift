@@ -1,6 +1,9 @@
 // An 8-bit RGB image, the form every picture takes between the JPEG decoder and the float tensor
 // the ViT sees. Pixels are row-major, three bytes per pixel: (H, W, 3).
 
+import TensorCore
+import IO
+
 public struct RGBImage: Sendable, Equatable {
   public var width: Int
   public var height: Int

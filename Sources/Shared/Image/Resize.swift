@@ -7,6 +7,9 @@
 // (by starting the sum at ½) and clipped to 0…255. When shrinking, the filter's support widens by
 // the scale factor (that is the antialiasing).
 
+import TensorCore
+import IO
+
 public enum ResampleFilter: Sendable {
   case bicubic  // a = -0.5, support 2
   case bilinear  // triangle, support 1

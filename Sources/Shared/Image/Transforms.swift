@@ -7,6 +7,8 @@
 //
 // The eval transform equals timm + torchvision + Pillow pixel for pixel (Tests: TransformTests).
 
+import TensorCore
+import IO
 import Foundation
 
 /// The eval transform's parameters (timm's pretrained config for the seed's ViT).

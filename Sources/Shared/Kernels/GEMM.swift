@@ -10,7 +10,6 @@
 
 import CPUFeatures
 
-
 // MARK: - Definition
 
 /// The definition of GEMM: three loops, accumulating in Float in order p = 0..<K.

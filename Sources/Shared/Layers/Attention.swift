@@ -9,6 +9,8 @@
 //   O_bh   = P_bh · V_bh                               (N, Dh)    written into context[:, :, h·Dh ..]
 //   out    = context · W_projᵀ + b_proj                (B, N, D)
 
+import TensorCore
+import Kernels
 import Foundation
 
 public struct AttentionCache: Sendable {

@@ -10,6 +10,8 @@
 // then through the row normalisation. `logit_scale` starts at ln(1/0.07) and the trainer clamps it to
 // at most ln(100) after each step, as open_clip does.
 
+import TensorCore
+import Kernels
 import Foundation
 
 public enum ContrastiveLossKind: String, Sendable, Codable {

@@ -25,4 +25,6 @@ public func crossEntropy(logits: Tensor, targets: [Int]) -> (loss: Float, dLogit
   return (Float(total / Double(n)), dLogits)
 }
 
+import TensorCore
+import Kernels
 import Foundation

@@ -1,6 +1,9 @@
 // Dropout with a seeded mask that the backward pass replays: y = x ⊙ m, m_i = 0 with probability p,
 // else 1/(1 − p) (inverted dropout, as nn.Dropout in training mode). At evaluation m = 1.
 
+import TensorCore
+import Kernels
+
 /// A dropout mask of multipliers (0 or 1/(1 − p)), drawn from the caller's generator.
 public func dropoutMask(shape: [Int], p: Float, rng: inout SeededRNG) -> Tensor {
   precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")

@@ -3,6 +3,9 @@
 //
 //   gelu(x) = x · Φ(x) = x/2 · (1 + erf(x / √2))
 
+import TensorCore
+import Kernels
+
 extension Tensor {
   /// Elementwise exact GELU. The backward needs x (the input), which the caller keeps.
   public func gelu() -> Tensor {

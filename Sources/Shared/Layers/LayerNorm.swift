@@ -3,6 +3,9 @@
 //   N rows (all leading dimensions flattened), D features
 //   y = (x − mean) / sqrt(var + eps) · weight + bias        (biased variance, per row)
 
+import TensorCore
+import Kernels
+
 public struct LayerNormCache: Sendable {
   public var mean: [Float]  // (N)
   public var rstd: [Float]  // (N)  1 / sqrt(var + eps)

@@ -3,6 +3,9 @@
 //
 //   R rows (all leading dimensions flattened), In input features, Out output features
 
+import TensorCore
+import Kernels
+
 public struct Linear: Sendable {
   public var weight: Tensor  // (Out, In)
   public var bias: Tensor  // (Out)   every Linear in CLIP has one

@@ -3,6 +3,9 @@
 //
 //   B·N rows, D width, Hm hidden width (4·D)
 
+import TensorCore
+import Kernels
+
 public struct MLPCache: Sendable {
   public var input: Tensor  // (B, N, D)
   public var hidden: Tensor  // (B, N, Hm)  fc1 output, before GELU

@@ -12,6 +12,9 @@
 // Backward: dWeight += dTokensᵀ · patches (viewed (D, C, P, P)), dBias += Σ dTokens. The pixels
 // need no gradient (they are the input), so none is computed.
 
+import TensorCore
+import Kernels
+
 /// im2col for non-overlapping patches: pixels (B, C, S, S) → patches (B, N, C·P·P).
 public func extractPatches(_ pixels: Tensor, patchSize p: Int) -> Tensor {
   precondition(pixels.rank == 4, "pixels must be (B, C, H, W), got \(pixels.shape)")

@@ -5,6 +5,9 @@
 //   pooled[b]     = Σ_t mask[b,t] · x[b,t] / max(Σ_t mask[b,t], 1e-9)          (B, D)
 //   normalized[b] = pooled[b] / max(‖pooled[b]‖₂, 1e-12)                         (B, D)
 
+import TensorCore
+import Kernels
+
 /// Mean over the tokens whose mask is 1: x (B, L, D), mask (B, L) → (B, D).
 public func meanPool(_ x: Tensor, mask: Tensor) -> Tensor {
   precondition(x.rank == 3 && mask.shape == [x.shape[0], x.shape[1]], "meanPool: x (B, L, D) and mask (B, L), got \(x.shape), \(mask.shape)")

@@ -5,6 +5,9 @@
 //
 //   B batch, N tokens, D width
 
+import TensorCore
+import Kernels
+
 public struct PreNormBlockCache: Sendable {
   public var input: Tensor  // (B, N, D)
   public var norm1: LayerNormCache

@@ -5,6 +5,9 @@
 // Subtracting the row maximum changes nothing mathematically and keeps exp from overflowing
 // (scores of 1000 would otherwise be inf/inf = NaN). A row masked entirely to −∞ gives zeros.
 
+import TensorCore
+import Kernels
+
 extension Tensor {
   /// Softmax over the last dimension. The backward needs the output, which the caller keeps.
   public func softmaxLastDim() -> Tensor {

@@ -9,6 +9,11 @@
 //     x = LayerNorm(x + output(GELU(intermediate(x))))                 output.LayerNorm
 //   sentence = normalize(meanPool(x, mask))                           (B, D)
 
+import TensorCore
+import Kernels
+import Layers
+import Text
+import IO
 import Foundation
 
 public struct BERTConfigError: Error, CustomStringConvertible {

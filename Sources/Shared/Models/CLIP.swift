@@ -5,9 +5,14 @@
 //   image_feature = ViT(pixels).pooled  (or .logits, as the seed does)        (N, E_img)
 //   text_feature  = normalize(meanPool(BERT(ids)))                            (N, E_txt)
 //   I = image_projection(image_feature),  T = text_projection(text_feature)   (N, P) each
-//   loss = contrastiveLoss(I, T, logit_scale)                                 Training/ContrastiveLoss.swift
+//   loss = contrastiveLoss(I, T, logit_scale)                                 Layers/ContrastiveLoss.swift
 
 import Foundation
+import IO
+import Kernels
+import Layers
+import TensorCore
+import Text
 
 /// Which ViT output feeds the image projection head.
 public enum ImageFeature: String, Sendable, Codable {

@@ -9,6 +9,12 @@
 //
 //   B batch, E tower feature width (1000 or 768 for images, 768 or 384 for text), P projection width (512)
 
+import TensorCore
+import Kernels
+import Layers
+import Text
+import IO
+
 public struct ProjectionHeadCache: Sendable {
   public var input: Tensor  // (B, E)
   public var projected: Tensor  // (B, P)

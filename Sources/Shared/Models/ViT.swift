@@ -13,6 +13,11 @@
 // The seed's CLIP uses the 1000 logits as its "image embedding"; `pooled` is what CLIP models
 // usually project. Both are returned.
 
+import TensorCore
+import Kernels
+import Layers
+import Text
+import IO
 import Foundation
 
 /// A ViT configuration. `base16` is timm's vit_base_patch16_224.

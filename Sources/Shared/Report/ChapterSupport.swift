@@ -1,6 +1,9 @@
 // Where a chapter finds the repository's files, and how it stops on an error. (Chapters parse their
 // flags with swift-argument-parser, as the `clip` tool does.)
 
+import TensorCore
+import IO
+import Image
 import CLIPAssets
 import Foundation
 

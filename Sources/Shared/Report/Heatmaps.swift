@@ -1,6 +1,11 @@
 // Heatmaps for the chapters' pictures: a colour map, matrices as images, and a (grid × grid) map
 // laid over a photo.
 
+import TensorCore
+import IO
+import Image
+import CLIPAssets
+
 /// Viridis-like colour map: 0 → dark purple, 0.5 → teal, 1 → yellow (piecewise linear, 6 anchors).
 public func colormap(_ value: Float) -> (UInt8, UInt8, UInt8) {
   let anchors: [(Float, Float, Float)] = [

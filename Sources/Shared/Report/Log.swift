@@ -4,6 +4,10 @@
 //   [3/7] patch embedding  (196 patches × 768 → 768)  · 2.1 ms
 //         tokens  (1, 196, 768)  min -1.2  max 1.4  mean 0.01  std 0.33  [0.12, -0.05, …]
 
+import TensorCore
+import IO
+import Image
+import CLIPAssets
 import Foundation
 
 /// "2.1 ms", "1.35 s", "850 µs".

@@ -1,6 +1,11 @@
 // Line plots for the chapters' pictures (the loss curve): axes, light grid, one polyline per series.
 // No text rendering — the chapter prints the numbers; the picture shows the shape.
 
+import TensorCore
+import IO
+import Image
+import CLIPAssets
+
 public struct PlotSeries {
   public var points: [(x: Float, y: Float)]
   public var color: (UInt8, UInt8, UInt8)

@@ -1,6 +1,10 @@
 // A one-line progress bar with rate and ETA. On a terminal it redraws in place; when the output is a
 // file or a pipe (tests, CI logs) it prints a plain line at 25%, 50%, 75% and 100% instead.
 
+import TensorCore
+import IO
+import Image
+import CLIPAssets
 import Foundation
 
 public final class ProgressBar {

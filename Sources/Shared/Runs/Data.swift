@@ -4,6 +4,12 @@
 //   CSV:   image,caption_number,caption,id     (Flickr30k as the seed reads it; also "image,caption" —
 //          Flickr8k's captions.txt — and '|'-separated "image_name| comment_number| comment")
 
+import TensorCore
+import Layers
+import Models
+import Text
+import Image
+import IO
 import Dispatch
 import Foundation
 

@@ -4,6 +4,12 @@
 // Recall@K = the fraction of queries whose rank is ≤ K; ranks are 1-based. Ties count against the
 // query (a correct item tied with a wrong one ranks below it), so a constant model scores chance or worse.
 
+import TensorCore
+import Layers
+import Models
+import Text
+import Image
+import IO
 import Foundation
 
 public struct RetrievalMetrics: Sendable, Equatable, CustomStringConvertible {

@@ -2,6 +2,12 @@
 // groups and rates, the schedule, the data pipeline. Read by Training (to train) and by Evaluation
 // (to embed with a checkpoint's own settings), so it lives below both.
 
+import TensorCore
+import Layers
+import Models
+import Text
+import Image
+import IO
 import Foundation
 
 public struct OptimizerGroup: Sendable, Codable, Equatable {
@@ -188,5 +194,6 @@ extension TrainingConfig: CheckedConfiguration {
 
 public struct TrainingError: Error, CustomStringConvertible {
   public var message: String
+  public init(message: String) { self.message = message }
   public var description: String { message }
 }

@@ -9,6 +9,12 @@
 // `dataset.json` records the configuration, so later chapters read the classes of the data they get.
 // Generation is seeded; the same seed gives the same files.
 
+import TensorCore
+import Layers
+import Models
+import Text
+import Image
+import IO
 import Foundation
 
 public struct ShapesDatasetConfig: Sendable, Codable, Equatable {

@@ -1,5 +1,6 @@
 // The one clock every layer that times itself reads (chapters print durations with Report's formatDuration).
 
+import Kernels
 import Foundation
 
 /// Wall-clock time in seconds (monotonic).

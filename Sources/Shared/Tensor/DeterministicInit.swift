@@ -8,6 +8,8 @@
 //   u_i        = Float(z_i >> 40) · 2⁻²⁴                    ∈ [0, 1), exact in Float32
 //   value_i    = (u_i · 2 − 1) · scale + offset              (Float32 arithmetic, in this order)
 
+import Kernels
+
 /// FNV-1a, 64-bit, over the UTF-8 bytes of `text`.
 public func fnv1a64(_ text: String) -> UInt64 {
   var hash: UInt64 = 0xcbf2_9ce4_8422_2325

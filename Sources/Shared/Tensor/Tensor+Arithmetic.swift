@@ -1,5 +1,7 @@
 // Matrix products and elementwise arithmetic on whole tensors, built on the kernels.
 
+import Kernels
+
 extension Tensor {
   /// Matrix product of the last two dimensions' worth of rows:
   /// `self` is (…, M, K) viewed as (rows, K); `other` is (K, N), or (N, K) with `transposeOther`.

@@ -3,6 +3,7 @@
 //
 //   "A dog runs."  →  [CLS] a dog runs . [SEP]  →  101 1037 3899 3216 1012 102
 
+import TensorCore
 import CLIPAssets
 import Foundation
 

@@ -2,6 +2,8 @@
 // marking a piece that continues a word ("playing" → "play", "##ing"). A word with any part that
 // matches nothing, or longer than 100 characters, becomes [UNK] as a whole — as in BERT.
 
+import TensorCore
+import CLIPAssets
 import Foundation
 
 public struct VocabularyError: Error, CustomStringConvertible {

@@ -2,6 +2,15 @@
 // decoupled weight decay, bias-corrected moments. Moments live in zero copies of the model, addressed
 // by the same parameter table as the weights and the gradients.
 
+import TensorCore
+import Kernels
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 public struct AdamW<Model>: @unchecked Sendable {

@@ -2,6 +2,16 @@
 // when the validation loss has not improved by more than `threshold` (relative) for more than
 // `patience` epochs, every group's learning rate is multiplied by `factor`.
 
+import TensorCore
+import Kernels
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
+
 public struct ReduceLROnPlateau: Sendable, Codable, Equatable {
   public var factor: Float = 0.8
   public var patience = 1

@@ -1,6 +1,15 @@
 // One optimisation step of CLIP — forward, backward, (optional) gradient clipping, AdamW with the
 // seed's parameter groups, and the logit-scale clamp — shared by the trainer, the chapter and the tests.
 
+import TensorCore
+import Kernels
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 public struct NonFiniteError: Error, CustomStringConvertible {

@@ -2,6 +2,15 @@
 // validation loss and retrieval after each epoch, ReduceLROnPlateau on the validation loss,
 // checkpoints every epoch (and the best by validation loss), a JSON-lines log and a loss curve.
 
+import TensorCore
+import Kernels
+import Layers
+import Models
+import Runs
+import Text
+import Image
+import IO
+import Report
 import Foundation
 
 /// Where the trainer reports (the chapter prints; tests collect).
