@@ -139,7 +139,7 @@ case "step":
         var rng: SeededRNG? = SeededRNG(seed: 1)
         let step = model.forward(pixels: pixels, batch: batch, dropout: &rng)
         var grads = model.zeroGradients()
-        model.backward(step, grads: &grads)
+        model.backward(step, loss: contrastiveLoss(step, model: model), grads: &grads)
       }
       report("clip \(name) fwd+bwd batch \(b)", threads: threads, seconds: seconds, flop: 0)
     }
@@ -161,11 +161,12 @@ case "train-step":
       _ = try? trainStep(&model, optimizer: &optimizer, config: config.optimizer, pixels: pixels, batch: batch, dropoutMasks: nil)
     }
     report("tiny train step batch \(b)", threads: threads, seconds: seconds, flop: 0)
-    let forward = timeMedian { _ = model.forward(pixels: pixels, batch: batch, dropoutMasks: nil) }
+    let forward = timeMedian { _ = contrastiveLoss(model.forward(pixels: pixels, batch: batch, dropoutMasks: nil), model: model) }
     report("  forward + loss", threads: threads, seconds: forward, flop: 0)
     let out = model.forward(pixels: pixels, batch: batch, dropoutMasks: nil)
     var grads = model.zeroGradients()
-    let backward = timeMedian { grads = model.zeroGradients(); model.backward(out, grads: &grads) }
+    let outLoss = contrastiveLoss(out, model: model)
+    let backward = timeMedian { grads = model.zeroGradients(); model.backward(out, loss: outLoss, grads: &grads) }
     report("  zero grads + backward", threads: threads, seconds: backward, flop: 0)
     let update = timeMedian { optimizer.update(&model, grads: grads) }
     report("  AdamW update", threads: threads, seconds: update, flop: 0)

@@ -80,7 +80,8 @@ struct DataParallelTests {
     var singleOptimizer = AdamW(model: single, config: optimizerConfig)
     var singleLosses: [Float] = []
     var firstGrads = single.zeroGradients()
-    single.backward(single.forward(pixels: pixels, batch: batch, dropoutMasks: masks), grads: &firstGrads)
+    let firstForward = single.forward(pixels: pixels, batch: batch, dropoutMasks: masks)
+    single.backward(firstForward, loss: contrastiveLoss(firstForward, model: single), grads: &firstGrads)
     for _ in 0..<3 {
       singleLosses.append(try trainStep(&single, optimizer: &singleOptimizer, config: optimizerConfig, pixels: pixels, batch: batch,
                                         dropoutMasks: masks).loss)

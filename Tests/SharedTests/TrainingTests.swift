@@ -39,7 +39,8 @@ struct TrainingTests {
     // The well-conditioned entries, from the first step's gradients.
     let (pixels0, tokens0, masks0) = try batch(f, 0)
     var grads0 = model.zeroGradients()
-    model.backward(model.forward(pixels: pixels0, batch: tokens0, dropoutMasks: masks0), grads: &grads0)
+    let forward0 = model.forward(pixels: pixels0, batch: tokens0, dropoutMasks: masks0)
+    model.backward(forward0, loss: contrastiveLoss(forward0, model: model), grads: &grads0)
     // Key biases have a zero gradient in exact arithmetic (softmax ignores a constant shift of a row of
     // scores), so their whole trajectory is float noise: never well-conditioned, whatever the noise's
     // size on a given summation order (ViT: the middle third of attn.qkv.bias; BERT: key.bias).

@@ -1,11 +1,14 @@
 // CLIP: the image tower (ViT), the text tower (BERT, mean-pooled and normalised), one projection head
-// each into a shared P-dimensional space, and the contrastive loss with a learnable logit scale.
+// each into a shared P-dimensional space, and a learnable logit scale. The model computes embeddings
+// and backpropagates gradients given to it; the loss that makes those gradients is the training
+// step's (Training/TrainStep.swift), so the same model trains on local or gathered rows.
 //
 //   N pairs, P projection width
 //   image_feature = ViT(pixels).pooled  (or .logits, as the seed does)        (N, E_img)
 //   text_feature  = normalize(meanPool(BERT(ids)))                            (N, E_txt)
 //   I = image_projection(image_feature),  T = text_projection(text_feature)   (N, P) each
-//   loss = contrastiveLoss(I, T, logit_scale)                                 Layers/ContrastiveLoss.swift
+//   (the step: loss = contrastiveLoss(I, T, logit_scale), Layers/ContrastiveLoss.swift; then backward
+//    from dL/dI, dL/dT, dL/dlogit_scale)
 
 import Foundation
 import IO
@@ -26,7 +29,7 @@ public struct CLIPConfig: Sendable, Equatable, Codable {
   public var projectionDim = 512  // P: the shared space
   public var dropout: Float = 0.1  // in the projection heads
   public var imageFeature: ImageFeature = .pooled
-  public var loss: ContrastiveLossKind = .standard
+  public var loss: ContrastiveLossKind = .standard  // how logit_scale is read: exp(s) (standard) or s (the seed's)
   public var initialLogitScale: Float = Float(log(1 / 0.07))  // ln(1/0.07) ≈ 2.659
   public var maxTextLength = 64  // tokens per caption, [CLS] and [SEP] included
 
@@ -79,11 +82,6 @@ extension CLIPConfig: CheckedConfiguration {
   }
 }
 
-/// The optimiser groups, with the seed's learning rates.
-public enum ParameterGroup: String, Sendable, CaseIterable, Codable {
-  case imageTower, textTower, heads
-}
-
 public struct CLIP: Sendable {
   public var config: CLIPConfig
   public var vit: ViT
@@ -108,13 +106,6 @@ public struct CLIP: Sendable {
     table += ProjectionHead.parameterTable(prefix: "text_projection.", \CLIP.textHead)
     table.append(Parameter("logit_scale", \.logitScale))
     return table
-  }
-
-  /// Which optimiser group a checkpoint key belongs to.
-  public static func group(of key: String) -> ParameterGroup {
-    if key.hasPrefix("image_encoder.") { return .imageTower }
-    if key.hasPrefix("text_encoder.") { return .textTower }
-    return .heads
   }
 
   // MARK: Construction
@@ -150,8 +141,8 @@ public struct CLIP: Sendable {
 
 // MARK: - Forward and backward
 
-/// Everything one training step's forward pass produced (and its backward needs).
-public struct CLIPStep: Sendable {
+/// Everything one forward pass produced: the two projections, and what backward needs.
+public struct CLIPForward: Sendable {
   public var image: ViTOutput
   public var text: BERTOutput
   public var batch: TokenBatch
@@ -159,14 +150,13 @@ public struct CLIPStep: Sendable {
   public var textHeadCache: ProjectionHeadCache
   public var imageProjection: Tensor  // (N, P)
   public var textProjection: Tensor  // (N, P)
-  public var loss: ContrastiveLossOutput
 }
 
 extension CLIP {
   func imageFeature(_ out: ViTOutput) -> Tensor { config.imageFeature == .pooled ? out.pooled : out.logits }
 
-  /// Forward pass and loss. `dropout` draws the heads' dropout masks and advances (nil: no dropout).
-  public func forward(pixels: Tensor, batch: TokenBatch, dropout: inout SeededRNG?) -> CLIPStep {
+  /// Forward pass. `dropout` draws the heads' dropout masks and advances (nil: no dropout).
+  public func forward(pixels: Tensor, batch: TokenBatch, dropout: inout SeededRNG?) -> CLIPForward {
     var masks: (image: Tensor, text: Tensor)? = nil
     if var rng = dropout, config.dropout > 0 {
       let shape = [batch.batchSize, config.projectionDim]
@@ -176,24 +166,24 @@ extension CLIP {
     return forward(pixels: pixels, batch: batch, dropoutMasks: masks)
   }
 
-  /// Forward pass and loss with explicit dropout masks (multipliers), or none.
-  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?) -> CLIPStep {
+  /// Forward pass with explicit dropout masks (multipliers), or none.
+  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?) -> CLIPForward {
     precondition(pixels.shape[0] == batch.batchSize, "\(pixels.shape[0]) images but \(batch.batchSize) captions")
     let image = vit.forward(pixels)
     let textOut = text.forward(batch)
     let (imageProjection, imageHeadCache) = imageHead.forward(imageFeature(image), dropoutMask: dropoutMasks?.image)
     let (textProjection, textHeadCache) = textHead.forward(textOut.embedding, dropoutMask: dropoutMasks?.text)
-    let loss = contrastiveLoss(image: imageProjection, text: textProjection, logitScale: logitScale.storage[0], kind: config.loss)
-    return CLIPStep(image: image, text: textOut, batch: batch, imageHeadCache: imageHeadCache, textHeadCache: textHeadCache,
-                    imageProjection: imageProjection, textProjection: textProjection, loss: loss)
+    return CLIPForward(image: image, text: textOut, batch: batch, imageHeadCache: imageHeadCache, textHeadCache: textHeadCache,
+                       imageProjection: imageProjection, textProjection: textProjection)
   }
 
-  /// Backward pass of `step`, accumulating into `grads`. `trainText: false` stops at the text head
-  /// (a frozen text tower, LiT-style).
-  public func backward(_ step: CLIPStep, grads: inout CLIP, trainImage: Bool = true, trainText: Bool = true) {
-    grads.logitScale.storage[0] += step.loss.dLogitScale
-    let dImageFeature = imageHead.backward(step.loss.dImage, cache: step.imageHeadCache, grads: &grads.imageHead, inputGradient: trainImage)
-    let dTextFeature = textHead.backward(step.loss.dText, cache: step.textHeadCache, grads: &grads.textHead, inputGradient: trainText)
+  /// Backward pass of `step` from the gradients of whatever loss was computed on its projections,
+  /// accumulating into `grads`. `trainText: false` stops at the text head (a frozen text tower, LiT-style).
+  public func backward(_ step: CLIPForward, dImageProjection: Tensor, dTextProjection: Tensor, dLogitScale: Float, grads: inout CLIP,
+                       trainImage: Bool = true, trainText: Bool = true) {
+    grads.logitScale.storage[0] += dLogitScale
+    let dImageFeature = imageHead.backward(dImageProjection, cache: step.imageHeadCache, grads: &grads.imageHead, inputGradient: trainImage)
+    let dTextFeature = textHead.backward(dTextProjection, cache: step.textHeadCache, grads: &grads.textHead, inputGradient: trainText)
     if trainImage {
       switch config.imageFeature {
       case .pooled: vit.backward(dLogits: nil, dPooled: dImageFeature, output: step.image, grads: &grads.vit)

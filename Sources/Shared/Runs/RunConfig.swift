@@ -49,11 +49,9 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
   /// The group of a CLIP parameter (nil: frozen).
   public func group(of key: String) -> String? {
     if key == "logit_scale" { return "scale" }
-    switch CLIP.group(of: key) {
-    case .imageTower: return "image"
-    case .textTower: return freezeText ? nil : "text"
-    case .heads: return "heads"
-    }
+    if key.hasPrefix("image_encoder.") { return "image" }
+    if key.hasPrefix("text_encoder.") { return freezeText ? nil : "text" }
+    return "heads"  // image_projection.*, text_projection.*
   }
 }
 

@@ -56,19 +56,21 @@ public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config:
                       batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?,
                       exchange: GradientExchange? = nil) throws -> StepResult {
   let table = CLIP.parameterTable(model.config)
-  var step = model.forward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks)
+  // forward → loss (once: on this process's rows, or on every rank's gathered rows) → backward
+  let forward = model.forward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks)
+  var loss: ContrastiveLossOutput
   if let exchange {
-    let n = step.imageProjection.shape[0]
-    let global = contrastiveLoss(image: try exchange.allGather(step.imageProjection), text: try exchange.allGather(step.textProjection),
-                                 logitScale: model.logitScale.storage[0], kind: model.config.loss)
+    let n = forward.imageProjection.shape[0]
+    loss = contrastiveLoss(image: try exchange.allGather(forward.imageProjection), text: try exchange.allGather(forward.textProjection),
+                           logitScale: model.logitScale.storage[0], kind: model.config.loss)
     let mine = (exchange.rank * n)..<((exchange.rank + 1) * n)
-    step.loss = ContrastiveLossOutput(loss: global.loss, imageLoss: global.imageLoss, textLoss: global.textLoss, logits: global.logits,
-                                      dImage: global.dImage.rows(mine), dText: global.dText.rows(mine),
-                                      dLogitScale: global.dLogitScale / Float(exchange.ranks))
+    (loss.dImage, loss.dText, loss.dLogitScale) = (loss.dImage.rows(mine), loss.dText.rows(mine), loss.dLogitScale / Float(exchange.ranks))
+  } else {
+    loss = contrastiveLoss(forward, model: model)
   }
-  guard step.loss.loss.isFinite else { throw NonFiniteError(what: "the loss is \(step.loss.loss)") }
+  guard loss.loss.isFinite else { throw NonFiniteError(what: "the loss is \(loss.loss)") }
   var grads = model.zeroGradients()
-  model.backward(step, grads: &grads, trainText: !config.freezeText)
+  model.backward(forward, loss: loss, grads: &grads, trainText: !config.freezeText)
   if let exchange {
     var flat: [Float] = []
     flat.reserveCapacity(model.parameterCount)
@@ -89,5 +91,18 @@ public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config:
   if model.config.loss == .standard {
     model.logitScale.storage[0] = min(model.logitScale.storage[0], Float(log(100.0)))
   }
-  return StepResult(loss: step.loss.loss, gradientNorm: norm, logits: step.loss.logits)
+  return StepResult(loss: loss.loss, gradientNorm: norm, logits: loss.logits)
+}
+
+/// The contrastive loss of one forward pass, with the model's logit scale read as its config says.
+public func contrastiveLoss(_ forward: CLIPForward, model: CLIP) -> ContrastiveLossOutput {
+  contrastiveLoss(image: forward.imageProjection, text: forward.textProjection, logitScale: model.logitScale.storage[0], kind: model.config.loss)
+}
+
+extension CLIP {
+  /// Backward from a contrastive loss's gradients (its rows for this process's pairs).
+  public func backward(_ forward: CLIPForward, loss: ContrastiveLossOutput, grads: inout CLIP, trainImage: Bool = true, trainText: Bool = true) {
+    backward(forward, dImageProjection: loss.dImage, dTextProjection: loss.dText, dLogitScale: loss.dLogitScale, grads: &grads,
+             trainImage: trainImage, trainText: trainText)
+  }
 }

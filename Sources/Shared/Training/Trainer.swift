@@ -374,7 +374,7 @@ public final class Trainer {
       guard batch.images.count >= 1 else { continue }
       let step = model.forward(pixels: batch.pixels, batch: batch.tokens, dropoutMasks: nil)
       if batch.images.count >= 2 {
-        lossSum += Double(step.loss.loss) * Double(batch.images.count)
+        lossSum += Double(contrastiveLoss(step, model: model).loss) * Double(batch.images.count)
         lossCount += batch.images.count
       }
       imageEmbeddings += l2Normalize(step.imageProjection).0.storage
