@@ -217,11 +217,8 @@ public struct ViT: Sendable {
     switch config.pool {
     case .classToken:
       for bi in 0..<b { for k in 0..<d { pooled.storage[bi * d + k] = normed.storage[bi * t * d + k] } }
-    case .mean:
-      for bi in 0..<b {
-        for ti in 1..<t { for k in 0..<d { pooled.storage[bi * d + k] += normed.storage[(bi * t + ti) * d + k] } }
-        for k in 0..<d { pooled.storage[bi * d + k] /= Float(n) }
-      }
+    case .mean:  // the patch tokens' mean: Pooling.swift's meanPool with the class token masked out
+      pooled = meanPool(normed, mask: patchTokenMask(batch: b))
     }
     let logits = config.numClasses > 0 ? head.forward(pooled) : Tensor.zeros([b, 0])
     return ViTOutput(logits: logits, pooled: pooled, tokens: normed,
@@ -249,7 +246,7 @@ extension ViT {
     case .classToken:
       for bi in 0..<b { for k in 0..<d { dNormed.storage[bi * t * d + k] = dPool.storage[bi * d + k] } }
     case .mean:  // forward: pooled = mean of tokens 1…N; so each gets dPooled / N
-      for bi in 0..<b { for ti in 1..<t { for k in 0..<d { dNormed.storage[(bi * t + ti) * d + k] = dPool.storage[bi * d + k] / Float(n) } } }
+      dNormed = meanPoolBackward(dPool, mask: patchTokenMask(batch: b), length: t)
     }
     var dx = norm.backward(dNormed, input: output.cache.beforeNorm, cache: output.cache.norm, grads: &grads.norm)
     for i in stride(from: blocks.count - 1, through: 0, by: -1) {
@@ -277,27 +274,10 @@ extension ViT {
   public func zeroGradients() -> ViT { zerosLike(self, table: Self.parameterTable(config)) }
 }
 
-// MARK: - Attention rollout
-
-/// Attention rollout (Abnar & Zuidema, 2020): how much each patch feeds the class token through all
-/// layers. Per layer, average the heads and add the residual path: Â = ½·mean_h(A) + ½·I; multiply
-/// the layers: R = Â_L ⋯ Â_1. Returns the class-token row over the patches, (grid, grid), scaled to [0, 1].
-public func attentionRollout(_ attention: [Tensor], batchIndex: Int = 0, grid: Int) -> Tensor {
-  precondition(!attention.isEmpty, "no attention maps")
-  let h = attention[0].shape[1], t = attention[0].shape[2]
-  var rollout = Tensor.zeros([t, t])
-  for i in 0..<t { rollout[i, i] = 1 }
-  for layer in attention {
-    var a = Tensor.zeros([t, t])
-    let base = batchIndex * h * t * t
-    for hi in 0..<h {
-      for i in 0..<(t * t) { a.storage[i] += layer.storage[base + hi * t * t + i] / Float(h) }
-    }
-    for i in 0..<t { for j in 0..<t { a[i, j] = 0.5 * a[i, j] + (i == j ? 0.5 : 0) } }
-    rollout = a.matmul(rollout)
+extension ViT {
+  /// (B, T): 0 for the class token, 1 for every patch token — what mean pooling averages over.
+  func patchTokenMask(batch b: Int) -> Tensor {
+    let t = config.numTokens
+    return Tensor(shape: [b, t], storage: (0..<(b * t)).map { $0 % t == 0 ? 0 : 1 })
   }
-  var heat = Tensor(shape: [grid, grid], storage: Array(rollout.storage[1..<t]))
-  let lo = heat.storage.min()!, hi = heat.storage.max()!
-  heat = heat.map { hi > lo ? ($0 - lo) / (hi - lo) : 0 }
-  return heat
 }
