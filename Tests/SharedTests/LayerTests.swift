@@ -56,39 +56,30 @@ struct LayerTests {
     expectClose(plain, try fixture.tensor("attention.unmasked_out"), atol: 1e-6, rtol: 1e-5, "timm Attention")
   }
 
-  @Test("fast row kernels equal their naive definitions on awkward widths", arguments: [1, 15, 16, 17, 197, 768, 1001])
+  @Test("fast row kernels equal their definitions on awkward widths (LayerNorm forward and backward, softmax, GELU)", arguments: [1, 15, 16, 17, 197, 768, 1001])
   func rowKernels(_ dim: Int) {
     let rows = 37
     let x = randomTensor([rows, dim], seed: UInt64(dim)) * 4
     let w = randomTensor([dim], seed: 1), b = randomTensor([dim], seed: 2)
-    var fast = Tensor.zeros([rows, dim]), naive = Tensor.zeros([rows, dim])
-    var m1 = [Float](repeating: 0, count: rows), r1 = m1, m2 = m1, r2 = m1
-    x.withUnsafePointer { xp in
-      w.withUnsafePointer { wp in
-        b.withUnsafePointer { bp in
-          fast.withUnsafeMutablePointer { fp in Kernels.layerNorm(x: xp, y: fp, weight: wp, bias: bp, rows: rows, dim: dim, eps: 1e-6, mean: &m1, rstd: &r1) }
-          naive.withUnsafeMutablePointer { np in layerNormNaive(x: xp, y: np, weight: wp, bias: bp, rows: rows, dim: dim, eps: 1e-6, mean: &m2, rstd: &r2) }
-        }
-      }
-    }
-    expectClose(fast, naive, atol: 1e-5, rtol: 1e-5, "layerNorm dim \(dim)")
-    x.withUnsafePointer { xp in
-      fast.withUnsafeMutablePointer { fp in Kernels.softmax(x: xp, y: fp, rows: rows, dim: dim) }
-      naive.withUnsafeMutablePointer { np in softmaxNaive(x: xp, y: np, rows: rows, dim: dim) }
-    }
-    expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "softmax dim \(dim)")
-    x.withUnsafePointer { xp in
-      fast.withUnsafeMutablePointer { fp in Kernels.gelu(x: xp, y: fp, count: rows * dim) }
-      naive.withUnsafeMutablePointer { np in geluNaive(x: xp, y: np, count: rows * dim) }
-    }
-    expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "gelu dim \(dim)")
+    // LayerNorm, forward and backward, against the definition in Layers/LayerNorm.swift
+    let norm = LayerNorm(weight: w, bias: b, eps: 1e-6)
+    let (y, cache) = norm.forward(x), (yDef, cacheDef) = norm.forwardDefinition(x)
+    expectClose(y, yDef, atol: 1e-5, rtol: 1e-5, "layerNorm dim \(dim)")
+    expectClose(cache.rstd, cacheDef.rstd, atol: 1e-6, rtol: 1e-5, "layerNorm rstd dim \(dim)")
+    let dyNorm = randomTensor([rows, dim], seed: 78)
+    var g1 = norm, g2 = norm
+    (g1.weight, g1.bias, g2.weight, g2.bias) = (.zeros([dim]), .zeros([dim]), .zeros([dim]), .zeros([dim]))
+    let dx = norm.backward(dyNorm, input: x, cache: cache, grads: &g1)
+    let dxDef = norm.backwardDefinition(dyNorm, input: x, cache: cacheDef, grads: &g2)
+    expectClose(dx, dxDef, atol: 1e-5, rtol: 1e-4, "layerNorm backward dx dim \(dim)")
+    expectClose(g1.weight, g2.weight, atol: 1e-4, rtol: 1e-4, "layerNorm backward dweight dim \(dim)")
+    expectClose(g1.bias, g2.bias, atol: 1e-4, rtol: 1e-4, "layerNorm backward dbias dim \(dim)")
+    // softmax and GELU, forward and backward, against the definitions in Layers/Softmax.swift and GELU.swift
+    let p = x.softmaxLastDim()
+    expectClose(p, x.softmaxDefinition(), atol: 1e-7, rtol: 1e-6, "softmax dim \(dim)")
     let dy = randomTensor([rows, dim], seed: 77)
-    x.withUnsafePointer { xp in
-      dy.withUnsafePointer { dp in
-        fast.withUnsafeMutablePointer { fp in Kernels.geluBackward(dy: dp, x: xp, dx: fp, count: rows * dim) }
-        naive.withUnsafeMutablePointer { np in geluBackwardNaive(dy: dp, x: xp, dx: np, count: rows * dim) }
-      }
-    }
-    expectClose(fast, naive, atol: 1e-7, rtol: 1e-6, "gelu backward dim \(dim)")
+    expectClose(dy.softmaxBackward(output: p), dy.softmaxBackwardDefinition(output: p), atol: 1e-7, rtol: 1e-5, "softmax backward dim \(dim)")
+    expectClose(x.gelu(), x.geluDefinition(), atol: 1e-7, rtol: 1e-6, "gelu dim \(dim)")
+    expectClose(dy.geluBackward(input: x), dy.geluBackwardDefinition(input: x), atol: 1e-7, rtol: 1e-6, "gelu backward dim \(dim)")
   }
 }

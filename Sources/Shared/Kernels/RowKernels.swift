@@ -23,26 +23,6 @@ public func parallelRows(_ rows: Int, cols: Int, _ body: (Int, Int) -> Void) {
 
 // MARK: - LayerNorm
 
-/// Definition: mean and (biased) variance per row in Double, y = (x − mean)/sqrt(var + eps)·w + b.
-/// Writes mean and rstd = 1/sqrt(var + eps) per row (what the backward needs).
-public func layerNormNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
-                           bias: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float,
-                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-  for r in 0..<rows {
-    let row = x + r * dim
-    var s = 0.0
-    for i in 0..<dim { s += Double(row[i]) }
-    let m = s / Double(dim)
-    var v = 0.0
-    for i in 0..<dim { v += (Double(row[i]) - m) * (Double(row[i]) - m) }
-    v /= Double(dim)
-    let rs = 1 / (v + Double(eps)).squareRoot()
-    for i in 0..<dim { y[r * dim + i] = Float((Double(row[i]) - m) * rs) * weight[i] + bias[i] }
-    mean[r] = Float(m)
-    rstd[r] = Float(rs)
-  }
-}
-
 /// Fast LayerNorm: two passes per row in SIMD16 Float (mean; then corrected mean and variance), rows in parallel.
 public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
                       bias: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float,
@@ -84,23 +64,6 @@ public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w
 }
 
 // MARK: - Softmax
-
-/// Definition: y = exp(x − max) / Σ exp(x − max) per row (max subtracted for stability).
-/// A row that is entirely −∞ gives zeros rather than NaN.
-public func softmaxNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
-  for r in 0..<rows {
-    let row = x + r * dim, out = y + r * dim
-    var mx = -Float.infinity
-    for i in 0..<dim { mx = max(mx, row[i]) }
-    if mx == -Float.infinity {
-      for i in 0..<dim { out[i] = 0 }
-      continue
-    }
-    var s: Float = 0
-    for i in 0..<dim { out[i] = Foundation.exp(row[i] - mx); s += out[i] }
-    for i in 0..<dim { out[i] /= s }
-  }
-}
 
 /// One row of softmax with SIMD max, exp and sum (in place allowed).
 @inline(__always)
@@ -158,11 +121,6 @@ public func geluScalar(_ x: Float) -> Float {
   x * 0.5 * (1 + Foundation.erf(x * Float(0.70710678118654752440)))
 }
 
-/// Definition over a buffer.
-public func geluNaive(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-  for i in 0..<count { y[i] = geluScalar(x[i]) }
-}
-
 /// Parallel SIMD GELU over a buffer.
 public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
   let chunk = 16_384
@@ -181,10 +139,10 @@ public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count:
 
 // MARK: - Backward kernels
 
-/// LayerNorm backward, the definition. With x̂ = (x − mean)·rstd and y = x̂·w + b:
-///   dw += Σ_rows dy·x̂,  db += Σ_rows dy,
-///   dx̂ = dy·w,  dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂·x̂))       (means over the row)
-public func layerNormBackwardNaive(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+/// LayerNorm backward over a run of rows, serially (the maths: Layers/LayerNorm.swift; the parallel
+/// kernel below gives each task its rows and its own dw, db):
+///   dw += Σ_rows dy·x̂,  db += Σ_rows dy,  dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂·x̂)),  dx̂ = dy·w
+public func layerNormBackwardRows(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                    mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int,
                                    dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
                                    dBias: UnsafeMutablePointer<Float>) {
@@ -214,7 +172,7 @@ public func layerNormBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
                               dBias: UnsafeMutablePointer<Float>) {
   let (tasks, per) = rowChunks(rows: rows, cols: dim)
   if tasks <= 1 {
-    layerNormBackwardNaive(dy: dy, x: x, weight: weight, mean: mean, rstd: rstd, rows: rows, dim: dim, dx: dx,
+    layerNormBackwardRows(dy: dy, x: x, weight: weight, mean: mean, rstd: rstd, rows: rows, dim: dim, dx: dx,
                            dWeight: dWeight, dBias: dBias)
     return
   }
@@ -223,7 +181,7 @@ public func layerNormBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
   defer { partial.deallocate() }
   parallelFor(tasks) { t in
     let r0 = t * per, r1 = min(rows, (t + 1) * per)
-    layerNormBackwardNaive(dy: dy + r0 * dim, x: x + r0 * dim, weight: weight, mean: mean + r0, rstd: rstd + r0,
+    layerNormBackwardRows(dy: dy + r0 * dim, x: x + r0 * dim, weight: weight, mean: mean + r0, rstd: rstd + r0,
                            rows: r1 - r0, dim: dim, dx: dx + r0 * dim, dWeight: partial + t * 2 * dim,
                            dBias: partial + t * 2 * dim + dim)
   }
@@ -235,14 +193,17 @@ public func layerNormBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
   }
 }
 
-/// Softmax backward per row, given the forward output p: dx = p ⊙ (dp − Σ_j dp_j·p_j). In place allowed.
-public func softmaxBackwardNaive(dp: UnsafePointer<Float>, p: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                 rows: Int, dim: Int) {
-  for r in 0..<rows {
-    let pr = p + r * dim, dpr = dp + r * dim, dxr = dx + r * dim
-    var dot: Float = 0
-    for i in 0..<dim { dot += dpr[i] * pr[i] }
-    for i in 0..<dim { dxr[i] = pr[i] * (dpr[i] - dot) }
+/// Softmax backward, given the forward output p: dx = p ⊙ (dp − Σ_j dp_j·p_j) per row, rows in
+/// parallel (the maths: Layers/Softmax.swift). In place allowed.
+public func softmaxBackward(dp: UnsafePointer<Float>, p: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                            rows: Int, dim: Int) {
+  parallelRows(rows, cols: dim) { r0, r1 in
+    for r in r0..<r1 {
+      let pr = p + r * dim, dpr = dp + r * dim, dxr = dx + r * dim
+      var dot: Float = 0
+      for i in 0..<dim { dot += dpr[i] * pr[i] }
+      for i in 0..<dim { dxr[i] = pr[i] * (dpr[i] - dot) }
+    }
   }
 }
 
@@ -263,11 +224,6 @@ public func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: 
     while i + 16 <= end { store16(load16(dy + i) * geluDerivativeSIMD(load16(x + i)), dx + i); i += 16 }
     while i < end { dx[i] = dy[i] * geluDerivative(x[i]); i += 1 }
   }
-}
-
-/// GELU backward, the definition (libm's erf and exp).
-public func geluBackwardNaive(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-  for i in 0..<count { dx[i] = dy[i] * geluDerivative(x[i]) }
 }
 
 /// out[j] += Σ_r x[r, j]: the bias gradient of a Linear layer (dbias = column sums of dy).

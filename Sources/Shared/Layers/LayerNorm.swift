@@ -1,14 +1,21 @@
 // LayerNorm over the last dimension, nn.LayerNorm. timm's ViT uses eps 1e-6, BERT 1e-12.
 //
 //   N rows (all leading dimensions flattened), D features
-//   y = (x − mean) / sqrt(var + eps) · weight + bias        (biased variance, per row)
+//   forward:   mean = Σ x / D,  var = Σ (x − mean)² / D  (biased),  rstd = 1 / sqrt(var + eps)
+//              x̂ = (x − mean) · rstd,   y = x̂ · weight + bias
+//   backward:  dweight += Σ_rows dy · x̂,   dbias += Σ_rows dy
+//              dx̂ = dy · weight
+//              dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂))       (means over the row's D features)
+//
+// The definition below is those lines as plain loops; `forward` and `backward` run the same maths in
+// the SIMD, row-parallel kernels of Kernels/RowKernels.swift, and the tests hold them to the definition.
 
-import TensorCore
 import Kernels
+import TensorCore
 
 public struct LayerNormCache: Sendable {
-  public var mean: [Float]  // (N)
-  public var rstd: [Float]  // (N)  1 / sqrt(var + eps)
+  public var mean: Tensor  // (N)
+  public var rstd: Tensor  // (N)  1 / sqrt(var + eps)
 }
 
 public struct LayerNorm: Sendable {
@@ -23,6 +30,41 @@ public struct LayerNorm: Sendable {
     self.eps = eps
   }
 
+  // MARK: - The definition
+
+  /// x (…, D) → y (…, D): the forward as plain loops (statistics in Double).
+  public func forwardDefinition(_ x: Tensor) -> (Tensor, LayerNormCache) {
+    let d = weight.count, rows = x.count / max(d, 1)
+    var y = Tensor.zeros(x.shape), mean = Tensor.zeros([rows]), rstd = Tensor.zeros([rows])
+    for r in 0..<rows {
+      let row = (0..<d).map { Double(x.storage[r * d + $0]) }
+      let m = row.reduce(0, +) / Double(d)
+      let variance = row.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(d)
+      let rs = 1 / (variance + Double(eps)).squareRoot()
+      for i in 0..<d { y.storage[r * d + i] = Float((row[i] - m) * rs) * weight.storage[i] + bias.storage[i] }
+      (mean.storage[r], rstd.storage[r]) = (Float(m), Float(rs))
+    }
+    return (y, LayerNormCache(mean: mean, rstd: rstd))
+  }
+
+  /// The backward as plain loops: accumulates dweight, dbias into `grads`, returns dx.
+  public func backwardDefinition(_ dy: Tensor, input x: Tensor, cache: LayerNormCache, grads: inout LayerNorm) -> Tensor {
+    let d = weight.count, rows = x.count / max(d, 1)
+    var dx = Tensor.zeros(x.shape)
+    for r in 0..<rows {
+      let xhat = (0..<d).map { (x.storage[r * d + $0] - cache.mean.storage[r]) * cache.rstd.storage[r] }
+      let dxhat = (0..<d).map { dy.storage[r * d + $0] * weight.storage[$0] }
+      for i in 0..<d {
+        grads.weight.storage[i] += dy.storage[r * d + i] * xhat[i]
+        grads.bias.storage[i] += dy.storage[r * d + i]
+      }
+      let meanDxhat = dxhat.reduce(0, +) / Float(d)
+      let meanDxhatXhat = zip(dxhat, xhat).reduce(0) { $0 + $1.0 * $1.1 } / Float(d)
+      for i in 0..<d { dx.storage[r * d + i] = cache.rstd.storage[r] * (dxhat[i] - meanDxhat - xhat[i] * meanDxhatXhat) }
+    }
+    return dx
+  }
+
   // MARK: - Forward
 
   /// x (…, D) → y (…, D), with the per-row statistics the backward needs.
@@ -30,21 +72,9 @@ public struct LayerNorm: Sendable {
     let d = weight.count
     precondition(x.shape.last == d, "LayerNorm expects (…, \(d)), got \(x.shape)")
     let rows = x.count / max(d, 1)
-    var y = Tensor.zeros(x.shape)
-    var mean = [Float](repeating: 0, count: rows), rstd = [Float](repeating: 0, count: rows)
-    x.withUnsafePointer { xp in
-      y.withUnsafeMutablePointer { yp in
-        weight.withUnsafePointer { wp in
-          bias.withUnsafePointer { bp in
-            mean.withUnsafeMutableBufferPointer { mp in
-              rstd.withUnsafeMutableBufferPointer { rp in
-                layerNorm(x: xp, y: yp, weight: wp, bias: bp, rows: rows, dim: d, eps: eps,
-                          mean: mp.baseAddress!, rstd: rp.baseAddress!)
-              }
-            }
-          }
-        }
-      }
+    var y = Tensor.zeros(x.shape), mean = Tensor.zeros([rows]), rstd = Tensor.zeros([rows])
+    withPointers(reading: [x, weight, bias], writing: &y, &mean, &rstd) { r, yp, mp, rp in
+      layerNorm(x: r[0], y: yp, weight: r[1], bias: r[2], rows: rows, dim: d, eps: eps, mean: mp, rstd: rp)
     }
     return (y, LayerNormCache(mean: mean, rstd: rstd))
   }
@@ -52,28 +82,12 @@ public struct LayerNorm: Sendable {
   // MARK: - Backward
 
   /// Given dy and the forward input x: accumulates dweight, dbias into `grads` and returns dx.
-  /// forward: x̂ = (x − mean)·rstd, y = x̂·w + b; so dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·w.
   public func backward(_ dy: Tensor, input x: Tensor, cache: LayerNormCache, grads: inout LayerNorm) -> Tensor {
     precondition(dy.shape == x.shape, "LayerNorm backward: dy \(dy.shape) vs x \(x.shape)")
     let d = weight.count, rows = x.count / max(d, 1)
     var dx = Tensor.zeros(x.shape)
-    dy.withUnsafePointer { dyp in
-      x.withUnsafePointer { xp in
-        weight.withUnsafePointer { wp in
-          cache.mean.withUnsafeBufferPointer { mp in
-            cache.rstd.withUnsafeBufferPointer { rp in
-              dx.withUnsafeMutablePointer { dxp in
-                grads.weight.withUnsafeMutablePointer { dw in
-                  grads.bias.withUnsafeMutablePointer { db in
-                    layerNormBackward(dy: dyp, x: xp, weight: wp, mean: mp.baseAddress!, rstd: rp.baseAddress!, rows: rows,
-                                      dim: d, dx: dxp, dWeight: dw, dBias: db)
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
+    withPointers(reading: [dy, x, weight, cache.mean, cache.rstd], writing: &dx, &grads.weight, &grads.bias) { r, dxp, dw, db in
+      layerNormBackward(dy: r[0], x: r[1], weight: r[2], mean: r[3], rstd: r[4], rows: rows, dim: d, dx: dxp, dWeight: dw, dBias: db)
     }
     return dx
   }
