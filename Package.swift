@@ -96,7 +96,7 @@ let package = Package(
     ),
     .target(
       name: "Models",
-      dependencies: ["TensorCore", "Kernels", "Layers", "Text", "IO"],
+      dependencies: ["TensorCore", "Layers", "Text", "IO"],
       path: "Sources/Shared/Models",
       swiftSettings: releaseFlags
     ),

@@ -193,7 +193,7 @@ case "train-step":
     report("  qkv linear forward only", threads: threads, seconds: qkvOnly, flop: 2.0 * Double(b * 65) * 128 * 384)
   }
 case "peak":
-  // Independent FMA chains on every thread: the ceiling no kernel can pass (fmaPeakLoop in GEMM.swift).
+  // Independent FMA chains on every thread: the ceiling no kernel can pass (fmaPeakLoop in FMAPeak.swift).
   for threads in threadCounts {
     let steps = 2_000_000
     let seconds = timeMedian {

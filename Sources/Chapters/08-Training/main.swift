@@ -5,7 +5,7 @@
 // accuracy after every epoch — on test images and on colour–shape pairs never seen in training.
 //
 // Library: Sources/Shared/Training (Trainer's pieces, TrainStep, AdamW, Schedulers), Runs (the run
-// config, Data, ShapesDataset), Evaluation (ZeroShotProbe, Retrieval). Walkthrough: Walkthroughs/08-Training.md.
+// config, CaptionDataset, BatchLoader, ShapesDataset), Evaluation (ZeroShotProbe, Retrieval). Walkthrough: Walkthroughs/08-Training.md.
 
 import ArgumentParser
 import Foundation

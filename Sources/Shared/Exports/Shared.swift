@@ -2,7 +2,7 @@
 // chapter reads like a notebook. The layers beneath (arrows point one way; the compiler enforces them):
 //
 //   Kernels ← TensorCore ← Layers ← Models ← Runs ← Training, Evaluation ← chapters and tools
-//                        ← IO, Image, Text (beneath Models), Report (beneath Training and Evaluation)
+//                        ← IO, Text (beneath Models), Image (beneath Runs and Report), Report (beneath Training and Evaluation)
 //
 // Kernels (GEMM, row kernels, SIMD maths) is not re-exported: code that calls a kernel imports it.
 

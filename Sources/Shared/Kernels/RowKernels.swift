@@ -1,5 +1,6 @@
-// Row-wise kernels of the transformer layers: LayerNorm, softmax and GELU, each as a naive
-// definition and a row-parallel version that tests hold to it.
+// Row-wise kernels of the transformer layers: LayerNorm, softmax and GELU, SIMD and row-parallel. Their
+// definitions (plain loops, which the tests hold these to) are in the layer files: Layers/LayerNorm.swift,
+// Softmax.swift, GELU.swift.
 //
 //   R rows, D features per row; x and y are (R, D) row-major.
 

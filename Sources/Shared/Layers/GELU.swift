@@ -5,7 +5,7 @@
 //   backward:  dx = dy · (Φ(x) + x · φ(x)),   φ(x) = exp(−x²/2) / √(2π)
 //
 // The definition below is those lines as plain loops (libm's erf and exp); the fast path runs
-// Kernels/RowKernels.swift's SIMD erf in parallel chunks, and the tests hold it to the definition.
+// Kernels/RowKernels.swift's parallel chunks of MathSIMD.swift's SIMD erf, and the tests hold it to the definition.
 
 import Foundation
 import Kernels

@@ -85,6 +85,7 @@ public struct LayerNorm: Sendable {
   public func backward(_ dy: Tensor, input x: Tensor, cache: LayerNormCache, grads: inout LayerNorm) -> Tensor {
     precondition(dy.shape == x.shape, "LayerNorm backward: dy \(dy.shape) vs x \(x.shape)")
     let d = weight.count, rows = x.count / max(d, 1)
+    precondition(x.shape.last == d && cache.mean.count == rows && cache.rstd.count == rows, "LayerNorm backward: the cache is not of this input")
     var dx = Tensor.zeros(x.shape)
     withPointers(reading: [dy, x, weight, cache.mean, cache.rstd], writing: &dx, &grads.weight, &grads.bias) { r, dxp, dw, db in
       layerNormBackward(dy: r[0], x: r[1], weight: r[2], mean: r[3], rstd: r[4], rows: rows, dim: d, dx: dxp, dWeight: dw, dBias: db)

@@ -1,7 +1,6 @@
 // Attention rollout: where a ViT's class token looks, through all its layers (chapter 03's picture).
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

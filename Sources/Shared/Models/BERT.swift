@@ -10,7 +10,6 @@
 //   sentence = normalize(meanPool(x, mask))                           (B, D)
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

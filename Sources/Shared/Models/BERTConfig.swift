@@ -2,7 +2,6 @@
 // checked where it comes in: every size a layer divides by or indexes with.
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

@@ -5,7 +5,6 @@
 //   x = LayerNorm(x + output(GELU(intermediate(x))))                 output.LayerNorm
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

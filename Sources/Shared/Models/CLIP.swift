@@ -12,7 +12,6 @@
 
 import Foundation
 import IO
-import Kernels
 import Layers
 import TensorCore
 import Text

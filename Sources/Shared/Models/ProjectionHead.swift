@@ -10,7 +10,6 @@
 //   B batch, E tower feature width (1000 or 768 for images, 768 or 384 for text), P projection width (512)
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

@@ -1,7 +1,6 @@
 // Tokenizer + BERT: sentences in, unit-length embeddings out (sentence-transformers' mean pooling).
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

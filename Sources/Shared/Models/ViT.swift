@@ -14,7 +14,6 @@
 // usually project. Both are returned.
 
 import TensorCore
-import Kernels
 import Layers
 import Text
 import IO

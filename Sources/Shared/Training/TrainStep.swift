@@ -63,6 +63,7 @@ public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config:
     let n = forward.imageProjection.shape[0]
     loss = contrastiveLoss(image: try exchange.allGather(forward.imageProjection), text: try exchange.allGather(forward.textProjection),
                            logitScale: model.logitScale.storage[0], kind: model.config.loss)
+    precondition(loss.dImage.shape[0] == n * exchange.ranks, "every rank must bring the same \(n) pairs (gathered \(loss.dImage.shape[0]))")
     let mine = (exchange.rank * n)..<((exchange.rank + 1) * n)
     (loss.dImage, loss.dText, loss.dLogitScale) = (loss.dImage.rows(mine), loss.dText.rows(mine), loss.dLogitScale / Float(exchange.ranks))
   } else {
