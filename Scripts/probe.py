@@ -24,22 +24,15 @@ import random
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from safetensors import safe_open
 from timm.models.vision_transformer import VisionTransformer
 from transformers import BertTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "Scripts", "reference"))
-from ch08_twin import TEMPLATES, TwinCLIP  # noqa: E402
-
-
-def pixels(path):
-    image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32).copy()
-    return torch.from_numpy(image).permute(2, 0, 1) / 127.5 - 1  # mean .5, std .5, as chapter 08
+from ch08_twin import TEMPLATES, TwinCLIP, load_pixels, mirrored_caption  # noqa: E402
 
 
 def cosine(step, total, warmup):
@@ -70,7 +63,7 @@ def main():
     classes = [c + " " + s for c in shapes["colours"] for s in shapes["shapes"]]
     rows = list(csv.DictReader(open(os.path.join(a.data, "labels.csv"), newline="")))
     label = {r["image"]: r["label"] for r in rows}
-    image = lambda name: pixels(os.path.join(a.data, "images", name))
+    image = lambda name: load_pixels(os.path.join(a.data, "images", name), shapes["size"])  # mean .5, std .5, as chapter 08
     test = {s: (torch.stack([image(r["image"]) for r in rows if r["split"] == s]),
                 torch.tensor([classes.index(r["label"]) for r in rows if r["split"] == s])) for s in ("test", "unseen")}
     captions = {}
@@ -138,7 +131,7 @@ def main():
             else:
                 # flips swap left and right in the captions, as chapter 08's loader does
                 texts = ["a " + label[names[j]] if a.captions == "label" and label.get(names[j]) else random.choice(captions[names[j]]) for j in idx]
-                texts = [t.replace("left", "\0").replace("right", "left").replace("\0", "right") if f else t for t, f in zip(texts, flip)]
+                texts = [mirrored_caption(t) if f else t for t, f in zip(texts, flip)]
                 t = tokens(texts)
                 img, txt = model.embed(x, t["input_ids"], t["attention_mask"])
                 logits = model.logit_scale.exp() * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).t()

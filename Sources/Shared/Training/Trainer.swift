@@ -287,11 +287,17 @@ public final class Trainer {
     state.batchInEpoch = 0
     state.epochLossSum = 0
     state.epochSteps = 0
-    let isBest = validation.loss < state.bestValidationLoss
-    if isBest { state.bestValidationLoss = validation.loss }
+    try saveCheckpoints(validation: validation)
+    return record
+  }
+
+  /// last.safetensors, and best.safetensors when `validation` has the lowest loss so far (the state
+  /// records it first, so both files carry the same best loss).
+  private func saveCheckpoints(validation: Evaluation?) throws {
+    let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
+    if isBest, let validation { state.bestValidationLoss = validation.loss }
     lastCheckpoint = try saveCheckpoint("last.safetensors")
     if isBest { _ = try saveCheckpoint("best.safetensors") }
-    return record
   }
 
   /// Adds the seconds a loop's steps waited for its `BatchLoader` (the chapter's loop reports its own).
@@ -304,10 +310,7 @@ public final class Trainer {
   /// `validation` of the model as it is, best.safetensors too when its loss is the lowest so far (a
   /// time budget shorter than one epoch still leaves a best model for chapter 09).
   public func checkpointNow(validation: Evaluation? = nil) throws -> String {
-    let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
-    if isBest, let validation { state.bestValidationLoss = validation.loss }
-    lastCheckpoint = try saveCheckpoint("last.safetensors")
-    if isBest { _ = try saveCheckpoint("best.safetensors") }
+    try saveCheckpoints(validation: validation)
     return lastCheckpoint!
   }
 
