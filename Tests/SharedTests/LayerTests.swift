@@ -74,12 +74,50 @@ struct LayerTests {
     expectClose(dx, dxDef, atol: 1e-5, rtol: 1e-4, "layerNorm backward dx dim \(dim)")
     expectClose(g1.weight, g2.weight, atol: 1e-4, rtol: 1e-4, "layerNorm backward dweight dim \(dim)")
     expectClose(g1.bias, g2.bias, atol: 1e-4, rtol: 1e-4, "layerNorm backward dbias dim \(dim)")
-    // softmax and GELU, forward and backward, against the definitions in Layers/Softmax.swift and GELU.swift
+    // softmax and GELU, forward and backward, against the definitions in Layers/Softmax.swift and GELU.swift;
+    // softmax also on a row with -inf entries (masked keys) and a row of only -inf (all keys masked).
+    var xInf = x
+    for j in stride(from: 0, to: dim, by: 2) { xInf.storage[3 * dim + j] = -.infinity }
+    for j in 0..<dim { xInf.storage[5 * dim + j] = -.infinity }
+    let pInf = xInf.softmaxLastDim()
+    expectClose(pInf, xInf.softmaxDefinition(), atol: 1e-7, rtol: 1e-6, "softmax with -inf rows dim \(dim)")
+    #expect(pInf.row(5).storage.allSatisfy { $0 == 0 }, "a row of only -inf gives zeros, dim \(dim)")
     let p = x.softmaxLastDim()
     expectClose(p, x.softmaxDefinition(), atol: 1e-7, rtol: 1e-6, "softmax dim \(dim)")
     let dy = randomTensor([rows, dim], seed: 77)
     expectClose(dy.softmaxBackward(output: p), dy.softmaxBackwardDefinition(output: p), atol: 1e-7, rtol: 1e-5, "softmax backward dim \(dim)")
     expectClose(x.gelu(), x.geluDefinition(), atol: 1e-7, rtol: 1e-6, "gelu dim \(dim)")
     expectClose(dy.geluBackward(input: x), dy.geluBackwardDefinition(input: x), atol: 1e-7, rtol: 1e-6, "gelu backward dim \(dim)")
+  }
+
+  @Test("fast attention equals its plain-loop definition, forward and backward, with and without a mask",
+        arguments: [[2, 7, 16, 2], [1, 17, 96, 2], [2, 65, 64, 2], [1, 3, 6, 3], [2, 33, 64, 1], [3, 1, 8, 2]])
+  func attentionMatchesDefinition(_ dims: [Int]) {
+    let (b, n, d, h) = (dims[0], dims[1], dims[2], dims[3])
+    // Weights at the usual 1/√D scale: scores of a few units, as in a real model. (At 0.5 the scores of the
+    // 128-wide, 65-token case reach ±30, softmax rows are one-hot, and dS = P ⊙ (dP − rowsum) cancels to float noise:
+    // 4 of 16,640 dx entries then differ by 7e-5 between any two summation orders.)
+    let scale = 1 / Float(d).squareRoot()
+    let attn = MultiHeadAttention(qkv: Linear(weight: randomTensor([3 * d, d], seed: 1) * scale, bias: randomTensor([3 * d], seed: 2)),
+                                  proj: Linear(weight: randomTensor([d, d], seed: 3) * scale, bias: randomTensor([d], seed: 4)), heads: h)
+    let x = randomTensor([b, n, d], seed: UInt64(n)), dy = randomTensor([b, n, d], seed: 99)
+    // The last batch row ignores its second half of keys; with three rows the first ignores all of them.
+    var mask = Tensor(shape: [b, n], repeating: 1)
+    for j in (n / 2)..<n { mask[b - 1, j] = 0 }
+    if b == 3 { for j in 0..<n { mask[0, j] = 0 } }
+    for keyMask in [nil, mask] {
+      let tag = "b\(b) n\(n) d\(d) h\(h) mask \(keyMask != nil)"
+      let (y, cache) = attn.forward(x, keyMask: keyMask), (yDef, cacheDef) = attn.forwardDefinition(x, keyMask: keyMask)
+      expectClose(cache.probs, cacheDef.probs, atol: 1e-6, rtol: 1e-4, "probs \(tag)")
+      expectClose(y, yDef, atol: 1e-5, rtol: 1e-4, "out \(tag)")
+      let zero = MultiHeadAttention(qkv: Linear(weight: .zeros([3 * d, d]), bias: .zeros([3 * d])),
+                                    proj: Linear(weight: .zeros([d, d]), bias: .zeros([d])), heads: h)
+      var g = zero, gDef = zero
+      let dx = attn.backward(dy, cache: cache, grads: &g), dxDef = attn.backwardDefinition(dy, cache: cacheDef, grads: &gDef)
+      expectClose(dx, dxDef, atol: 1e-5, rtol: 1e-4, "dx \(tag)")
+      expectClose(g.qkv.weight, gDef.qkv.weight, atol: 1e-4, rtol: 1e-4, "dW_qkv \(tag)")
+      expectClose(g.qkv.bias, gDef.qkv.bias, atol: 1e-4, rtol: 1e-4, "db_qkv \(tag)")
+      expectClose(g.proj.weight, gDef.proj.weight, atol: 1e-4, rtol: 1e-4, "dW_proj \(tag)")
+    }
   }
 }

@@ -236,35 +236,4 @@ struct ShapesDatasetTests {
       #expect(throws: (any Error).self, "\(bad)") { _ = try applyingAssignments([bad], to: ShapesDatasetConfig(), flag: "--shapes") }
     }
   }
-
-  @Test("fast per-head attention equals its plain-loop definition, forward and backward, with and without a mask")
-  func attentionHeadsMatchDefinition() {
-    for (b, n, d, h) in [(2, 7, 16, 2), (1, 17, 96, 2), (2, 65, 128, 4), (1, 3, 6, 3), (2, 33, 64, 1)] {
-      let qkv = Tensor.deterministic([b, n, 3 * d], name: "qkv\(n)", scale: 1)
-      var mask = Tensor(shape: [b, n], storage: [Float](repeating: 1, count: b * n))
-      for j in (n / 2)..<n { mask.storage[(b - 1) * n + j] = 0 }
-      let dContext = Tensor.deterministic([b, n, d], name: "dctx\(n)", scale: 1)
-      for useMask in [false, true] {
-        var probs = Tensor.zeros([b, h, n, n]), context = Tensor.zeros([b, n, d])
-        var probsNaive = probs, contextNaive = context
-        var dqkv = Tensor.zeros([b, n, 3 * d]), dqkvNaive = dqkv
-        qkv.withUnsafePointer { q in
-          mask.withUnsafePointer { m in
-            probs.withUnsafeMutablePointer { p in context.withUnsafeMutablePointer { c in
-              attentionHeadsForward(qkv: q, batch: b, tokens: n, width: d, heads: h, keyMask: useMask ? m : nil, probs: p, context: c) } }
-            probsNaive.withUnsafeMutablePointer { p in contextNaive.withUnsafeMutablePointer { c in
-              attentionHeadsForwardNaive(qkv: q, batch: b, tokens: n, width: d, heads: h, keyMask: useMask ? m : nil, probs: p, context: c) } }
-          }
-          probs.withUnsafePointer { p in dContext.withUnsafePointer { g in
-            dqkv.withUnsafeMutablePointer { out in attentionHeadsBackward(qkv: q, probs: p, dContext: g, batch: b, tokens: n, width: d, heads: h, dqkv: out) }
-            dqkvNaive.withUnsafeMutablePointer { out in attentionHeadsBackwardNaive(qkv: q, probs: p, dContext: g, batch: b, tokens: n, width: d, heads: h, dqkv: out) }
-          } }
-        }
-        let tag = "b\(b) n\(n) d\(d) h\(h) mask \(useMask)"
-        expectClose(probs, probsNaive, atol: 1e-6, rtol: 1e-4, "probs \(tag)")
-        expectClose(context, contextNaive, atol: 1e-5, rtol: 1e-4, "context \(tag)")
-        expectClose(dqkv, dqkvNaive, atol: 1e-5, rtol: 1e-4, "dqkv \(tag)")
-      }
-    }
-  }
 }

@@ -32,7 +32,7 @@ func rounded(_ t: Tensor) -> Tensor { t.map { ($0 * 10).rounded() / 10 } }  // o
 let wq = rounded(Tensor.deterministic([d, d], name: "toy.wq", scale: 1))
 let wk = rounded(Tensor.deterministic([d, d], name: "toy.wk", scale: 1))
 let wv = rounded(Tensor.deterministic([d, d], name: "toy.wv", scale: 1))
-notebook.step("four toy tokens, width \(d)", "x (4 × 4)") {}
+notebook.step("four toy tokens, width \(d)", "x (4 × 4)")
 notebook.note(formatMatrix(x, decimals: 1))
 
 // MARK: 2. Q, K, V

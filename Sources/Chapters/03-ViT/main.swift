@@ -71,7 +71,7 @@ for line in blockLines { notebook.note(line) }
 notebook.show("final norm", output.tokens)
 
 // MARK: 4. two outputs
-notebook.step("outputs", "pooled class token and ImageNet logits") {}
+notebook.step("outputs", "pooled class token and ImageNet logits")
 notebook.show("pooled (B, D)", output.pooled)
 notebook.show("logits (B, C)", output.logits)
 notebook.note("pooled: the class token after the final LayerNorm — the image feature CLIP models usually project")
@@ -82,7 +82,7 @@ let classNames: [String] = {
   guard let path = assetPath(BundledAssets.imagenetClasses), let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
   return text.split(separator: "\n").map(String.init)
 }()
-notebook.step("top-5 classes", "softmax over the logits") {}
+notebook.step("top-5 classes", "softmax over the logits")
 if config.numClasses > 0 {
   let probs = output.logits.softmaxLastDim()
   let top = probs.storage.enumerated().sorted { $0.element > $1.element }.prefix(5)
@@ -104,7 +104,7 @@ notebook.note("how much each patch feeds the class token through all layers (lef
 
 // MARK: 7. timing
 if !args.skipBatch {
-  notebook.step("forward time", "median of 3, \(kernelThreads) threads") {}
+  notebook.step("forward time", "median of 3, \(kernelThreads) threads")
   for batch in [1, 8] {
     let input = Tensor(shape: [batch, 3, config.imageSize, config.imageSize],
                        storage: Array((0..<batch).map { _ in pixels.storage }.joined()))

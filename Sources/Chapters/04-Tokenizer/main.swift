@@ -53,7 +53,7 @@ let basicTokens = notebook.step("split on whitespace and punctuation", "each pun
 for tokens in basicTokens { notebook.note(tokens.map { "'\($0)'" }.joined(separator: " ")) }
 
 // MARK: 4. word pieces
-notebook.step("WordPiece", "greedy longest match; '##' = continues the word; no match → [UNK]") {}
+notebook.step("WordPiece", "greedy longest match; '##' = continues the word; no match → [UNK]")
 for tokens in basicTokens {
   var pieces: [String] = []
   for word in tokens {

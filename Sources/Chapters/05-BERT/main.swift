@@ -64,7 +64,7 @@ notebook.show("embeddings", output.cache.embedded)
 for line in lines { notebook.note(line) }
 
 // MARK: 4. pool + normalise
-notebook.step("mean-pool over real tokens, L2-normalise", "padding is excluded by the mask") {}
+notebook.step("mean-pool over real tokens, L2-normalise", "padding is excluded by the mask")
 notebook.show("pooled", output.pooled)
 notebook.note("norms before normalising: " + output.norms.map { String(format: "%.3f", $0) }.joined(separator: " "))
 notebook.show("embedding", output.embedding)

@@ -72,7 +72,7 @@ notebook.show("text (N, 512)", textProjected)
 // MARK: 5. norms, then unit vectors
 let (imageUnit, imageNorms) = l2Normalize(imageProjected)
 let (textUnit, textNorms) = l2Normalize(textProjected)
-notebook.step("L2-normalise", "after the head's LayerNorm each vector has norm ≈ √512 ≈ 22.6") {}
+notebook.step("L2-normalise", "after the head's LayerNorm each vector has norm ≈ √512 ≈ 22.6")
 notebook.note("image norms: " + imageNorms.map { String(format: "%.2f", $0) }.joined(separator: " ") + "  →  1")
 notebook.note("text norms:  " + textNorms.map { String(format: "%.2f", $0) }.joined(separator: " ") + "  →  1")
 

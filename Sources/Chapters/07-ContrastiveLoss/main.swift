@@ -30,7 +30,7 @@ let n = 6, p = 8
 var image = Tensor.deterministic([n, p], name: "ch07.image", scale: 1)
 var text = Tensor.deterministic([n, p], name: "ch07.text", scale: 1)
 var logitScale = Float(log(1 / 0.07))
-notebook.step("a batch of \(n) image and \(n) caption embeddings", "width \(p), random: nothing learned yet") {}
+notebook.step("a batch of \(n) image and \(n) caption embeddings", "width \(p), random: nothing learned yet")
 notebook.show("image (N, P)", image)
 notebook.show("text (N, P)", text)
 
@@ -45,7 +45,7 @@ let beforePath = outDir + "/logits-before.png"
 try? PNG.write(heatmapImage(logits, cell: 40, range: -scale...scale), to: beforePath)
 
 // MARK: 3. both cross-entropies by hand
-notebook.step("cross-entropy both ways, by hand", "rows: image → caption; columns: caption → image") {}
+notebook.step("cross-entropy both ways, by hand", "rows: image → caption; columns: caption → image")
 var byHand: Float = 0
 for direction in ["image → caption", "caption → image"] {
   let matrix = direction.hasPrefix("image") ? logits : logits.transposed()
@@ -66,7 +66,7 @@ notebook.note(String(format: "loss = (CE_rows + CE_cols) / 2 = %.6f by hand, %.6
                      byHand, library.loss, n, log(Float(n))))
 
 // MARK: 4. gradients
-notebook.step("gradients", "dZ = ½(softmax_rows − I)/N + ½(softmax_cols − I)ᵀ/N, then through the normalisation") {}
+notebook.step("gradients", "dZ = ½(softmax_rows − I)/N + ½(softmax_cols − I)ᵀ/N, then through the normalisation")
 notebook.show("d image", library.dImage)
 notebook.show("d text", library.dText)
 notebook.note(String(format: "d logit_scale = %.4f (%@)", library.dLogitScale,
@@ -93,7 +93,7 @@ notebook.note(String(format: "final loss %.4f (from %.4f)", finalLoss.loss, loss
 
 // MARK: 6. the diagonal lights up
 let afterLogits = finalLoss.logits
-notebook.step("the logits after training", "each image's own caption now wins its row") {}
+notebook.step("the logits after training", "each image's own caption now wins its row")
 notebook.note(formatMatrix(afterLogits, decimals: 1))
 let afterPath = outDir + "/logits-after.png"
 let limit = exp(logitScale)
@@ -103,7 +103,7 @@ notebook.note("rows where the true caption scores highest: \(correct)/\(n)")
 
 // MARK: 7. standard vs seed-faithful
 let wide = 512
-notebook.step("standard vs the seed's loss", "\(n) random pairs in 512-d, as the heads output them") {}
+notebook.step("standard vs the seed's loss", "\(n) random pairs in 512-d, as the heads output them")
 // Projection-head outputs end in a LayerNorm: every row has norm ≈ √512 ≈ 22.6.
 let wideImage = l2Normalize(Tensor.deterministic([n, wide], name: "ch07.wide.image", scale: 1)).0 * Float(wide).squareRoot()
 let wideText = l2Normalize(Tensor.deterministic([n, wide], name: "ch07.wide.text", scale: 1)).0 * Float(wide).squareRoot()

@@ -38,7 +38,9 @@ if !FileManager.default.fileExists(atPath: checkpoint) {
   notebook.step("train the tiny model first", "no checkpoint at \(checkpoint): running chapter 08's trainer") {
     do {
       let csv = dataDir + "/captions.csv"
-      if !FileManager.default.fileExists(atPath: csv) { try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir) }
+      if try ShapesDataset.needsGenerating(ShapesDatasetConfig(), in: dataDir, customised: false) {
+        try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir)
+      }
       let trainer = try Trainer(config: .tiny, dataset: try CaptionDataset(csvPath: csv), tokenizer: .bundledUncased(),
                                 outputDirectory: chapter08)
       try trainer.run()
@@ -55,7 +57,7 @@ notebook.note("\(embedder.model.parameterCount) parameters · \(config.model.vit
 
 // MARK: 2. the held-out images
 let labelsPath = dataDir + "/labels.csv"
-let labels: [(image: String, label: String, split: String)]
+let labels: [ShapesLabel]
 let dataset: CaptionDataset
 do {
   labels = try ShapesDataset.readLabels(labelsPath)
@@ -71,22 +73,27 @@ let classes = shapesConfig.classes
 let testRows = labels.filter { !$0.label.isEmpty && $0.split == "test" }
 let heldOut = !testRows.isEmpty ? testRows : labels.filter { !$0.label.isEmpty && $0.split == "seen" && validationSet.contains($0.image) }
 let unseen = labels.filter { !$0.label.isEmpty && $0.split == "unseen" }
-notebook.step("the held-out images", "never trained on") {}
+notebook.step("the held-out images", "never trained on")
 notebook.note(!testRows.isEmpty ? "\(heldOut.count) one-shape test images (the test split: generated apart, never trained on)"
   : "\(heldOut.count) one-shape validation images (of \(validation.count) validation images, split by image with seed \(config.seed))")
 notebook.note("\(unseen.count) images of combinations absent from every training caption: "
   + shapesConfig.heldOut.map { $0.joined(separator: " ") }.joined(separator: ", "))
 
-@MainActor func embed(_ rows: [(image: String, label: String, split: String)]) -> (embeddings: Tensor, truth: [Int]) {
+@MainActor func embed(_ rows: [ShapesLabel]) -> (embeddings: Tensor, truth: [Int]) {
   let result = embedder.embedImageFiles(rows.map { dataDir + "/images/" + $0.image })
   for s in result.skipped { notebook.note("warning: skipped \(s.path): \(s.reason)") }
-  return (result.embeddings, result.embedded.map { classes.firstIndex(of: rows[$0].label) ?? 0 })
+  return (result.embeddings, result.embedded.map { r in
+    guard let truth = classes.firstIndex(of: rows[r].label) else {
+      fail("\(labelsPath): '\(rows[r].label)' (for \(rows[r].image)) is not one of dataset.json's classes")
+    }
+    return truth
+  })
 }
 let (heldOutEmbeddings, heldOutTruth) = embed(heldOut)
 let (unseenEmbeddings, unseenTruth) = embed(unseen)
 
 // MARK: 3. zero-shot, with and without prompt ensembling
-notebook.step("zero-shot classification", "\(classes.count) classes = \(shapesConfig.colours.count) colours × \(shapesConfig.shapes.count) shapes") {}
+notebook.step("zero-shot classification", "\(classes.count) classes = \(shapesConfig.colours.count) colours × \(shapesConfig.shapes.count) shapes")
 let templateSets: [(String, [String])] = [
   ("one template \"a {}\"", ["a {}"]),
   ("ensemble of the dataset's phrasings", ShapesDatasetConfig.zeroShotTemplates),
@@ -107,7 +114,7 @@ notebook.note("chance: \(String(format: "%.1f%%", 100 / Double(classes.count)));
 // MARK: 4. where it goes wrong
 let heldOutResult = classifier.evaluate(heldOutEmbeddings, truth: heldOutTruth)
 let unseenResult = classifier.evaluate(unseenEmbeddings, truth: unseenTruth)
-notebook.step("confusions", "rows: true class, columns: predicted") {}
+notebook.step("confusions", "rows: true class, columns: predicted")
 for (name, r) in [("held-out", heldOutResult), ("unseen", unseenResult)] {
   let pairs = zip(r.truth, r.predicted).map { (classes[$0.0].split(separator: " "), classes[$0.1].split(separator: " ")) }
   let colour = pairs.filter { $0.0[0] == $0.1[0] }.count, shape = pairs.filter { $0.0[1] == $0.1[1] }.count
@@ -134,19 +141,19 @@ let confusionPicture = heatmapImage(Tensor(shape: [classes.count, classes.count]
 try? PNG.write(confusionPicture, to: outDir + "/confusion.png")
 
 // MARK: 5. retrieval in both directions
-notebook.step("retrieval on the validation set", "every image against all five captions of every image") {}
+notebook.step("retrieval on the validation set", "every image against all five captions of every image")
 let retrieval = evaluateRetrieval(embedder: embedder, dataset: dataset, images: validation,
                                   progress: ProgressBar(total: validation.count, label: "embedding"))
-notebook.note("\(retrieval.kept.count) images × \(retrieval.texts.count) captions")
+notebook.note("\(retrieval.kept.count) images × \(retrieval.captions.texts.count) captions")
 notebook.note("image → text: \(retrieval.imageToText)")
 notebook.note("text → image: \(retrieval.textToImage)")
 // Many images share a class: how often is the best image at least the right colour and shape?
 let labelOf = Dictionary(labels.map { ($0.image, $0.label) }, uniquingKeysWith: { a, _ in a })
 var sameContent = 0, counted = 0
-for t in 0..<retrieval.texts.count {
-  let truthLabel = labelOf[retrieval.kept[retrieval.imageOfText[t]]] ?? ""
+for t in 0..<retrieval.captions.texts.count {
+  let truthLabel = labelOf[retrieval.kept[retrieval.captions.imageOfText[t]]] ?? ""
   guard !truthLabel.isEmpty else { continue }
-  let column = (0..<retrieval.kept.count).map { retrieval.similarity.storage[$0 * retrieval.texts.count + t] }
+  let column = (0..<retrieval.kept.count).map { retrieval.similarity.storage[$0 * retrieval.captions.texts.count + t] }
   let top = topK(column, k: 1)[0].index
   counted += 1
   if labelOf[retrieval.kept[top]] == truthLabel { sameContent += 1 }
@@ -156,7 +163,7 @@ notebook.note(String(format: "text → image, one-shape captions: the top image 
 
 // MARK: 6. pictures: a text query, an image's classes
 let query = args.query
-notebook.step("search by a sentence", "\"\(query)\"") {}
+notebook.step("search by a sentence", "\"\(query)\"")
 let queryEmbedding = embedder.embedTexts([query])
 let index = ImageIndex(files: retrieval.kept.map { IndexedFile(path: $0, size: 0, modified: 0) }, embeddings: retrieval.imageEmbeddings,
                        model: checkpoint)
@@ -178,7 +185,7 @@ if let example = unseen.first {
 }
 
 // MARK: 7. pictures
-notebook.step("pictures", outDir) {}
+notebook.step("pictures", outDir)
 notebook.note("""
   \(outDir)/search.png      the 8 best validation images for "\(query)", bar = cosine
   \(outDir)/classes.png     an unseen-combination image and its top-5 classes (top bar red)

@@ -22,7 +22,8 @@ public struct Embedder {
   public var logitScale: Float { model.logitScale.storage[0] }
 
   public init(checkpoint: String) throws {
-    (model, config) = try TrainingCheckpoint.loadModel(checkpoint)
+    let loaded = try TrainingCheckpoint.loadModel(checkpoint)
+    (model, config) = (loaded.model, loaded.config)
     tokenizer = try .bundledUncased()  // MiniLM's vocab.txt is the same file
     self.checkpoint = URL(fileURLWithPath: checkpoint).standardizedFileURL.path  // absolute: indexes record it
     try tokenizer.checkFits(vocabSize: config.model.text.vocabSize, vocabularySource: "Assets/bert-base-uncased-vocab.txt",
@@ -48,15 +49,7 @@ public struct Embedder {
 
   /// (N, P) unit embeddings, computed `batchSize` texts at a time.
   public func embedTexts(_ texts: [String], batchSize: Int = 256) -> Tensor {
-    var storage: [Float] = []
-    storage.reserveCapacity(texts.count * dimension)
-    var start = 0
-    while start < texts.count {
-      let chunk = Array(texts[start..<min(texts.count, start + batchSize)])
-      storage += model.embedTexts(tokenizer.batch(chunk, maxLength: config.model.maxTextLength)).storage
-      start += batchSize
-    }
-    return Tensor(shape: [texts.count, dimension], storage: storage)
+    model.embedTexts(texts, tokenizer: tokenizer, batchSize: batchSize)
   }
 
   /// (3, S, S) pixel values of one decoded image, as the model was trained to see them at evaluation.
@@ -74,10 +67,8 @@ public struct Embedder {
 
   /// Embeds image files `batchSize` at a time. Files that cannot be read or decoded are skipped and
   /// returned with the reason; `embeddings` row r belongs to `paths[embedded[r]]`.
-  public func embedImageFiles(_ paths: [String], batchSize: Int = 32, progress: ProgressBar? = nil)
-    -> (embeddings: Tensor, embedded: [Int], skipped: [(path: String, reason: String)])
-  {
-    var storage: [Float] = [], embedded: [Int] = [], skipped: [(path: String, reason: String)] = []
+  public func embedImageFiles(_ paths: [String], batchSize: Int = 32, progress: ProgressBar? = nil) -> EmbeddedFiles {
+    var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
     var start = 0
     let started = now()
     while start < paths.count {
@@ -88,7 +79,7 @@ public struct Embedder {
           images.append(try JPEG.decode(path: paths[i]))
           indices.append(i)
         } catch {
-          skipped.append((paths[i], "\(error)"))
+          skipped.append(SkippedFile(path: paths[i], reason: "\(error)"))
         }
       }
       if !images.isEmpty {
@@ -98,6 +89,19 @@ public struct Embedder {
       start = end
       progress?.update(end, info: String(format: "%.0f img/s", Double(end) / max(now() - started, 1e-9)))
     }
-    return (Tensor(shape: [embedded.count, dimension], storage: storage), embedded, skipped)
+    return EmbeddedFiles(embeddings: Tensor(shape: [embedded.count, dimension], storage: storage), embedded: embedded, skipped: skipped)
   }
+}
+
+/// A file that could not be used, and why.
+public struct SkippedFile: Sendable {
+  public var path: String
+  public var reason: String
+}
+
+/// Image files embedded: row r of `embeddings` (N, P) belongs to input `embedded[r]`; the rest were `skipped`.
+public struct EmbeddedFiles {
+  public var embeddings: Tensor
+  public var embedded: [Int]
+  public var skipped: [SkippedFile]
 }

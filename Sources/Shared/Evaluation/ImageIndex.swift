@@ -126,12 +126,18 @@ extension ImageIndex {
   public struct UpdateReport {
     public var reused = 0
     public var embedded = 0
-    public var skipped: [(path: String, reason: String)] = []
+    public var skipped: [SkippedFile] = []
+  }
+
+  /// An index and how it was made.
+  public struct Update {
+    public var index: ImageIndex
+    public var report: UpdateReport
   }
 
   /// Indexes `paths` with `embedder`, reusing rows of `previous` (same model) for unchanged files.
   public static func build(paths: [String], embedder: Embedder, previous: ImageIndex?, progress: ProgressBar? = nil)
-    -> (index: ImageIndex, report: UpdateReport)
+    -> Update
   {
     var report = UpdateReport()
     let p = embedder.dimension
@@ -144,7 +150,7 @@ extension ImageIndex {
     var toEmbed: [IndexedFile] = []
     for path in paths {
       guard let stamp = fileStamp(path) else {
-        report.skipped.append((path, "cannot read its size and date"))
+        report.skipped.append(SkippedFile(path: path, reason: "cannot read its size and date"))
         continue
       }
       if let (f, r) = old[path], f == stamp {
@@ -166,6 +172,6 @@ extension ImageIndex {
     let order = files.indices.sorted { files[$0].path < files[$1].path }
     let index = ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
                            model: embedder.checkpoint, modelStamp: stamp)
-    return (index, report)
+    return Update(index: index, report: report)
   }
 }

@@ -73,68 +73,87 @@ func packTransposed(_ rows: UnsafePointer<Float>, rowStride: Int, count: Int, wi
   }
 }
 
-/// The fast forward: the same maths as `attentionHeadsForwardNaive`, (batch, head) tasks spread over the
-/// kernel threads, each head's Kᵀ packed once into a scratch buffer that stays in L1.
+/// Where one (batch, head) task finds its rows in the fused (B, N, 3D) activations: row i of Q at
+/// q + i·3D, of K at k + i·3D, of V at v + i·3D; its (N, N) probabilities at p.
+struct HeadLayout {
+  let n: Int, d: Int, dh: Int, scale: Float
+  init(tokens n: Int, width d: Int, heads h: Int) { (self.n, self.d, dh, scale) = (n, d, d / h, 1 / Float(d / h).squareRoot()) }
+  /// Floats of scratch one worker needs: a transposed K or V (Dh × padded N), one row, and the (N, N) dS.
+  var padded: Int { (n + 15) / 16 * 16 }
+  var scratch: Int { dh * padded + padded + n * n }
+}
+
+/// Runs `body(task, scratch)` for the tasks 0..<count, spread over the kernel threads (worker w takes
+/// tasks w, w + workers, …), each worker with its own `perWorker` floats of scratch.
+func forEachTask(_ count: Int, scratchPerWorker perWorker: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+  let workers = max(1, min(count, kernelThreads))
+  let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * perWorker)
+  defer { scratch.deallocate() }
+  parallelFor(workers) { worker in
+    for task in stride(from: worker, to: count, by: workers) { body(task, scratch + worker * perWorker) }
+  }
+}
+
+/// One head's forward: S = Q·Kᵀ·scale + mask, P = softmax(S) row by row, O = P·V into its columns of
+/// the context. Kᵀ is packed once into `scratch`, where it stays in L1.
+@inline(__always)
+func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: UnsafePointer<Float>?, p: UnsafeMutablePointer<Float>,
+                          context: UnsafeMutablePointer<Float>, contextStride: Int, scratch: UnsafeMutablePointer<Float>) {
+  let n = l.n, k = q + l.d, v = q + 2 * l.d
+  let kt = scratch, row = kt + l.dh * l.padded
+  packTransposed(k, rowStride: 3 * l.d, count: n, width: l.dh, padded: l.padded, into: kt)
+  for i in 0..<n {
+    rowTimesPacked(q + i * 3 * l.d, depth: l.dh, packed: kt, padded: l.padded, into: row)
+    for j in 0..<n { row[j] *= l.scale }
+    if let keyMask { for j in 0..<n where keyMask[j] == 0 { row[j] += attentionMaskedScore } }
+    softmaxRow(row, p + i * n, dim: n)
+    weightedRowSum(p + i * n, wStride: 1, count: n, rows: v, rowStride: 3 * l.d, width: l.dh, into: context + i * contextStride)
+  }
+}
+
+/// One head's backward, into its columns of dqkv:
+///   dV = Pᵀ·dO,  dP = dO·Vᵀ,  dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale,  dQ = dS·K,  dK = dSᵀ·Q
+@inline(__always)
+func attentionHeadBackward(_ l: HeadLayout, q: UnsafePointer<Float>, p: UnsafePointer<Float>, dO: UnsafePointer<Float>, dOStride: Int,
+                           dq: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+  let n = l.n, k = q + l.d, v = q + 2 * l.d, dk = dq + l.d, dv = dq + 2 * l.d
+  let vt = scratch, row = vt + l.dh * l.padded, dS = row + l.padded
+  // dV = Pᵀ·dO: row j of dV weighs the rows of dO by column j of P
+  for j in 0..<n { weightedRowSum(p + j, wStride: n, count: n, rows: dO, rowStride: dOStride, width: l.dh, into: dv + j * 3 * l.d) }
+  // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
+  packTransposed(v, rowStride: 3 * l.d, count: n, width: l.dh, padded: l.padded, into: vt)
+  for i in 0..<n {
+    rowTimesPacked(dO + i * dOStride, depth: l.dh, packed: vt, padded: l.padded, into: row)
+    let pi = p + i * n, dSi = dS + i * n
+    var rowDot: Float = 0
+    for j in 0..<n { rowDot += row[j] * pi[j] }
+    for j in 0..<n { dSi[j] = pi[j] * (row[j] - rowDot) * l.scale }
+  }
+  // dQ = dS·K,  dK = dSᵀ·Q
+  for i in 0..<n { weightedRowSum(dS + i * n, wStride: 1, count: n, rows: k, rowStride: 3 * l.d, width: l.dh, into: dq + i * 3 * l.d) }
+  for j in 0..<n { weightedRowSum(dS + j, wStride: n, count: n, rows: q, rowStride: 3 * l.d, width: l.dh, into: dk + j * 3 * l.d) }
+}
+
+/// The fast forward over all (batch, head) tasks: the same maths as `MultiHeadAttention.forwardDefinition`.
+/// qkv (B, N, 3D), keyMask (B, N) or nil, probs (B, H, N, N) and context (B, N, D) written.
 public func attentionHeadsForward(qkv: UnsafePointer<Float>, batch b: Int, tokens n: Int, width d: Int, heads h: Int,
                                   keyMask: UnsafePointer<Float>?, probs: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>) {
-  let dh = d / h, scale = 1 / Float(dh).squareRoot(), padded = (n + 15) / 16 * 16
-  let workers = max(1, min(b * h, kernelThreads))
-  let perWorker = dh * padded + padded
-  let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * perWorker)
-  defer { scratch.deallocate() }
-  parallelFor(workers) { worker in
-    let kt = scratch + worker * perWorker, row = kt + dh * padded
-    var task = worker
-    while task < b * h {
-      let bi = task / h, hi = task % h
-      let q = qkv + bi * n * 3 * d + hi * dh, k = q + d, v = q + 2 * d
-      let p = probs + task * n * n
-      packTransposed(k, rowStride: 3 * d, count: n, width: dh, padded: padded, into: kt)
-      for i in 0..<n {
-        rowTimesPacked(q + i * 3 * d, depth: dh, packed: kt, padded: padded, into: row)
-        for j in 0..<n { row[j] *= scale }
-        if let keyMask { for j in 0..<n where keyMask[bi * n + j] == 0 { row[j] += attentionMaskedScore } }
-        softmaxRow(row, p + i * n, dim: n)
-        weightedRowSum(p + i * n, wStride: 1, count: n, rows: v, rowStride: 3 * d, width: dh, into: context + (bi * n + i) * d + hi * dh)
-      }
-      task += workers
-    }
+  let l = HeadLayout(tokens: n, width: d, heads: h)
+  forEachTask(b * h, scratchPerWorker: l.scratch) { task, scratch in
+    let bi = task / h, hi = task % h
+    attentionHeadForward(l, q: qkv + bi * n * 3 * d + hi * l.dh, keyMask: keyMask.map { $0 + bi * n }, p: probs + task * n * n,
+                         context: context + bi * n * d + hi * l.dh, contextStride: d, scratch: scratch)
   }
 }
 
-/// The fast backward: the same maths as `attentionHeadsBackwardNaive`.
+/// The fast backward over all (batch, head) tasks: the same maths as `MultiHeadAttention.backwardDefinition`.
+/// dqkv (B, N, 3D) is overwritten with dQ, dK, dV.
 public func attentionHeadsBackward(qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>, dContext: UnsafePointer<Float>,
                                    batch b: Int, tokens n: Int, width d: Int, heads h: Int, dqkv: UnsafeMutablePointer<Float>) {
-  let dh = d / h, scale = 1 / Float(dh).squareRoot(), padded = (n + 15) / 16 * 16
-  let workers = max(1, min(b * h, kernelThreads))
-  let perWorker = dh * padded + padded + n * n
-  let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * perWorker)
-  defer { scratch.deallocate() }
-  parallelFor(workers) { worker in
-    let vt = scratch + worker * perWorker, row = vt + dh * padded, dS = row + padded
-    var task = worker
-    while task < b * h {
-      let bi = task / h, hi = task % h
-      let q = qkv + bi * n * 3 * d + hi * dh, k = q + d, v = q + 2 * d
-      let dq = dqkv + bi * n * 3 * d + hi * dh, dk = dq + d, dv = dq + 2 * d
-      let dO = dContext + bi * n * d + hi * dh
-      let p = probs + task * n * n
-      // dV = Pᵀ·dO: row j of dV weighs the rows of dO by column j of P
-      for j in 0..<n { weightedRowSum(p + j, wStride: n, count: n, rows: dO, rowStride: d, width: dh, into: dv + j * 3 * d) }
-      // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
-      packTransposed(v, rowStride: 3 * d, count: n, width: dh, padded: padded, into: vt)
-      for i in 0..<n {
-        rowTimesPacked(dO + i * d, depth: dh, packed: vt, padded: padded, into: row)
-        let pi = p + i * n, dSi = dS + i * n
-        var rowDot: Float = 0
-        for j in 0..<n { rowDot += row[j] * pi[j] }
-        for j in 0..<n { dSi[j] = pi[j] * (row[j] - rowDot) * scale }
-      }
-      // dQ = dS·K,  dK = dSᵀ·Q
-      for i in 0..<n { weightedRowSum(dS + i * n, wStride: 1, count: n, rows: k, rowStride: 3 * d, width: dh, into: dq + i * 3 * d) }
-      for j in 0..<n { weightedRowSum(dS + j, wStride: n, count: n, rows: q, rowStride: 3 * d, width: dh, into: dk + j * 3 * d) }
-      task += workers
-    }
+  let l = HeadLayout(tokens: n, width: d, heads: h)
+  forEachTask(b * h, scratchPerWorker: l.scratch) { task, scratch in
+    let bi = task / h, hi = task % h
+    attentionHeadBackward(l, q: qkv + bi * n * 3 * d + hi * l.dh, p: probs + task * n * n, dO: dContext + bi * n * d + hi * l.dh,
+                          dOStride: d, dq: dqkv + bi * n * 3 * d + hi * l.dh, scratch: scratch)
   }
 }
-

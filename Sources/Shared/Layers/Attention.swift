@@ -8,10 +8,16 @@
 //   P_bh   = softmax(S_bh) over keys                   (N, N)
 //   O_bh   = P_bh · V_bh                               (N, Dh)    written into context[:, :, h·Dh ..]
 //   out    = context · W_projᵀ + b_proj                (B, N, D)
+//
+// Backward, per (batch, head), dO its slice of dcontext, S the scores after the 1/√Dh scaling:
+//
+//   dV = Pᵀ · dO                      (N, Dh)
+//   dP = dO · Vᵀ                      (N, N)
+//   dS = P ⊙ (dP − rowsum(dP ⊙ P))    (N, N)     softmax backward, row by row
+//   dQ = dS · K / √Dh,  dK = dSᵀ · Q / √Dh       the scaling, undone on the way back
 
 import TensorCore
 import Kernels
-import Foundation
 
 public struct AttentionCache: Sendable {
   public var input: Tensor  // (B, N, D)
@@ -39,143 +45,113 @@ public struct MultiHeadAttention: Sendable {
   /// The additive mask value for ignored keys: HF's torch.finfo(float32).min.
   public static let maskedScore: Float = attentionMaskedScore
 
-  // MARK: - Forward
+  // MARK: - The definition, as plain loops (tests hold the fast path below to it)
 
   /// x (B, N, D) → (B, N, D). `keyMask` (B, N) holds 1 for keys to attend to and 0 for padding.
-  public func forward(_ x: Tensor, keyMask: Tensor? = nil) -> (Tensor, AttentionCache) {
-    precondition(x.rank == 3 && x.shape[2] == width, "attention expects (B, N, \(width)), got \(x.shape)")
-    let b = x.shape[0], n = x.shape[1], d = width, h = heads
-    if let keyMask { precondition(keyMask.shape == [b, n], "key mask must be (B, N) = (\(b), \(n)), got \(keyMask.shape)") }
-    let qkvOut = qkv.forward(x)  // (B, N, 3D)
-    var probs = Tensor.zeros([b, h, n, n])
-    var context = Tensor.zeros([b, n, d])
-    qkvOut.withUnsafePointer { qp in
-      probs.withUnsafeMutablePointer { pp in
-        context.withUnsafeMutablePointer { cp in
-          keyMask.withOptionalPointer { mask in
-            attentionHeadsForward(qkv: qp, batch: b, tokens: n, width: d, heads: h, keyMask: mask, probs: pp, context: cp)
+  public func forwardDefinition(_ x: Tensor, keyMask: Tensor? = nil) -> (Tensor, AttentionCache) {
+    let b = x.shape[0], n = x.shape[1], d = width, h = heads, dh = d / h
+    let scale = 1 / Float(dh).squareRoot()
+    let qkvOut = qkv.forward(x)  // (B, N, 3D): q at column h·Dh + c, k at D + h·Dh + c, v at 2D + h·Dh + c
+    var scores = Tensor.zeros([b, h, n, n])  // (B, H, N, N)
+    for bi in 0..<b {
+      for hi in 0..<h {
+        for i in 0..<n {
+          for j in 0..<n {
+            var s: Float = 0
+            for c in 0..<dh { s += qkvOut[bi, i, hi * dh + c] * qkvOut[bi, j, d + hi * dh + c] }
+            let ignored = keyMask.map { $0[bi, j] == 0 } ?? false
+            scores[bi, hi, i, j] = s * scale + (ignored ? Self.maskedScore : 0)
           }
         }
       }
     }
-    let out = proj.forward(context)
-    return (out, AttentionCache(input: x, qkv: qkvOut, probs: probs, context: context))
+    let probs = scores.softmaxDefinition()  // over keys, the last axis
+    var context = Tensor.zeros([b, n, d])  // (B, N, D)
+    for bi in 0..<b {
+      for hi in 0..<h {
+        for i in 0..<n {
+          for c in 0..<dh {
+            var o: Float = 0
+            for j in 0..<n { o += probs[bi, hi, i, j] * qkvOut[bi, j, 2 * d + hi * dh + c] }
+            context[bi, i, hi * dh + c] = o
+          }
+        }
+      }
+    }
+    return (proj.forward(context), AttentionCache(input: x, qkv: qkvOut, probs: probs, context: context))
   }
 
-  // MARK: - Backward
-
-  /// forward: S = Q·Kᵀ·scale + mask, P = softmax(S), O = P·V, out = proj(O). So, per (batch, head):
-  ///   dV = Pᵀ·dO,   dP = dO·Vᵀ,   dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale,   dQ = dS·K,   dK = dSᵀ·Q
+  /// Backward, spelled out. Per (batch, head), with S the scores after the 1/√Dh scaling:
+  ///   dV = Pᵀ·dO,   dP = dO·Vᵀ,   dS = P ⊙ (dP − rowsum(dP ⊙ P)),   dQ = dS·K·scale,   dK = dSᵀ·Q·scale
   /// (masked keys have P = 0, so they get no gradient). dQ, dK, dV land in their columns of dqkv, which
   /// flows back through the fused qkv projection. Accumulates parameter gradients; returns dx (B, N, D).
-  public func backward(_ dy: Tensor, cache: AttentionCache, grads: inout MultiHeadAttention) -> Tensor {
-    let b = cache.input.shape[0], n = cache.input.shape[1], d = width, h = heads
-    let dContext = proj.backward(dy, input: cache.context, grads: &grads.proj)  // (B, N, D)
+  public func backwardDefinition(_ dy: Tensor, cache: AttentionCache, grads: inout MultiHeadAttention) -> Tensor {
+    let b = cache.input.shape[0], n = cache.input.shape[1], d = width, h = heads, dh = d / h
+    let scale = 1 / Float(dh).squareRoot()
+    let q = cache.qkv, p = cache.probs
+    let dO = proj.backward(dy, input: cache.context, grads: &grads.proj)  // (B, N, D)
+    var dP = Tensor.zeros([b, h, n, n])
     var dqkv = Tensor.zeros([b, n, 3 * d])
-    cache.qkv.withUnsafePointer { qp in
-      cache.probs.withUnsafePointer { pp in
-        dContext.withUnsafePointer { dop in
-          dqkv.withUnsafeMutablePointer { dqp in
-            attentionHeadsBackward(qkv: qp, probs: pp, dContext: dop, batch: b, tokens: n, width: d, heads: h, dqkv: dqp)
+    for bi in 0..<b {
+      for hi in 0..<h {
+        for j in 0..<n {
+          for c in 0..<dh {  // dV[j, c] = Σ_i P[i, j] · dO[i, c]
+            var s: Float = 0
+            for i in 0..<n { s += p[bi, hi, i, j] * dO[bi, i, hi * dh + c] }
+            dqkv[bi, j, 2 * d + hi * dh + c] = s
+          }
+        }
+        for i in 0..<n {
+          for j in 0..<n {  // dP[i, j] = Σ_c dO[i, c] · V[j, c]
+            var s: Float = 0
+            for c in 0..<dh { s += dO[bi, i, hi * dh + c] * q[bi, j, 2 * d + hi * dh + c] }
+            dP[bi, hi, i, j] = s
+          }
+        }
+      }
+    }
+    let dS = dP.softmaxBackwardDefinition(output: p)  // (B, H, N, N), gradient of the scaled scores
+    for bi in 0..<b {
+      for hi in 0..<h {
+        for i in 0..<n {
+          for c in 0..<dh {  // dQ[i, c] = Σ_j dS[i, j] · K[j, c] · scale,  dK[i, c] = Σ_j dS[j, i] · Q[j, c] · scale
+            var sq: Float = 0, sk: Float = 0
+            for j in 0..<n {
+              sq += dS[bi, hi, i, j] * q[bi, j, d + hi * dh + c]
+              sk += dS[bi, hi, j, i] * q[bi, j, hi * dh + c]
+            }
+            dqkv[bi, i, hi * dh + c] = sq * scale
+            dqkv[bi, i, d + hi * dh + c] = sk * scale
           }
         }
       }
     }
     return qkv.backward(dqkv, input: cache.input, grads: &grads.qkv)
   }
-}
 
-// MARK: - The per-head maths: the definition, then the fast loops
+  // MARK: - The fast path: the same maths, one (batch, head) task per worker (Kernels/AttentionKernels.swift)
 
-// Both work on the fused qkv activations (B, N, 3D): for batch b and head h, row i of Q is at
-// qkv[b, i, h·Dh ..], of K at qkv[b, i, D + h·Dh ..], of V at qkv[b, i, 2D + h·Dh ..].
-
-/// The definition, as plain loops (tests hold the fast path to it). probs (B, H, N, N), context (B, N, D).
-public func attentionHeadsForwardNaive(qkv: UnsafePointer<Float>, batch b: Int, tokens n: Int, width d: Int, heads h: Int,
-                                       keyMask: UnsafePointer<Float>?, probs: UnsafeMutablePointer<Float>,
-                                       context: UnsafeMutablePointer<Float>) {
-  let dh = d / h, scale = 1 / Float(dh).squareRoot()
-  for bi in 0..<b {
-    for hi in 0..<h {
-      let q = qkv + bi * n * 3 * d + hi * dh, k = q + d, v = q + 2 * d
-      let p = probs + (bi * h + hi) * n * n
-      for i in 0..<n {
-        for j in 0..<n {  // S[i, j] = q_i · k_j / √Dh (+ mask)
-          var s: Float = 0
-          for c in 0..<dh { s += q[i * 3 * d + c] * k[j * 3 * d + c] }
-          p[i * n + j] = s * scale + (keyMask.map { $0[bi * n + j] == 0 ? MultiHeadAttention.maskedScore : 0 } ?? 0)
-        }
-        softmaxRowNaive(p + i * n, dim: n)
-        for c in 0..<dh {  // O[i, c] = Σ_j P[i, j] · V[j, c]
-          var o: Float = 0
-          for j in 0..<n { o += p[i * n + j] * v[j * 3 * d + c] }
-          context[(bi * n + i) * d + hi * dh + c] = o
-        }
-      }
+  public func forward(_ x: Tensor, keyMask: Tensor? = nil) -> (Tensor, AttentionCache) {
+    precondition(x.rank == 3 && x.shape[2] == width, "attention expects (B, N, \(width)), got \(x.shape)")
+    let b = x.shape[0], n = x.shape[1], d = width, h = heads
+    if let keyMask { precondition(keyMask.shape == [b, n], "key mask must be (B, N) = (\(b), \(n)), got \(keyMask.shape)") }
+    let qkvOut = qkv.forward(x)  // (B, N, 3D)
+    var probs = Tensor.zeros([b, h, n, n])  // (B, H, N, N)
+    var context = Tensor.zeros([b, n, d])  // (B, N, D)
+    withPointers(reading: [qkvOut] + (keyMask.map { [$0] } ?? []), writing: &probs, &context) { r, pp, cp in
+      attentionHeadsForward(qkv: r[0], batch: b, tokens: n, width: d, heads: h, keyMask: r.count > 1 ? r[1] : nil, probs: pp, context: cp)
     }
+    let out = proj.forward(context)
+    return (out, AttentionCache(input: x, qkv: qkvOut, probs: probs, context: context))
   }
-}
 
-/// The definition of backward, as plain loops: dqkv (B, N, 3D) receives dQ, dK, dV (overwritten).
-///   dV = Pᵀ·dO,  dP = dO·Vᵀ,  dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale,  dQ = dS·K,  dK = dSᵀ·Q
-public func attentionHeadsBackwardNaive(qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>, dContext: UnsafePointer<Float>,
-                                        batch b: Int, tokens n: Int, width d: Int, heads h: Int, dqkv: UnsafeMutablePointer<Float>) {
-  let dh = d / h, scale = 1 / Float(dh).squareRoot()
-  var dS = [Float](repeating: 0, count: n * n)
-  for bi in 0..<b {
-    for hi in 0..<h {
-      let q = qkv + bi * n * 3 * d + hi * dh, k = q + d, v = q + 2 * d
-      let dq = dqkv + bi * n * 3 * d + hi * dh, dk = dq + d, dv = dq + 2 * d
-      let dO = dContext + bi * n * d + hi * dh
-      let p = probs + (bi * h + hi) * n * n
-      for j in 0..<n {
-        for c in 0..<dh {
-          var s: Float = 0
-          for i in 0..<n { s += p[i * n + j] * dO[i * d + c] }
-          dv[j * 3 * d + c] = s
-        }
-      }
-      for i in 0..<n {
-        var rowDot: Float = 0
-        for j in 0..<n {
-          var dp: Float = 0
-          for c in 0..<dh { dp += dO[i * d + c] * v[j * 3 * d + c] }
-          dS[i * n + j] = dp
-          rowDot += dp * p[i * n + j]
-        }
-        for j in 0..<n { dS[i * n + j] = p[i * n + j] * (dS[i * n + j] - rowDot) * scale }
-      }
-      for i in 0..<n {
-        for c in 0..<dh {
-          var sq: Float = 0, sk: Float = 0
-          for j in 0..<n {
-            sq += dS[i * n + j] * k[j * 3 * d + c]
-            sk += dS[j * n + i] * q[j * 3 * d + c]
-          }
-          dq[i * 3 * d + c] = sq
-          dk[i * 3 * d + c] = sk
-        }
-      }
+  public func backward(_ dy: Tensor, cache: AttentionCache, grads: inout MultiHeadAttention) -> Tensor {
+    let b = cache.input.shape[0], n = cache.input.shape[1], d = width, h = heads
+    let dContext = proj.backward(dy, input: cache.context, grads: &grads.proj)  // (B, N, D)
+    var dqkv = Tensor.zeros([b, n, 3 * d])  // (B, N, 3D)
+    withPointers(reading: [cache.qkv, cache.probs, dContext], writing: &dqkv) { r, dq in
+      attentionHeadsBackward(qkv: r[0], probs: r[1], dContext: r[2], batch: b, tokens: n, width: d, heads: h, dqkv: dq)
     }
-  }
-}
-
-/// softmax of one row in place, the definition.
-func softmaxRowNaive(_ x: UnsafeMutablePointer<Float>, dim: Int) {
-  var m = -Float.infinity
-  for j in 0..<dim { m = max(m, x[j]) }
-  if m == -.infinity { for j in 0..<dim { x[j] = 0 }; return }
-  var s: Float = 0
-  for j in 0..<dim { x[j] = exp(x[j] - m); s += x[j] }
-  for j in 0..<dim { x[j] /= s }
-}
-
-extension Optional where Wrapped == Tensor {
-  /// The tensor's storage pointer, or nil.
-  func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-    switch self {
-    case .some(let t): return t.withUnsafePointer { body($0) }
-    case .none: return body(nil)
-    }
+    return qkv.backward(dqkv, input: cache.input, grads: &grads.qkv)
   }
 }

@@ -207,4 +207,9 @@ extension CLIP {
     let (projected, _) = textHead.forward(text.forward(batch).embedding)
     return l2Normalize(projected).0
   }
+
+  /// Unit-length text embeddings (N, P) of any number of texts, tokenised and embedded `batchSize` at a time.
+  public func embedTexts(_ texts: [String], tokenizer: BertTokenizer, batchSize: Int = 256) -> Tensor {
+    inBatches(texts, of: batchSize, rowShape: [config.projectionDim]) { embedTexts(tokenizer.batch($0, maxLength: config.maxTextLength)) }
+  }
 }

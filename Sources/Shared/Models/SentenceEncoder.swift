@@ -33,13 +33,6 @@ public struct SentenceEncoder: Sendable {
 
   /// (B, D) L2-normalised embeddings, computed in batches of `batchSize`.
   public func embed(_ texts: [String], batchSize: Int = 32) -> Tensor {
-    var rows: [Float] = []
-    var start = 0
-    while start < texts.count {
-      let chunk = Array(texts[start..<min(texts.count, start + batchSize)])
-      rows += model.forward(tokenizer.batch(chunk, maxLength: maxLength)).embedding.storage
-      start += batchSize
-    }
-    return Tensor(shape: [texts.count, model.config.hiddenSize], storage: rows)
+    inBatches(texts, of: batchSize, rowShape: [model.config.hiddenSize]) { model.forward(tokenizer.batch($0, maxLength: maxLength)).embedding }
   }
 }

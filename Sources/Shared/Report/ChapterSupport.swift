@@ -33,7 +33,9 @@ public func repositoryRoot(sourceFile: String = #filePath) -> String? {
   return found
 }
 
-/// Prints a one-line error to standard error and exits with status 1.
+/// Prints `error: …` on one line to standard error and exits with status 1: the one way the chapters and
+/// the `clip` tool stop on bad input (without argument-parser's usage text, which is for mistakes in the
+/// command line, not in the input files).
 public func fail(_ message: String) -> Never {
   FileHandle.standardError.write(Data("error: \(message)\n".utf8))
   exit(1)

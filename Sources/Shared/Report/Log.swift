@@ -38,22 +38,54 @@ public final class Notebook {
     print(rule)
   }
 
-  /// Runs one step: prints its header after it finishes, with the time it took.
+  /// A heading: prints the next step's number, name and detail, with no body to time.
+  public func step(_ name: String, _ detail: String = "") {
+    step += 1
+    if quiet { return }
+    print(header(name, detail))
+  }
+
+  /// Runs one step: prints its header first, so whatever the body prints sits under it, then the time it
+  /// took — on the header line when the body printed nothing, on a line of its own when it did.
   @discardableResult
   public func step<T>(_ name: String, _ detail: String = "", _ body: () throws -> T) rethrows -> T {
     step += 1
+    if !quiet {
+      print(header(name, detail), terminator: "")
+      headerOpen = true
+    }
     let t0 = now()
     let result = try body()
     let elapsed = now() - t0
-    let info = detail.isEmpty ? "" : "  (\(detail))"
     if quiet { return result }
-    print("[\(step)/\(totalSteps)] \(name)\(info)  · \(formatDuration(elapsed))")
+    if headerOpen {
+      print("  · \(formatDuration(elapsed))")
+      headerOpen = false
+    } else {
+      print("      · \(formatDuration(elapsed))")
+    }
     return result
+  }
+
+  private var headerOpen = false
+
+  private func header(_ name: String, _ detail: String) -> String {
+    "[\(step)/\(totalSteps)] \(name)" + (detail.isEmpty ? "" : "  (\(detail))")
+  }
+
+  /// Ends a header still waiting for its time, before anything else is printed under it. `note` and `show`
+  /// call it; code that prints by itself inside a step's body (a progress bar) calls it first.
+  public func closeHeader() {
+    if headerOpen {
+      print("")
+      headerOpen = false
+    }
   }
 
   /// An indented line under the current step.
   public func note(_ text: String) {
     if quiet { return }
+    closeHeader()
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("      \(line)") }
   }
 

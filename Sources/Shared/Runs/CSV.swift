@@ -16,10 +16,16 @@ public struct DataProblem: Error, CustomStringConvertible, Equatable {
   public var description: String { "\(file):\(line): \(message)" }
 }
 
+/// One CSV record and the line it starts on.
+public struct CSVRecord: Sendable, Equatable {
+  public var line: Int
+  public var fields: [String]
+}
+
 /// Splits CSV text into records of fields (RFC 4180: quoted fields may hold the separator, doubled
 /// quotes and line breaks). Each record carries the line number it starts on.
-public func parseCSV(_ text: String, separator: Character = ",") throws -> [(line: Int, fields: [String])] {
-  var records: [(Int, [String])] = []
+public func parseCSV(_ text: String, separator: Character = ",") throws -> [CSVRecord] {
+  var records: [CSVRecord] = []
   var fields: [String] = []
   var field = ""
   var inQuotes = false, quotedField = false
@@ -54,7 +60,7 @@ public func parseCSV(_ text: String, separator: Character = ",") throws -> [(lin
       endField()
     } else if c == "\n" || c == "\r\n" || c == "\r" {
       endField()
-      records.append((recordLine, fields))
+      records.append(CSVRecord(line: recordLine, fields: fields))
       fields = []
       line += 1
       recordLine = line
@@ -66,7 +72,14 @@ public func parseCSV(_ text: String, separator: Character = ",") throws -> [(lin
   if inQuotes { throw DataProblem(file: "", line: recordLine, message: "a quoted field is never closed") }
   if !field.isEmpty || !fields.isEmpty {
     endField()
-    records.append((recordLine, fields))
+    records.append(CSVRecord(line: recordLine, fields: fields))
   }
   return records
+}
+
+public func csvField(_ s: String) -> String {
+  if s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
+    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+  }
+  return s
 }

@@ -39,7 +39,7 @@ public struct CaptionDataset: Sendable {
       .first { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && d.boolValue } ?? folder
     let firstLine = text.prefix { $0 != "\n" }
     let separator: Character = firstLine.contains("|") && !firstLine.contains(",") ? "|" : ","
-    let records: [(line: Int, fields: [String])]
+    let records: [CSVRecord]
     do { records = try parseCSV(text, separator: separator) } catch var p as DataProblem {
       p.file = csvPath
       throw p
@@ -86,4 +86,23 @@ public struct CaptionDataset: Sendable {
   }
 
   public var captionCount: Int { captions.values.reduce(0) { $0 + $1.count } }
+
+  /// Every caption of `images`, image by image, each with the index (into `images`) of the image it
+  /// describes: the text side of a retrieval evaluation.
+  public func captionList(of images: [String]) -> CaptionList {
+    var list = CaptionList(texts: [], imageOfText: [])
+    for (i, name) in images.enumerated() {
+      for caption in captions[name] ?? [] {
+        list.texts.append(caption)
+        list.imageOfText.append(i)
+      }
+    }
+    return list
+  }
+}
+
+/// Captions and the image each belongs to (`imageOfText[t]` indexes the images they were listed from).
+public struct CaptionList: Sendable {
+  public var texts: [String]
+  public var imageOfText: [Int]
 }

@@ -14,15 +14,21 @@ public enum TrainingCheckpoint {
   public static let formatVersion = "1"
 
   /// Only the model (for evaluation, zero-shot, search), validated as `load` does.
-  public static func loadModel(_ path: String) throws -> (model: CLIP, config: TrainingConfig) {
+  public static func loadModel(_ path: String) throws -> LoadedModel {
     let file = try SafetensorsFile(path: path)
     let config = try readConfig(file, path: path)
     return try naming(path) {
       try file.requireParameters(atLeast: config.model.parameterLowerBound, prefix: "model.")
       var model = CLIP(config: config.model)
       try file.load(into: &model, table: CLIP.parameterTable(config.model), prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
-      return (model, config)
+      return LoadedModel(model: model, config: config)
     }
+  }
+
+  /// A trained model and the configuration it was trained with.
+  public struct LoadedModel {
+    public var model: CLIP
+    public var config: TrainingConfig
   }
 
   public static var jsonDecoder: JSONDecoder {

@@ -51,7 +51,7 @@ func bestRank(_ scores: [Float], targets: Set<Int>) -> Int {
 }
 
 /// `similarity` is (images × texts); `imageOfText[t]` is the image index caption t belongs to.
-public func retrievalRanks(similarity: Tensor, imageOfText: [Int]) -> (imageToText: [Int], textToImage: [Int]) {
+public func retrievalRanks(similarity: Tensor, imageOfText: [Int]) -> RetrievalRanks {
   let ni = similarity.shape[0], nt = similarity.shape[1]
   precondition(imageOfText.count == nt, "need the image of each of the \(nt) texts")
   var captionsOf = [Set<Int>](repeating: [], count: ni)
@@ -63,5 +63,11 @@ public func retrievalRanks(similarity: Tensor, imageOfText: [Int]) -> (imageToTe
   for t in 0..<nt {
     t2i.append(bestRank((0..<ni).map { similarity.storage[$0 * nt + t] }, targets: [imageOfText[t]]))
   }
-  return (i2t, t2i)
+  return RetrievalRanks(imageToText: i2t, textToImage: t2i)
+}
+
+/// 1-based ranks of the right answer: per image (its best caption among all texts) and per text (its image).
+public struct RetrievalRanks: Sendable, Equatable {
+  public var imageToText: [Int]
+  public var textToImage: [Int]
 }

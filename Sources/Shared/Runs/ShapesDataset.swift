@@ -17,105 +17,6 @@ import Image
 import IO
 import Foundation
 
-public struct ShapesDatasetConfig: Sendable, Codable, Equatable {
-  /// Where a one-shape image's shape may sit.
-  public enum Placement: String, Sendable, Codable, CaseIterable {
-    case centred  // within ±3% of the side of the centre: the first edition's easy set
-    case anywhere  // fully inside the image, anywhere
-  }
-  public enum Background: String, Sendable, Codable, CaseIterable {
-    case flat  // one grey-ish colour
-    case noisy  // one grey-ish colour plus per-pixel noise
-    case gradient  // a linear blend between two grey-ish colours, plus mild noise
-  }
-  public var images = 6000  // training + validation images (captions.csv)
-  public var testImages = 1000  // one-shape images of seen pairs, never trained on (labels.csv split "test")
-  public var unseenImages = 300  // images of the held-out pairs only (unseen.csv, split "unseen")
-  public var size = 64  // pixels per side
-  public var seed: UInt64 = 42
-  public var placement: Placement = .anywhere
-  /// A one-shape image's radius, as a fraction of the side: drawn uniformly from [min, max]. Captions
-  /// call the upper half "large"/"big", the lower half "small"/"little". Two-shape images use 0.6×.
-  /// The default keeps the smallest shape (14 px across at 64 px) near one 16-px patch: at [0.12, 0.3]
-  /// many shapes fit inside one patch and even a supervised ViT of this size learns shape slowly
-  /// (Walkthrough 08, "Tokens bigger than the thing"); that harder set is `--shapes radius=[0.12,0.3]`.
-  public var radius: [Double] = [0.22, 0.38]
-  public var background: Background = .noisy
-  public var twoShapeFraction = 0.3  // images with two shapes, side by side or one above the other
-  public var jpegQuality = 92
-  public var colours = ["red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan"]
-  public var shapes = ["circle", "square", "triangle", "star"]
-  /// Colour–shape combinations that never appear in captions.csv.
-  public var heldOut: [[String]] = [["purple", "star"], ["green", "triangle"], ["orange", "circle"], ["cyan", "square"]]
-
-  public init() {}
-
-  /// The first edition's set: centred shapes (the same radius range as the default).
-  public static var centred: ShapesDatasetConfig {
-    var c = ShapesDatasetConfig()
-    c.placement = .centred
-    return c
-  }
-
-  public static let palette: [String: (Float, Float, Float)] = [
-    "red": (220, 30, 35), "green": (30, 170, 50), "blue": (35, 70, 225), "yellow": (240, 215, 30),
-    "purple": (140, 40, 180), "orange": (245, 130, 20), "pink": (245, 120, 185), "cyan": (40, 200, 215),
-  ]
-  public static let knownShapes = ["circle", "square", "triangle", "star", "cross"]
-
-  func rgb(_ colour: String) -> (Float, Float, Float) { Self.palette[colour] ?? (0, 0, 0) }
-
-  func isHeldOut(_ colour: String, _ shape: String) -> Bool { heldOut.contains([colour, shape]) }
-
-  /// Zero-shot prompt templates in the dataset's own phrasing (as OpenAI wrote ImageNet-specific ones):
-  /// a text tower trained from scratch on these captions has never seen "a photo of …".
-  public static let zeroShotTemplates = ["a picture of a {}", "there is one {} here", "a {}"]
-
-  /// Every colour × shape class name, "red circle" …
-  public var classes: [String] { colours.flatMap { c in shapes.map { "\(c) \($0)" } } }
-
-  /// Reads `dataset.json` from a generated folder (nil when the folder has none: not generated here).
-  public static func read(directory: String) throws -> ShapesDatasetConfig? {
-    let path = directory + "/dataset.json"
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    let config: ShapesDatasetConfig
-    do { config = try JSONDecoder().decode(ShapesDatasetConfig.self, from: data) } catch {
-      throw DataProblem(file: path, line: 0, message: describeJSONError(error))
-    }
-    try config.validate(source: path)
-    return config
-  }
-}
-
-extension ShapesDatasetConfig: CheckedConfiguration {
-  public func check(_ c: inout ConfigurationCheck) {
-    c.atLeast(images, "images", minimum: 0, maximum: 1 << 22)
-    c.atLeast(testImages, "testImages", minimum: 0, maximum: 1 << 22)
-    c.atLeast(unseenImages, "unseenImages", minimum: 0, maximum: 1 << 22)
-    c.atLeast(size, "size", minimum: 8, maximum: 4096)
-    // ≤ 0.4: a two-shape image draws at 0.6× that, which must fit in half the side.
-    c.require(radius.count == 2 && radius[0] > 0.02 && radius[0] <= radius[1] && radius[1] <= 0.4, "radius",
-              "must be [min, max] with 0.02 < min ≤ max ≤ 0.4, got \(radius)")
-    c.require(unseenImages == 0 || !heldOut.isEmpty, "heldOut", "must name at least one pair when unseenImages is \(unseenImages)")
-    c.within(twoShapeFraction, 0..<1.000001, "twoShapeFraction")
-    c.atLeast(jpegQuality, "jpegQuality", maximum: 100)
-    for colour in colours where Self.palette[colour] == nil {
-      c.require(false, "colours", "'\(colour)' is not one of \(Self.palette.keys.sorted().joined(separator: ", "))")
-    }
-    for shape in shapes where !Self.knownShapes.contains(shape) {
-      c.require(false, "shapes", "'\(shape)' is not one of \(Self.knownShapes.joined(separator: ", "))")
-    }
-    c.require(Set(colours).count == colours.count && Set(shapes).count == shapes.count, "colours", "names must not repeat")
-    for pair in heldOut {
-      c.require(pair.count == 2 && colours.contains(pair[0]) && shapes.contains(pair[1]), "heldOut",
-                "each pair must be [colour, shape] from the lists, got \(pair)")
-    }
-    c.require(colours.count * shapes.count - Set(heldOut.map { $0.joined(separator: " ") }).count >= 2, "heldOut",
-              "must leave at least two colour–shape pairs to train on")
-  }
-}
-
-/// One shape in a generated image.
 public struct ShapeItem: Sendable, Equatable {
   public var colour: String
   public var shape: String
@@ -160,7 +61,7 @@ public enum ShapesDataset {
       try writeFileAtomically(Array(captionsCSV(samples.filter { $0.split == split }).utf8), to: directory + "/" + file)
     }
     var labels = "image,label,split\n"
-    for s in samples { labels += "\(s.file),\(s.label ?? ""),\(s.split.rawValue)\n" }
+    for s in samples { labels += "\(csvField(s.file)),\(csvField(s.label ?? "")),\(s.split.rawValue)\n" }
     try writeFileAtomically(Array(labels.utf8), to: directory + "/labels.csv")
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -352,56 +253,5 @@ public enum ShapesDataset {
       }
     }
     return image
-  }
-}
-
-/// A caption for the mirrored image: "left" and "right" swap, as whole words (any letter case is kept
-/// as written: "Left" becomes "Right"). Every other word is unchanged.
-public func mirroredCaption(_ caption: String) -> String {
-  var out = "", word = ""
-  func flush() {
-    switch word {
-    case "left": out += "right"
-    case "right": out += "left"
-    case "Left": out += "Right"
-    case "Right": out += "Left"
-    case "LEFT": out += "RIGHT"
-    case "RIGHT": out += "LEFT"
-    default: out += word
-    }
-    word = ""
-  }
-  for ch in caption {
-    if ch.isLetter { word.append(ch) } else {
-      flush()
-      out.append(ch)
-    }
-  }
-  flush()
-  return out
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
-public func csvField(_ s: String) -> String {
-  if s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-  }
-  return s
-}
-
-extension ShapesDataset {
-  /// labels.csv: (image, "colour shape" or "" for two-shape images, "seen" or "unseen").
-  public static func readLabels(_ path: String) throws -> [(image: String, label: String, split: String)] {
-    let text: String
-    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-      throw DataProblem(file: path, line: 0, message: "cannot read: \(error.localizedDescription)")
-    }
-    var rows: [(image: String, label: String, split: String)] = []
-    for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().dropFirst() where !line.isEmpty {
-      let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-      guard fields.count == 3 else { throw DataProblem(file: path, line: n + 1, message: "expected image,label,split") }
-      rows.append((fields[0], fields[1], fields[2]))
-    }
-    return rows
   }
 }

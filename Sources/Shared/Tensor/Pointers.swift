@@ -18,6 +18,12 @@ public func withPointers<R>(reading read: [Tensor], writing a: inout Tensor,
   try read.withPointers { r in try a.withUnsafeMutablePointer { try body(r, $0) } }
 }
 
+/// `read` tensors' addresses, and `a`'s and `b`'s to write.
+public func withPointers<R>(reading read: [Tensor], writing a: inout Tensor, _ b: inout Tensor,
+                            _ body: ([UnsafePointer<Float>], UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+  try read.withPointers { r in try a.withUnsafeMutablePointer { ap in try b.withUnsafeMutablePointer { bp in try body(r, ap, bp) } } }
+}
+
 /// `read` tensors' addresses, and `a`'s, `b`'s and `c`'s to write.
 public func withPointers<R>(reading read: [Tensor], writing a: inout Tensor, _ b: inout Tensor, _ c: inout Tensor,
                             _ body: ([UnsafePointer<Float>], UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,

@@ -145,3 +145,22 @@ public struct Tensor: Sendable, Equatable {
 extension Tensor: CustomStringConvertible {
   public var description: String { summary().description }
 }
+
+/// Runs `body` on consecutive chunks of at most `size` items and stacks the results along the first
+/// axis: each result holds one row of shape `rowShape` per item of its chunk. For work too large for one
+/// batch (thousands of captions, hundreds of images). Empty `items` give a (0, rowShape…) tensor.
+public func inBatches<Item>(_ items: [Item], of size: Int, rowShape: [Int], _ body: ([Item]) -> Tensor) -> Tensor {
+  precondition(size > 0, "inBatches needs a batch size above 0, got \(size)")
+  let rowSize = rowShape.reduce(1, *)
+  var storage: [Float] = []
+  storage.reserveCapacity(items.count * rowSize)
+  var start = 0
+  while start < items.count {
+    let end = min(items.count, start + size)
+    let result = body(Array(items[start..<end]))
+    precondition(result.shape == [end - start] + rowShape, "a batch of \(end - start) gave \(result.shape), not \([end - start] + rowShape)")
+    storage += result.storage
+    start = end
+  }
+  return Tensor(shape: [items.count] + rowShape, storage: storage)
+}

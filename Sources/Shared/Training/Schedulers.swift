@@ -11,6 +11,7 @@ import Text
 import Image
 import IO
 import Report
+import Foundation
 
 public struct ReduceLROnPlateau: Sendable, Codable, Equatable {
   public var factor: Float = 0.8
@@ -48,4 +49,16 @@ public struct ReduceLROnPlateau: Sendable, Codable, Equatable {
     }
     return reduced
   }
+}
+
+/// The cosine schedule's learning-rate multiplier at step `step` (0-based) of `totalSteps`:
+/// ```
+/// step < W:  (step + 1) / W                                  linear warm-up
+/// else:      ½ · (1 + cos(π · (step − W) / (total − W)))     from 1 down to 0 at the last step
+/// ```
+public func cosineMultiplier(step: Int, warmupSteps warmup: Int, totalSteps: Int) -> Float {
+  let total = max(totalSteps, warmup + 1)
+  if step < warmup { return Float(step + 1) / Float(warmup) }
+  let progress = Double(min(step - warmup, total - warmup)) / Double(total - warmup)
+  return Float(0.5 * (1 + cos(Double.pi * progress)))
 }

@@ -65,7 +65,7 @@ extension TrainingCheckpoint {
 
   /// Loads a checkpoint written by `save`: the configuration and state are validated, every
   /// tensor is checked for shape and for NaN/Inf.
-  public static func load(_ path: String) throws -> (model: CLIP, optimizer: AdamW<CLIP>, config: TrainingConfig, state: TrainingState) {
+  public static func load(_ path: String) throws -> LoadedRun {
     let file = try SafetensorsFile(path: path)
     guard file.metadata["format_version"] == formatVersion else {
       throw CheckpointError(path: path, reason: "not a training checkpoint of format \(formatVersion) (metadata: \(file.metadata.keys.sorted()))")
@@ -86,7 +86,7 @@ extension TrainingCheckpoint {
       optimizer.secondMoment = v
       optimizer.step = state.step
       if !state.groups.isEmpty { optimizer.groups = state.groups }
-      return (model, optimizer, config, state)
+      return LoadedRun(model: model, optimizer: optimizer, config: config, state: state)
     }
   }
 
@@ -154,4 +154,15 @@ public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: St
       + "ask for more with --epochs N (N > \(state.epoch)) to continue it")
   }
   return config
+}
+
+extension TrainingCheckpoint {
+  /// Everything a run needs to continue: the model, the optimiser with its moments, the configuration
+  /// and the loop's state.
+  public struct LoadedRun {
+    public var model: CLIP
+    public var optimizer: AdamW<CLIP>
+    public var config: TrainingConfig
+    public var state: TrainingState
+  }
 }

@@ -1,0 +1,168 @@
+// The pieces of the training loop. Chapter 08 writes the loop out with them:
+//
+//   for batch in trainer.batches() { trainer.step(batch) }   forward → loss → backward → clip → AdamW
+//   trainer.finishEpoch(trainer.validate(), …)                plateau, history, last/best checkpoints
+//
+// and `run` is the same loop, quietly (clip train, chapter 09's --train, the tests).
+
+import TensorCore
+import Models
+import Runs
+import Report
+import Foundation
+
+extension Trainer {
+  /// This epoch's training batches, shuffled by (seed, epoch) and decoded ahead on a background thread,
+  /// starting at the batch a resumed run stopped before.
+  public func batches() -> BatchLoader {
+    BatchLoader(dataset: dataset, images: trainImages, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
+                side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed,
+                epoch: state.epoch, startBatch: state.batchInEpoch)
+  }
+
+  /// One optimisation step on `batch` (forward → loss → backward → clip → AdamW, in `trainStep`), then
+  /// the bookkeeping: state, log.jsonl. Returns nil for a batch with fewer than 2 readable images (no
+  /// contrastive loss without negatives). Either way the epoch moves on to its next batch. A
+  /// non-finite loss or gradient throws and changes nothing.
+  public func step(_ batch: TrainingBatch) throws -> StepResult? {
+    for s in batch.skipped where skippedImages.insert(s).inserted { observer.log("warning: skipping unreadable image \(s)") }
+    guard batch.images.count >= 2 else {
+      state.batchInEpoch += 1
+      return nil
+    }
+    scheduleLearningRates()
+    let start = now()
+    let result: StepResult
+    do {
+      result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer, pixels: batch.pixels, batch: batch.tokens,
+                             dropoutMasks: dropoutMasks(step: state.step, n: batch.images.count))
+    } catch let error as NonFiniteError {
+      throw TrainingError(message: "training stopped at step \(state.step + 1) (epoch \(state.epoch + 1)): \(error.what). "
+        + "The last good checkpoint is \(lastCheckpoint ?? "none (no epoch finished yet)") and was left untouched.")
+    }
+    let seconds = now() - start
+    stepSeconds += seconds
+    stepsTimed += 1
+    state.step += 1
+    state.batchInEpoch += 1
+    state.stepLosses.append(result.loss)
+    state.epochLossSum += Double(result.loss)
+    state.epochSteps += 1
+    appendLog(["kind": "step", "step": state.step, "epoch": state.epoch + 1, "loss": Double(result.loss),
+               "grad_norm": Double(result.gradientNorm), "logit_scale": Double(model.logitScale.storage[0]),
+               "lr": Double(optimizer.groups[0].learningRate), "seconds": seconds])
+    return result
+  }
+
+  /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
+  /// unreadable images; throws when too few are left to mean anything.
+  public func validate() throws -> Evaluation {
+    guard state.epochSteps > 0 else {
+      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
+        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
+    }
+    let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
+    let validation = evaluate(images: validationSet)
+    if !validation.skipped.isEmpty {
+      observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
+        + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
+    }
+    if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
+      throw TrainingError(message: "validation failed: \(validation.skipped.count) of \(validationSet.count) validation images "
+        + "could not be read (first: \(validation.skipped.first ?? "?")), too few are left for a validation loss. "
+        + "The checkpoints were left untouched.")
+    }
+    return validation
+  }
+
+  /// Closes an epoch: ReduceLROnPlateau on the validation loss (plateau schedule), the epoch's record
+  /// in the history and log.jsonl, then last.safetensors — and best.safetensors when the validation
+  /// loss is the lowest so far. `extra` goes into the log line (e.g. zero-shot accuracy).
+  @discardableResult
+  public func finishEpoch(_ validation: Evaluation, seconds: Double, extra: [String: Double] = [:]) throws -> EpochRecord {
+    guard state.epochSteps > 0 else {
+      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
+        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
+    }
+    let trainLoss = Float(state.epochLossSum / Double(state.epochSteps))
+    // No validation images (validationFraction 0): no metric, so the learning rate stays.
+    if config.schedule == .plateau && !validation.loss.isNaN { state.scheduler.step(metric: validation.loss, groups: &optimizer.groups) }
+    state.groups = optimizer.groups
+    let record = EpochRecord(epoch: state.epoch + 1, trainLoss: trainLoss, validationLoss: validation.loss,
+                             imageToTextR1: validation.imageToText.recall[1] ?? 0, imageToTextR5: validation.imageToText.recall[5] ?? 0,
+                             textToImageR1: validation.textToImage.recall[1] ?? 0, textToImageR5: validation.textToImage.recall[5] ?? 0,
+                             learningRates: optimizer.groups.map(\.learningRate), seconds: seconds)
+    state.history.append(record)
+    var line: [String: Any] = ["kind": "epoch", "epoch": record.epoch, "train_loss": Double(trainLoss), "val_loss": Double(validation.loss),
+                               "i2t_r1": Double(record.imageToTextR1), "i2t_r5": Double(record.imageToTextR5), "t2i_r1": Double(record.textToImageR1),
+                               "t2i_r5": Double(record.textToImageR5), "lr": record.learningRates.map(Double.init), "seconds": record.seconds]
+    for (k, v) in extra { line[k] = v }
+    appendLog(line)
+    state.epoch += 1
+    state.batchInEpoch = 0
+    state.epochLossSum = 0
+    state.epochSteps = 0
+    try saveCheckpoints(validation: validation)
+    return record
+  }
+
+  /// last.safetensors, and best.safetensors when `validation` has the lowest loss so far (the state
+  /// records it first, so both files carry the same best loss).
+  func saveCheckpoints(validation: Evaluation?) throws {
+    let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
+    if isBest, let validation { state.bestValidationLoss = validation.loss }
+    lastCheckpoint = try saveCheckpoint("last.safetensors")
+    if isBest { _ = try saveCheckpoint("best.safetensors") }
+  }
+
+  /// Total optimiser steps of the whole run (what the cosine schedule spans).
+  public var totalSteps: Int { config.epochs * stepsPerEpoch }
+
+  /// The learning-rate multiplier at step `step` (0-based): 1 under the plateau schedule (the scheduler
+  /// scales the rates itself after each epoch); under cosine
+  /// ```
+  /// step < W:  (step + 1) / W                                  linear warm-up
+  /// else:      ½ · (1 + cos(π · (step − W) / (total − W)))     from 1 down to 0 at the last step
+  /// ```
+  public func learningRateMultiplier(step: Int) -> Float {
+    guard config.schedule == .cosine else { return 1 }
+    return cosineMultiplier(step: step, warmupSteps: config.warmupSteps, totalSteps: totalSteps)
+  }
+
+  /// Sets every group's learning rate for the next step (cosine: base rate × multiplier).
+  public func scheduleLearningRates() {
+    guard config.schedule == .cosine else { return }
+    let multiplier = learningRateMultiplier(step: state.step)
+    for (i, base) in config.optimizer.groups.enumerated() where i < optimizer.groups.count {
+      optimizer.groups[i].learningRate = base.learningRate * multiplier
+    }
+  }
+
+  /// The loop, quietly: until `config.epochs` epochs are done, or `stopAfterSteps` more batches (then
+  /// last.safetensors is written mid-epoch). Chapter 08 writes this same loop out with the same pieces.
+  @discardableResult
+  public func run(stopAfterSteps: Int? = nil) throws -> [EpochRecord] {
+    var stepsThisCall = 0
+    while state.epoch < config.epochs {
+      let epochStart = now()
+      let loader = batches()
+      defer { loader.cancel() }  // the producer may be ahead of an epoch cut short
+      let bar = observer.progressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)/\(config.epochs)")
+      while state.batchInEpoch < stepsPerEpoch {
+        if let stop = stopAfterSteps, stepsThisCall >= stop {
+          observer.log("stopped after \(stepsThisCall) steps; checkpoint \(try checkpointNow())")
+          return state.history
+        }
+        if let result = try step(loader.batch(state.batchInEpoch)) {
+          bar?.update(state.batchInEpoch, info: String(format: "loss %.4f  lr %.0e", result.loss, optimizer.groups[0].learningRate))
+        }
+        stepsThisCall += 1
+      }
+      dataWaitSeconds += loader.waitSeconds
+      let record = try finishEpoch(try validate(), seconds: now() - epochStart)
+      observer.log(describe(record))
+    }
+    writeLossCurve()
+    return state.history
+  }
+}

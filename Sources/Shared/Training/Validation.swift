@@ -1,0 +1,48 @@
+// Validation after an epoch: the contrastive loss over the validation images (caption 0 of each, no
+// dropout, batches of the training size) and retrieval over all their captions.
+
+import TensorCore
+import Layers
+import Models
+import Runs
+
+extension Trainer {
+  public struct Evaluation {
+    public var loss: Float  // NaN when fewer than 2 images could be read
+    public var imageToText: RetrievalMetrics
+    public var textToImage: RetrievalMetrics
+    public var skipped: [String] = []  // unreadable images, with the reason
+  }
+
+  /// Validation loss (caption 0 of each image, no dropout, batches of the training size) and
+  /// retrieval over every caption, grouped by image.
+  public func evaluate(images: [String]) -> Evaluation {
+    let side = config.model.vit.imageSize
+    guard images.count >= 2 else {
+      let empty = retrievalMetrics(ranks: [])
+      return Evaluation(loss: .nan, imageToText: empty, textToImage: empty)
+    }
+    let loader = BatchLoader(dataset: dataset, images: images, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
+                             side: side, maxLength: config.model.maxTextLength, train: false, seed: config.seed, epoch: 0)
+    var lossSum: Double = 0, lossCount = 0
+    var imageEmbeddings: [Float] = [], kept: [String] = [], skipped: [String] = []
+    for b in 0..<loader.batchCount {
+      let batch = loader.batch(b)
+      skipped += batch.skipped
+      guard batch.images.count >= 1 else { continue }
+      let step = model.forward(pixels: batch.pixels, batch: batch.tokens, dropoutMasks: nil)
+      if batch.images.count >= 2 {
+        lossSum += Double(contrastiveLoss(step, model: model).loss) * Double(batch.images.count)
+        lossCount += batch.images.count
+      }
+      imageEmbeddings += l2Normalize(step.imageProjection).0.storage
+      kept += batch.images
+    }
+    let captions = dataset.captionList(of: kept)
+    let similarity = Tensor(shape: [kept.count, config.model.projectionDim], storage: imageEmbeddings)
+      .matmul(model.embedTexts(captions.texts, tokenizer: tokenizer), transposeOther: true)
+    let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText)
+    return Evaluation(loss: lossCount == 0 ? .nan : Float(lossSum / Double(lossCount)), imageToText: retrievalMetrics(ranks: ranks.imageToText),
+                      textToImage: retrievalMetrics(ranks: ranks.textToImage), skipped: skipped)
+  }
+}

@@ -1,0 +1,138 @@
+// clip zero-shot and clip retrieve-eval: a trained checkpoint measured as chapter 09 measures it.
+
+import ArgumentParser
+import Foundation
+import Shared
+
+struct ZeroShot: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "zero-shot",
+    abstract: "Classify images into labels the model was never trained on as classes.",
+    discussion: """
+      Each label is written into every template ("a photo of a {}." …), the template embeddings are \
+      averaged (prompt ensembling) and each image goes to the most similar label.
+
+      Example:
+        clip zero-shot --model output/ch08-training/best.safetensors --labels "red circle,blue square" a.jpg b.jpg
+      """
+  )
+
+  @Option(name: .long, help: "A checkpoint written by chapter 08 / clip train.")
+  var model: String
+
+  @Option(name: .long, help: "Comma-separated class names.")
+  var labels: String
+
+  @Option(name: .long, help: "A file of templates, one per line, each with {} where the label goes.")
+  var templates: String?
+
+  @Option(name: .short, parsing: .unconditional, help: "How many classes to show per image.")
+  var k: Int = 3
+
+  @Flag(name: .long, help: "One JSON object per image: {\"image\", \"top\": [{\"label\", \"probability\"}]}.")
+  var json = false
+
+  @Argument(help: "JPEG images.")
+  var images: [String]
+
+  func validate() throws {
+    if images.isEmpty { throw ValidationError("give at least one image") }
+    if labelList.isEmpty { throw ValidationError("--labels needs at least one class name") }
+    if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
+  }
+
+  var labelList: [String] { labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+  func run() throws {
+    var templateList = ZeroShotClassifier.defaultTemplates
+    if let templates {
+      guard let text = try? String(contentsOfFile: templates, encoding: .utf8) else { fail("cannot read \(templates) as UTF-8 text") }
+      templateList = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+      guard !templateList.isEmpty, templateList.allSatisfy({ $0.contains("{}") }) else {
+        fail("\(templates): every template needs a {} where the label goes")
+      }
+    }
+    var seen = Set<String>()
+    for label in labelList where !seen.insert(label).inserted {
+      warn("the label '\(label)' is given more than once: its probability is split between the copies")
+    }
+    let embedder = loadEmbedder(model)
+    let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: embedder.logitScale) { embedder.embedTexts($0) }
+    var failed = 0
+    for path in images {
+      let image: RGBImage
+      do { image = try JPEG.decode(path: path) } catch {
+        warnSkipped(path, "\(error)")
+        failed += 1
+        continue
+      }
+      let probabilities = classifier.classify(embedder.embedImages([image])).probabilities.storage
+      let top = topK(probabilities, k: min(k, labelList.count))
+      if json {
+        let items = top.map { "{\"label\":\(jsonString(labelList[$0.index])),\"probability\":\(jsonNumber($0.score))}" }.joined(separator: ",")
+        print("{\"image\":\(jsonString(path)),\"top\":[\(items)]}")
+      } else {
+        print(path + ": " + top.map { String(format: "%@ %.1f%%", labelList[$0.index] as NSString, 100 * $0.score) }.joined(separator: ", "))
+      }
+    }
+    finish(skipped: failed, total: images.count)
+  }
+}
+
+struct RetrieveEval: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "retrieve-eval",
+    abstract: "Image↔text retrieval metrics of a model on a Flickr-layout folder.",
+    discussion: """
+      Every image against every caption (five per image in Flickr8k/30k), grouped by image: \
+      image→text and text→image R@1, R@5, R@10, mean and median rank. By default only the \
+      validation split the model was trained with is used (--all for every image).
+
+      Example:
+        clip retrieve-eval --model output/ch08-training/best.safetensors --data output/ch08-training/data
+      """
+  )
+
+  @Option(name: .long, help: "A checkpoint written by chapter 08 / clip train.")
+  var model: String
+
+  @Option(name: .long, help: "Folder with captions.csv and the images.")
+  var data: String
+
+  @Option(name: .long, help: "The captions file, if not DATA/captions.csv.")
+  var csv: String?
+
+  @Flag(name: .long, help: "Evaluate on every image, not only the validation split.")
+  var all = false
+
+  @Flag(name: .long, help: "Print the metrics as one JSON object.")
+  var json = false
+
+  func run() throws {
+    let embedder = loadEmbedder(model)
+    let dataset: CaptionDataset
+    do { dataset = try CaptionDataset(csvPath: csv ?? data + "/captions.csv") } catch { fail("\(error)") }
+    for p in dataset.problems { warn("skipped \(p)") }
+    let images = all ? dataset.images
+      : splitByImage(dataset.images, validationFraction: embedder.config.validationFraction, seed: embedder.config.seed).validation
+    guard images.count >= 2 else { fail("need at least 2 images, have \(images.count)") }
+    let result = evaluateRetrieval(embedder: embedder, dataset: dataset, images: images,
+                                   progress: json ? nil : ProgressBar(total: images.count, label: "embedding"))
+    for s in result.skipped { warnSkipped(s.path, s.reason) }
+    guard result.kept.count >= 2 else {
+      fail("only \(result.kept.count) of the \(images.count) images could be read: retrieval needs at least 2")
+    }
+    if json {
+      func object(_ m: RetrievalMetrics) -> String {
+        "{\"r1\":\(jsonNumber(m.recall[1]!)),\"r5\":\(jsonNumber(m.recall[5]!)),\"r10\":\(jsonNumber(m.recall[10]!)),"
+          + "\"mean_rank\":\(jsonNumber(m.meanRank)),\"median_rank\":\(jsonNumber(m.medianRank)),\"queries\":\(m.queries)}"
+      }
+      print("{\"images\":\(result.kept.count),\"captions\":\(result.captions.texts.count),\"image_to_text\":\(object(result.imageToText)),\"text_to_image\":\(object(result.textToImage))}")
+    } else {
+      print("\(result.kept.count) images × \(result.captions.texts.count) captions (\(all ? "all" : "validation split"))")
+      print("image → text: \(result.imageToText)")
+      print("text → image: \(result.textToImage)")
+    }
+    finish(skipped: result.skipped.count + dataset.problems.count, total: images.count + dataset.problems.count)
+  }
+}

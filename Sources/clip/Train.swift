@@ -1,0 +1,93 @@
+// clip train: chapter 08's trainer from the command line, on the shapes dataset or a captions CSV.
+
+import ArgumentParser
+import Foundation
+import Shared
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train CLIP on a Flickr-layout folder (or the generated shapes dataset).",
+    discussion: """
+      DIR holds captions.csv (image,caption_number,caption,id — or Flickr8k's image,caption, or Flickr30k's \
+      '|'-separated results.csv) and the images (in DIR, DIR/images or DIR/Images). Without --data the \
+      shapes dataset is generated into OUT/data. Checkpoints (last.safetensors, best.safetensors), \
+      log.jsonl and loss-curve.png go to OUT.
+
+      Examples:
+        clip train                                   # tiny model, generated shapes, a few minutes
+        clip train --data ~/flickr8k --config seed --epochs 1
+        clip train --resume output/train/last.safetensors
+      """
+  )
+
+  @Option(name: .long, help: "tiny (default) or seed (ViT-B/16 + BERT-base, the seed's hyper-parameters).")
+  var config: String?
+
+  @Option(name: .long, help: "Folder with captions.csv and the images.")
+  var data: String?
+
+  @Option(name: .long, help: "The captions file, if not DIR/captions.csv.")
+  var csv: String?
+
+  @Option(name: .long, help: "Output folder.")
+  var out: String = "output/train"
+
+  @Option(name: .long, parsing: .unconditional, help: "Epochs (on --resume: the total, more than the epochs already done).")
+  var epochs: Int?
+
+  @Option(name: .long, parsing: .unconditional, help: "Batch size (at least 2; cannot change on --resume).")
+  var batchSize: Int?
+
+  @Option(name: .long, help: "Continue from a checkpoint written by this command (its configuration is kept).")
+  var resume: String?
+
+  @Flag(name: .long, help: "Replace a run already in --out (best.safetensors, last.safetensors, log.jsonl).")
+  var overwrite = false
+
+  @Flag(name: .long, help: "Fail on the first malformed CSV row or missing image instead of skipping it.")
+  var strict = false
+
+  func validate() throws {
+    if let config, TrainingConfig.named(config) == nil { throw ValidationError("unknown --config '\(config)' (use tiny or seed)") }
+    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    if let batchSize, batchSize < 2 || batchSize > 1 << 20 { throw ValidationError("--batch-size must be between 2 and \(1 << 20), got \(batchSize)") }
+    if let epochs, epochs > 1 << 30 { throw ValidationError("--epochs must be at most \(1 << 30), got \(epochs)") }
+    if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
+  }
+
+  func run() throws {
+    var trainingConfig = TrainingConfig.named(config ?? "tiny")!
+    if let epochs { trainingConfig.epochs = epochs }
+    if let batchSize { trainingConfig.batchSize = batchSize }
+    if let resume {
+      do {
+        trainingConfig = try resumedConfiguration(checkpoint: resume, epochs: epochs, name: config, batchSize: batchSize)
+      } catch { fail("\(error)") }
+    }
+    let dataDir = data ?? out + "/data"
+    let csvPath = csv ?? dataDir + "/captions.csv"
+    if data == nil && csv == nil {
+      do {
+        if try ShapesDataset.needsGenerating(ShapesDatasetConfig(), in: dataDir, customised: false) {
+          print("generating the shapes dataset into \(dataDir) …")
+          try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir)
+        }
+      } catch { fail("\(error)") }
+    }
+    let dataset: CaptionDataset
+    do { dataset = try CaptionDataset(csvPath: csvPath, strict: strict) } catch { fail("\(error)") }
+    for problem in dataset.problems { FileHandle.standardError.write(Data("warning: skipped \(problem)\n".utf8)) }
+    print("\(dataset.images.count) images, \(dataset.captionCount) captions (\(dataset.problems.count) rows skipped)")
+    do {
+      let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out,
+                                resume: resume, overwrite: overwrite)
+      try trainer.run()
+      print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.png")
+      if !dataset.problems.isEmpty || !trainer.skippedImages.isEmpty {
+        FileHandle.standardError.write(Data(("trained, but \(dataset.problems.count) caption rows and \(trainer.skippedImages.count) images "
+          + "were skipped (see the warnings)\n").utf8))
+        Foundation.exit(exitPartial)
+      }
+    } catch { fail("\(error)") }
+  }
+}
