@@ -10,6 +10,7 @@ axes, legend) and race.json. Needs a release build (swift build -c release --pro
 and the reference venv (Scripts/reference/requirements.txt). Training seconds exclude evaluation.
 """
 import argparse
+import html
 import json
 import os
 import subprocess
@@ -44,7 +45,7 @@ def svg(series, seconds, path, title):
     y = lambda a: T + (H - T - B) * (1 - a / 100)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>']
+           f'<text class="title" x="{W / 2}" y="22" text-anchor="middle" font-size="14">{html.escape(title)}</text>']
     for a in range(0, 101, 20):
         out.append(f'<line x1="{L}" x2="{W - R}" y1="{y(a)}" y2="{y(a)}" stroke="#ddd"/>')
         out.append(f'<text x="{L - 6}" y="{y(a) + 4}" text-anchor="end">{a}</text>')
@@ -54,8 +55,8 @@ def svg(series, seconds, path, title):
         out.append(f'<text x="{x(s)}" y="{H - B + 18}" text-anchor="middle">{s}</text>')
     out.append(f'<line x1="{L}" x2="{W - R}" y1="{H - B}" y2="{H - B}" stroke="black"/>')
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="black"/>')
-    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">training seconds (evaluation not counted), 2 threads</text>')
-    out.append(f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">zero-shot accuracy (%)</text>')
+    out.append(f'<text class="x-label" x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">training seconds (evaluation not counted), 2 threads</text>')
+    out.append(f'<text class="y-label" x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">zero-shot accuracy (%)</text>')
     for i, (name, colour, dash, points) in enumerate(series):
         if points:
             d = " ".join(f"{x(s):.1f},{y(a):.1f}" for s, a in [(0, 100 / 32)] + points)
@@ -64,7 +65,7 @@ def svg(series, seconds, path, title):
                 out.append(f'<circle cx="{x(s):.1f}" cy="{y(a):.1f}" r="2.5" fill="{colour}"/>')
         ly = T + 14 + 18 * i
         out.append(f'<line x1="{W - R - 250}" x2="{W - R - 220}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
-        out.append(f'<text x="{W - R - 212}" y="{ly + 4}">{name}</text>')
+        out.append(f'<text class="legend" x="{W - R - 212}" y="{ly + 4}">{html.escape(name)}</text>')
     out.append("</svg>")
     open(path, "w").write("\n".join(out))
 

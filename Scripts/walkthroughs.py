@@ -28,6 +28,20 @@ CHAPTERS = {
     "08": ("ch08-training", "08-Training.md"),
     "09": ("ch09-zero-shot", "09-Zero-Shot.md"),
 }
+# The charts the chapters write, and the names the walkthroughs show them under (photos and image panels
+# are converted to JPEG by hand; these are copied as they are).
+PICTURES = [
+    ("output/ch02-attention/head0-matrix.svg", "02-head0-matrix.svg"),
+    ("output/ch05-bert/similarity.svg", "05-similarity.svg"),
+    ("output/ch06-projection/similarity-before-training.svg", "06-similarity-before-training.svg"),
+    ("output/ch07-contrastive-loss/logits-before.svg", "07-logits-before.svg"),
+    ("output/ch07-contrastive-loss/logits-after.svg", "07-logits-after.svg"),
+    ("output/ch08-training/loss-curve.svg", "08-loss-curve.svg"),
+    ("output/ch08-training/zero-shot-curve.svg", "08-zero-shot-curve.svg"),
+    ("output/ch09-zero-shot/search.svg", "09-search.svg"),
+    ("output/ch09-zero-shot/classes.svg", "09-classes.svg"),
+    ("output/ch09-zero-shot/confusion.svg", "09-confusion.svg"),
+]
 TIMING = re.compile(r"(·\s*)?\d+(\.\d+)?\s*(µs|ms|s|min \d+ s)\b|\d+(\.\d+)? (img|ex|images)/s|ETA [^·]*|\d+(\.\d+)? GFLOP/s")
 
 
@@ -91,8 +105,7 @@ def main(argv):
             open(path, "w", encoding="utf-8").write(text)
             print(f"    re-captured into {doc}")
     if write:
-        for src, dst in [("output/ch08-training/loss-curve.png", "08-loss-curve.png"), ("output/ch09-zero-shot/search.png", "09-search.png"),
-                         ("output/ch09-zero-shot/classes.png", "09-classes.png"), ("output/ch09-zero-shot/confusion.png", "09-confusion.png")]:
+        for src, dst in PICTURES:
             if os.path.exists(os.path.join(REPO, src)):
                 shutil.copyfile(os.path.join(REPO, src), os.path.join(REPO, "Walkthroughs", "images", dst))
     return 1 if drifted and not write else 0

@@ -5,7 +5,8 @@ Writes
       (image 32, patch 8, width 64, depth 2, heads 4, MLP 256, 10 classes), random weights
   Tests/Fixtures/ch03-vit.safetensors
       small.pixels, small.patch_tokens, small.embedded, small.block{i}, small.attn0 (layer-0
-      probabilities), small.normed, small.pooled, small.logits
+      probabilities), small.normed, small.pooled, small.logits; small_avg.pooled, small_avg.logits (the
+      same weights, mean-pooled patch tokens)
       base.pixels (2, 3, 224, 224), base.logits, base.pooled, base.cls_per_block (12, 2, 768):
       vit_base_patch16_224 filled with deterministic weights (regenerated in Swift, not stored)
 Run: python Scripts/reference/ch03_vit.py
@@ -85,6 +86,17 @@ def main() -> None:
               os.path.join(FIXTURES, "images", "landscape_320x240.jpg")]
     t["base.pixels"] = torch.stack([transform(Image.open(p).convert("RGB")) for p in images])
     run(base, t["base.pixels"], "base", t, every_block=False)
+
+    # The small weights again with mean pooling over the patch tokens (the class token left out) and the
+    # final norm before the pooling (fc_norm=False), as ViTConfig.pool = .mean reads the feature.
+    avg = VisionTransformer(img_size=32, patch_size=8, in_chans=3, num_classes=10, embed_dim=64, depth=2,
+                            num_heads=4, mlp_ratio=4.0, qkv_bias=True, global_pool="avg", fc_norm=False)
+    avg.load_state_dict(state)
+    avg.eval()
+    with torch.no_grad():
+        features = avg.forward_features(t["small.pixels"])
+        t["small_avg.pooled"] = avg.forward_head(features, pre_logits=True)
+        t["small_avg.logits"] = avg.forward_head(features)
     save_fixture("ch03-vit", t, {"base_model": "vit_base_patch16_224 (deterministic weights)"})
 
 

@@ -11,7 +11,7 @@ struct Train: ParsableCommand {
       DIR holds captions.csv (image,caption_number,caption,id — or Flickr8k's image,caption, or Flickr30k's \
       '|'-separated results.csv) and the images (in DIR, DIR/images or DIR/Images). Without --data the \
       shapes dataset is generated into OUT/data. Checkpoints (last.safetensors, best.safetensors), \
-      log.jsonl and loss-curve.png go to OUT.
+      log.jsonl and loss-curve.svg go to OUT.
 
       Examples:
         clip train                                   # tiny model, generated shapes, a few minutes
@@ -82,7 +82,7 @@ struct Train: ParsableCommand {
       let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out,
                                 resume: resume, overwrite: overwrite)
       try trainer.run()
-      print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.png")
+      print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.svg")
       if !dataset.problems.isEmpty || !trainer.skippedImages.isEmpty {
         FileHandle.standardError.write(Data(("trained, but \(dataset.problems.count) caption rows and \(trainer.skippedImages.count) images "
           + "were skipped (see the warnings)\n").utf8))

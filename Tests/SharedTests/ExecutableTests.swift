@@ -83,9 +83,8 @@ struct AttentionAndViTExecutableTests {
     #expect(Float(line.split(separator: " ").last!)! < 1e-6)
     // Masked column is printed as zeros.
     #expect(text.contains("0.000 ]"))
-    for picture in ["content-attention.png", "head0-matrix.png"] {
-      #expect(readBytes(out + "/" + picture).starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(picture)")
-    }
+    #expect(readBytes(out + "/content-attention.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    expectChart(out + "/head0-matrix.svg")
   }
 
   @Test("ch03-vit loads a timm checkpoint, logs every block and draws the rollout")
@@ -149,7 +148,7 @@ struct TextExecutableTests {
     for line in ["UNTRAINED", "layer 5  [7, 11, 384]", "embedding     (7, 384)", "cos(0, 1) =", "next: ch06-projection"] {
       #expect(result.stdout.contains(line), "missing line: \(line)")
     }
-    #expect(readBytes(out + "/similarity.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    expectChart(out + "/similarity.svg")
   }
 
   @Test("ch05-bert with the real MiniLM: paraphrases are far closer than unrelated sentences", miniLMAvailable)
@@ -207,7 +206,7 @@ struct LossExecutableTests {
                  "image (N, 512)", "22.63  →  1", "mean on the diagonal (true pairs)", "next: ch07-contrastive-loss"] {
       #expect(result.stdout.contains(line), "missing line: \(line)")
     }
-    #expect(readBytes(out + "/similarity-before-training.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    expectChart(out + "/similarity-before-training.svg")
   }
 
   @Test("ch07-contrastive-loss: hand computation equals the library, the loss falls, the diagonal wins")
@@ -225,8 +224,6 @@ struct LossExecutableTests {
     let final = text.split(separator: "\n").first { $0.contains("final loss") }!
     let finalLoss = Float(final.split(separator: " ")[2])!
     #expect(finalLoss < 0.05)
-    for picture in ["logits-before.png", "logits-after.png"] {
-      #expect(readBytes(out + "/" + picture).starts(with: [0x89, 0x50, 0x4E, 0x47]))
-    }
+    for picture in ["logits-before.svg", "logits-after.svg"] { expectChart(out + "/" + picture) }
   }
 }

@@ -246,6 +246,7 @@ struct HostileInputTests {
                       observer: CollectingObserver())
     }, contains: ["only 100 rows"])
     #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/best.safetensors")) == best)
+    #expect(FileManager.default.fileExists(atPath: dir + "/log.jsonl"), "the refused --overwrite deleted the earlier run's log")
     // A temp file of a killed writer (no such process, a minute old) goes; one of a live process, a fresh
     // one, and a user's file that only looks similar stay.
     let stale = dir + "/.last.safetensors.tmp-2147483000", live = dir + "/.last.safetensors.tmp-1"
@@ -260,6 +261,12 @@ struct HostileInputTests {
     #expect([live, fresh, users].allSatisfy { FileManager.default.fileExists(atPath: $0) })
     #expect(observer.lines.contains { $0.contains(".last.safetensors.tmp-2147483000") })
     #expect(!FileManager.default.fileExists(atPath: dir + "/best.safetensors"))  // replaced as asked, once every check passed
+    #expect(!FileManager.default.fileExists(atPath: dir + "/log.jsonl"))  // the new run starts its own log
+    // And the replacing run trains and writes its own files (a replaced log.jsonl once stopped it).
+    let replacing = try Trainer(config: config, dataset: microDataset.dataset, tokenizer: tokenizer, outputDirectory: dir, overwrite: true,
+                                observer: CollectingObserver())
+    try replacing.run()
+    #expect(FileManager.default.fileExists(atPath: dir + "/best.safetensors") && FileManager.default.fileExists(atPath: dir + "/log.jsonl"))
   }
 
   @Test("resume: epochs already done, a changed batch size or config are errors")

@@ -90,6 +90,21 @@ struct LayerTests {
     expectClose(dy.geluBackward(input: x), dy.geluBackwardDefinition(input: x), atol: 1e-7, rtol: 1e-6, "gelu backward dim \(dim)")
   }
 
+  @Test("the fast Linear (packed GEMM) equals its plain-loop definition, forward and backward, on awkward shapes",
+        arguments: [[1, 5, 3], [7, 33, 17], [197, 64, 48], [3, 1, 1], [40, 17, 129]])
+  func linearMatchesDefinition(_ dims: [Int]) {
+    let (rows, inp, out) = (dims[0], dims[1], dims[2])
+    let layer = Linear(weight: randomTensor([out, inp], seed: 5), bias: randomTensor([out], seed: 6))
+    let x = randomTensor([rows, inp], seed: 7), dy = randomTensor([rows, out], seed: 8)
+    expectClose(layer.forward(x), layer.forwardDefinition(x), atol: 1e-5, rtol: 1e-5, "y \(dims)")
+    let zero = Linear(weight: .zeros([out, inp]), bias: .zeros([out]))
+    var g = zero, gDef = zero
+    let dx = layer.backward(dy, input: x, grads: &g), dxDef = layer.backwardDefinition(dy, input: x, grads: &gDef)
+    expectClose(dx, dxDef, atol: 1e-5, rtol: 1e-5, "dx \(dims)")
+    expectClose(g.weight, gDef.weight, atol: 1e-4, rtol: 1e-5, "dW \(dims)")
+    expectClose(g.bias, gDef.bias, atol: 1e-4, rtol: 1e-5, "db \(dims)")
+  }
+
   @Test("fast attention equals its plain-loop definition, forward and backward, with and without a mask",
         arguments: [[2, 7, 16, 2], [1, 17, 96, 2], [2, 65, 64, 2], [1, 3, 6, 3], [2, 33, 64, 1], [3, 1, 8, 2]])
   func attentionMatchesDefinition(_ dims: [Int]) {

@@ -146,6 +146,24 @@ struct ShapesDatasetTests {
     #expect(labels.filter { $0.split != "seen" }.allSatisfy { !$0.label.isEmpty })
     #expect(try CaptionDataset(csvPath: dir + "/captions.csv").images.count == 12)
     #expect(try CaptionDataset(csvPath: dir + "/test.csv").images.count == 5)
+    // What a run does with the folder: generate into an empty one; reuse this one as it is; refuse it when
+    // asked for other settings; refuse a captions.csv no dataset.json describes when asked for settings.
+    #expect(try ShapesDataset.needsGenerating(config, in: temporaryDirectory(), customised: true))
+    #expect(try !ShapesDataset.needsGenerating(config, in: dir, customised: true))
+    #expect(try !ShapesDataset.needsGenerating(ShapesDatasetConfig(), in: dir, customised: false))
+    var other = config
+    other.twoShapeFraction = 0
+    expectError({ _ = try ShapesDataset.needsGenerating(other, in: dir, customised: true) }, contains: ["other settings", dir])
+    let foreign = temporaryDirectory()
+    try FileManager.default.copyItem(atPath: dir + "/captions.csv", toPath: foreign + "/captions.csv")
+    #expect(try !ShapesDataset.needsGenerating(config, in: foreign, customised: false))
+    expectError({ _ = try ShapesDataset.needsGenerating(config, in: foreign, customised: true) }, contains: ["no dataset.json"])
+    #expect(FileManager.default.fileExists(atPath: foreign + "/captions.csv"))
+    // labels.csv goes through the CSV parser: quoted fields, and a wrong header is an error.
+    try Data("image,label,split\n\"a,b.jpg\",red circle,test\n".utf8).write(to: URL(fileURLWithPath: foreign + "/labels.csv"))
+    #expect(try ShapesDataset.readLabels(foreign + "/labels.csv") == [ShapesLabel(image: "a,b.jpg", label: "red circle", split: "test")])
+    try Data("file,label\nx.jpg,red\n".utf8).write(to: URL(fileURLWithPath: foreign + "/labels.csv"))
+    expectError({ _ = try ShapesDataset.readLabels(foreign + "/labels.csv") }, contains: ["image,label,split"])
     try Data("{\"images\": 3}".utf8).write(to: URL(fileURLWithPath: dir + "/dataset.json"))
     #expect(throws: DataProblem.self) { _ = try ShapesDatasetConfig.read(directory: dir) }
   }

@@ -131,3 +131,11 @@ func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
   var rng = SeededRNG(seed: seed)
   return Tensor(shape: shape, storage: (0..<shape.reduce(1, *)).map { _ in rng.nextFloat() * 2 - 1 })
 }
+
+/// A chart the code wrote: an SVG file with a title and a label on each axis (ChartTests holds the kinds
+/// of chart to more than this).
+func expectChart(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
+  let text = String(decoding: readBytes(path), as: UTF8.self)
+  #expect(text.hasPrefix("<svg") && text.contains("class=\"title\"") && text.hasSuffix("</svg>\n"), "\(path) is not a chart",
+          sourceLocation: sourceLocation)
+}

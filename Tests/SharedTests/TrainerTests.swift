@@ -106,13 +106,6 @@ struct TrainerTests {
     }
   }
 
-  @Test("the loss curve leaves out NaN and infinite points instead of trapping")
-  func plotSkipsNonFinite() {
-    let picture = linePlot([PlotSeries(points: [(1, 2), (2, .nan), (3, .infinity), (4, 1)], color: (0, 0, 0)),
-                            PlotSeries(points: [(5, .nan)], color: (255, 0, 0))])
-    #expect(picture.width == 640 && picture.height == 360 && picture.pixels.contains(0))
-  }
-
   @Test("the split is by image, seeded, 20% validation")
   func split() {
     let images = (0..<50).map { "img\($0).jpg" }
@@ -182,7 +175,7 @@ struct TrainingExecutableTests {
       #expect(result.stdout.contains(line), "missing line: \(line)")
     }
     _ = try TrainingCheckpoint.load(out + "/last.safetensors")
-    #expect(readBytes(out + "/loss-curve.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    expectChart(out + "/loss-curve.svg")
     let log = try String(contentsOfFile: out + "/log.jsonl", encoding: .utf8)
     #expect(log.contains("\"kind\":\"epoch\"") && log.contains("\"kind\":\"step\""))
   }

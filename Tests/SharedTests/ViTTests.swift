@@ -24,6 +24,14 @@ struct ViTTests {
     expectClose(out.tokens, try fixture.tensor("small.normed"), atol: 1e-4, rtol: 1e-4, "final norm")
     expectClose(out.pooled, try fixture.tensor("small.pooled"), atol: 1e-4, rtol: 1e-4, "pooled")
     expectClose(out.logits, try fixture.tensor("small.logits"), atol: 1e-4, rtol: 0, "logits")
+    // The same weights read out by mean pooling: timm's global_pool="avg" with fc_norm=False (the final norm
+    // before the pooling), the class token left out.
+    var meanConfig = ViTConfig.small
+    meanConfig.pool = .mean
+    let meanModel = try ViT(config: meanConfig, checkpointPath: Fixtures.path("ch03-vit-small-weights.safetensors"))
+    let meanOut = meanModel.forward(try fixture.tensor("small.pixels"))
+    expectClose(meanOut.pooled, try fixture.tensor("small_avg.pooled"), atol: 1e-5, rtol: 1e-4, "mean-pooled feature")
+    expectClose(meanOut.logits, try fixture.tensor("small_avg.logits"), atol: 1e-4, rtol: 0, "logits from the mean-pooled feature")
   }
 
   @Test("vit_base_patch16_224 with deterministic weights: logits within 1e-3 relative of timm")

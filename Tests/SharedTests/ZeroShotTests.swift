@@ -184,9 +184,7 @@ struct ZeroShotExecutableTests {
                  "next: clip index"] {
       #expect(result.stdout.contains(line), "missing line: \(line)")
     }
-    for picture in ["search.png", "confusion.png"] {
-      #expect(readBytes(out + "/" + picture).starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(picture)")
-    }
+    for picture in ["search.svg", "confusion.svg"] { expectChart(out + "/" + picture) }
     let missing = try runProduct("ch09-zero-shot", ["--model", out + "/none.safetensors", "--out", out])
     #expect(missing.status == 1 && missing.stderr.contains("swift run -c release ch08-training"), "\(missing.stderr)")
   }

@@ -118,8 +118,9 @@ notebook.show("probabilities", realCache.probs)
 notebook.note(String(format: "cost: qkv %.0f + scores/mix %.0f + proj %.0f MFLOP", 2.0 * 197 * 768 * 2304 / 1e6,
                      2 * 2.0 * 12 * 197 * 197 * 64 / 1e6, 2.0 * 197 * 768 * 768 / 1e6))
 let head0 = Tensor(shape: [197, 197], storage: Array(realCache.probs.storage[0..<(197 * 197)]))
-let matrixPath = outDir + "/head0-matrix.png"
-try? PNG.write(heatmapImage(head0, cell: 2), to: matrixPath)
+let matrixPath = outDir + "/head0-matrix.svg"
+try? heatmapChart(title: "Block 0, head 0: attention probabilities (untrained weights)", matrix: head0, xLabel: "key token (0 = class token)",
+                  yLabel: "query token", colourLabel: "probability", cell: 2).write(to: matrixPath)
 
 // MARK: 7. attention by content
 let patches = extractPatches(pixels, patchSize: 16).reshaped([196, 768])

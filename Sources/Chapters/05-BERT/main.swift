@@ -81,11 +81,14 @@ for (i, j, label) in pairs {
 }
 
 // MARK: 6. picture
-let picturePath = outDir + "/similarity.png"
+let picturePath = outDir + "/similarity.svg"
 notebook.step("write the similarity matrix", picturePath) {
-  try? PNG.write(heatmapImage(similarity, cell: 40, range: -0.2...1), to: picturePath)
+  let names = sentences.indices.map { "sentence \($0)" }
+  try? heatmapChart(title: "Cosine similarity of \(sentences.count) sentence embeddings", matrix: similarity, rowLabels: names, columnLabels: names,
+                    xLabel: "sentence (numbered as printed above)", yLabel: "sentence", colourLabel: "cosine", range: -0.2...1,
+                    valueFormat: "%.2f").write(to: picturePath)
 }
 print("")
 print("pictures:")
-print("  \(picturePath)   cosine similarity of the \(sentences.count) sentences (dark = low, yellow = 1)")
+print("  \(picturePath)   cosine similarity of the \(sentences.count) sentences, each value in its cell")
 notebook.finish(next: "ch06-projection — image and text features meet in one 512-d space")

@@ -84,8 +84,10 @@ notebook.note(formatMatrix(similarity, decimals: 3))
 let diagonal = (0..<4).map { similarity[$0, $0] }.reduce(0, +) / 4
 let offDiagonal = (similarity.storage.reduce(0, +) - diagonal * 4) / 12
 notebook.note(String(format: "mean on the diagonal (true pairs) %.3f vs off it %.3f — no preference yet: the heads are random", diagonal, offDiagonal))
-let picture = outDir + "/similarity-before-training.png"
-try? PNG.write(heatmapImage(similarity, cell: 48), to: picture)
+let picture = outDir + "/similarity-before-training.svg"
+try? heatmapChart(title: "Images × captions before training: no preference yet", matrix: similarity,
+                  rowLabels: photos.map(\.name), columnLabels: photos.indices.map { "caption \($0)" }, xLabel: "caption (numbered as printed above)",
+                  yLabel: "image", colourLabel: "cosine", valueFormat: "%.3f").write(to: picture)
 
 print("")
 print("pictures:")

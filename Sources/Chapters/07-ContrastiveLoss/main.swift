@@ -25,6 +25,13 @@ do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(o
 let steps = args.steps
 let notebook = Notebook(title: "Chapter 07 · the contrastive loss", steps: 7)
 
+/// An (images × captions) logit matrix as a chart, coloured from −limit to +limit.
+func logitChart(_ title: String, _ logits: Tensor, limit: Float) -> SVGDocument {
+  heatmapChart(title: title, matrix: logits, rowLabels: (0..<logits.shape[0]).map { "image \($0)" },
+               columnLabels: (0..<logits.shape[1]).map { "caption \($0)" }, xLabel: "caption", yLabel: "image",
+               colourLabel: "logit", range: -limit...limit, valueFormat: "%.1f")
+}
+
 // MARK: 1. a batch of embeddings
 let n = 6, p = 8
 var image = Tensor.deterministic([n, p], name: "ch07.image", scale: 1)
@@ -41,8 +48,8 @@ let logits = notebook.step("logits = exp(logit_scale) · Î·T̂ᵀ", "logit_sca
   imageUnit.matmul(textUnit, transposeOther: true) * scale
 }
 notebook.note("row i = image i against every caption; the diagonal holds the true pairs:\n" + formatMatrix(logits, decimals: 2))
-let beforePath = outDir + "/logits-before.png"
-try? PNG.write(heatmapImage(logits, cell: 40, range: -scale...scale), to: beforePath)
+let beforePath = outDir + "/logits-before.svg"
+try? logitChart("Logits before training: random embeddings", logits, limit: scale).write(to: beforePath)
 
 // MARK: 3. both cross-entropies by hand
 notebook.step("cross-entropy both ways, by hand", "rows: image → caption; columns: caption → image")
@@ -95,9 +102,8 @@ notebook.note(String(format: "final loss %.4f (from %.4f)", finalLoss.loss, loss
 let afterLogits = finalLoss.logits
 notebook.step("the logits after training", "each image's own caption now wins its row")
 notebook.note(formatMatrix(afterLogits, decimals: 1))
-let afterPath = outDir + "/logits-after.png"
-let limit = exp(logitScale)
-try? PNG.write(heatmapImage(afterLogits, cell: 40, range: -limit...limit), to: afterPath)
+let afterPath = outDir + "/logits-after.svg"
+try? logitChart("Logits after \(steps) steps: the diagonal lights up", afterLogits, limit: exp(logitScale)).write(to: afterPath)
 let correct = (0..<n).filter { i in (0..<n).allSatisfy { afterLogits[i, i] >= afterLogits[i, $0] } }.count
 notebook.note("rows where the true caption scores highest: \(correct)/\(n)")
 

@@ -96,27 +96,29 @@ if config.optimizer.seedFaithfulImageLearningRate {
 
 // MARK: 2. data
 // Shapes are generated only into an OUT/data that has no captions yet: a folder someone filled is never
-// overwritten, and a generated one is reused only if it was made with the settings asked for.
+// overwritten. One generated before is reused as it is, or refused when --placement, --background or
+// --shapes ask for other settings than it was made with.
+var generate: ShapesDatasetConfig? = nil  // the shapes to generate first, when OUT/data has none yet
 if args.data == nil && args.csv == nil {
   var shapes = ShapesDatasetConfig()
   if let p = args.placement { shapes.placement = p }
   if let b = args.background { shapes.background = b }
   do { shapes = try applyingAssignments(args.shapes, to: shapes, flag: "--shapes") } catch { fail("\(error)") }
   let customised = args.placement != nil || args.background != nil || !args.shapes.isEmpty
-  let needed: Bool
-  do { needed = try ShapesDataset.needsGenerating(shapes, in: dataDir, customised: customised) } catch { fail("\(error) (--out)") }
-  if needed {
-    notebook.step("generate the shapes dataset", "\(shapes.images) + \(shapes.testImages) test + \(shapes.unseenImages) unseen images in \(dataDir)") {
-      do { try ShapesDataset.generate(shapes, into: dataDir) } catch { fail("cannot generate the dataset: \(error)") }
-    }
+  do { if try ShapesDataset.needsGenerating(shapes, in: dataDir, customised: customised) { generate = shapes } } catch { fail("\(error) (--out)") }
+}
+let dataset: CaptionDataset = notebook.step("the data", csvPath) {
+  if let shapes = generate {
+    let start = now()
+    do { try ShapesDataset.generate(shapes, into: dataDir) } catch { fail("cannot generate the dataset: \(error)") }
+    notebook.note("generated \(shapes.images) + \(shapes.testImages) test + \(shapes.unseenImages) unseen images into \(dataDir) "
+      + "in \(formatDuration(now() - start))")
   }
-  if let made = (try? ShapesDatasetConfig.read(directory: dataDir)) ?? nil {
+  if args.data == nil && args.csv == nil, let made = (try? ShapesDatasetConfig.read(directory: dataDir)) ?? nil {
     notebook.note("shapes \(made.placement.rawValue), radius \(made.radius[0])–\(made.radius[1]) of the side, \(made.background.rawValue) "
       + "backgrounds, \(Int(made.twoShapeFraction * 100))% two-shape images; held out of training: "
       + made.heldOut.map { $0.joined(separator: " ") }.joined(separator: ", "))
   }
-}
-let dataset: CaptionDataset = notebook.step("read the captions", csvPath) {
   do { return try CaptionDataset(csvPath: csvPath, strict: args.strict) } catch { fail("\(error)") }
 }
 notebook.note("\(dataset.images.count) images, \(dataset.captionCount) captions, images in \(dataset.imageDirectory)")
@@ -204,7 +206,7 @@ notebook.note(String(format: "%@ of training for %d steps (%.0f ms per step, %.0
                      formatDuration(trainingSeconds) as NSString, trainer.stepsTimed, trainer.stepSeconds / Double(max(trainer.stepsTimed, 1)) * 1000,
                      Double(trainer.stepsTimed * run.batchSize) / max(trainer.stepSeconds, 1e-9), formatDuration(trainer.dataWaitSeconds) as NSString))
 notebook.note("checkpoints: \(outDir)/last.safetensors, \(outDir)/best.safetensors (best validation loss \(String(format: "%.4f", trainer.state.bestValidationLoss)))")
-notebook.note("log: \(outDir)/log.jsonl · loss curve: \(outDir)/loss-curve.png")
+notebook.note("log: \(outDir)/log.jsonl · loss curve: \(outDir)/loss-curve.svg")
 
 // MARK: 5. zero-shot with the final model
 if let probe {
@@ -228,10 +230,14 @@ if let probe {
     }
   }
   if curve.count > 1 {
-    let points = curve.map { (x: Float($0.seconds), y: Float(100 * $0.test)) }, unseenPoints = curve.map { (x: Float($0.seconds), y: Float(100 * $0.unseen)) }
-    try? PNG.write(linePlot([PlotSeries(points: points, color: (40, 90, 200), thickness: 2),
-                             PlotSeries(points: unseenPoints, color: (220, 120, 40), thickness: 2)]), to: outDir + "/zero-shot-curve.png")
-    notebook.note("zero-shot accuracy against training seconds: \(outDir)/zero-shot-curve.png (blue test, orange unseen pairs)")
+    let test = curve.map { (x: $0.seconds, y: 100 * $0.test) }, unseen = curve.map { (x: $0.seconds, y: 100 * $0.unseen) }
+    let chance = 100 / Double(probe.classes.count)
+    try? lineChart(title: "Zero-shot accuracy while training (\(probe.classes.count) classes, chance \(String(format: "%.1f", chance))%)",
+                   xLabel: "seconds of training", yLabel: "zero-shot accuracy (%)",
+                   series: [LineSeries("test images (seen pairs)", points: test, colour: "#2a5ac8", markers: true),
+                            LineSeries("unseen colour–shape pairs", points: unseen, colour: "#e07828", dashed: true, markers: true)])
+      .write(to: outDir + "/zero-shot-curve.svg")
+    notebook.note("zero-shot accuracy against training seconds: \(outDir)/zero-shot-curve.svg")
   }
 }
 

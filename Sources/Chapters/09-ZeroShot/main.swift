@@ -35,18 +35,17 @@ if !FileManager.default.fileExists(atPath: checkpoint) {
       or let this chapter train the tiny model now: swift run -c release ch09-zero-shot --train
       """)
   }
-  notebook.step("train the tiny model first", "no checkpoint at \(checkpoint): running chapter 08's trainer") {
-    do {
-      let csv = dataDir + "/captions.csv"
-      if try ShapesDataset.needsGenerating(ShapesDatasetConfig(), in: dataDir, customised: false) {
-        try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir)
-      }
-      let trainer = try Trainer(config: .tiny, dataset: try CaptionDataset(csvPath: csv), tokenizer: .bundledUncased(),
-                                outputDirectory: chapter08)
-      try trainer.run()
-      checkpoint = chapter08 + "/best.safetensors"
-    } catch { fail("training failed: \(error)") }
-  }
+  notebook.step("train the tiny model first", "no checkpoint at \(checkpoint): running chapter 08's trainer")
+  do {
+    let csv = dataDir + "/captions.csv"
+    if try ShapesDataset.needsGenerating(ShapesDatasetConfig(), in: dataDir, customised: false) {
+      try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir)
+    }
+    let trainer = try Trainer(config: .tiny, dataset: try CaptionDataset(csvPath: csv), tokenizer: .bundledUncased(),
+                              outputDirectory: chapter08)
+    try trainer.run()
+    checkpoint = chapter08 + "/best.safetensors"
+  } catch { fail("training failed: \(error)") }
 }
 let embedder: Embedder = notebook.step("load the checkpoint", checkpoint) {
   do { return try Embedder(checkpoint: checkpoint) } catch { fail("\(error)") }
@@ -135,10 +134,11 @@ for (truth, guesses) in taken.sorted(by: { $0.key < $1.key }) {
 let confusion = confusionMatrix(truth: heldOutResult.truth + unseenResult.truth, predicted: heldOutResult.predicted + unseenResult.predicted,
                                 classes: classes.count)
 let rowTotals = confusion.map { max($0.reduce(0, +), 1) }
-let confusionPicture = heatmapImage(Tensor(shape: [classes.count, classes.count],
-                                           storage: confusion.enumerated().flatMap { r in r.element.map { Float($0) / Float(rowTotals[r.offset]) } }),
-                                    cell: 12, range: 0...1)
-try? PNG.write(confusionPicture, to: outDir + "/confusion.png")
+let confusionFractions = Tensor(shape: [classes.count, classes.count],
+                                storage: confusion.enumerated().flatMap { r in r.element.map { Float($0) / Float(rowTotals[r.offset]) } })
+try? heatmapChart(title: "Zero-shot confusion: held-out and unseen-pair images", matrix: confusionFractions, rowLabels: classes, columnLabels: classes,
+                  xLabel: "predicted class", yLabel: "true class", colourLabel: "share of the row", range: 0...1, cell: 16)
+  .write(to: outDir + "/confusion.svg")
 
 // MARK: 5. retrieval in both directions
 notebook.step("retrieval on the validation set", "every image against all five captions of every image")
@@ -173,7 +173,9 @@ for (rank, hit) in hits.enumerated() {
                        (labelOf[retrieval.kept[hit.index]].map { $0.isEmpty ? "(two shapes)" : "(\($0))" } ?? "") as NSString))
 }
 let hitImages = hits.map { (try? JPEG.decode(path: dataDir + "/images/" + retrieval.kept[$0.index])) ?? RGBImage(width: 1, height: 1) }
-try? PNG.write(scoredGrid(hitImages, scores: hits.map { max(0, $0.score) }), to: outDir + "/search.png")
+try? imageGrid(title: "Search: \"\(query)\"", images: hitImages.map { $0.resized(width: 128, height: 128) },
+               captions: hits.enumerated().map { String(format: "%d. cosine %.3f", $0.offset + 1, $0.element.score) })
+  .write(to: outDir + "/search.svg")
 
 if let example = unseen.first {
   let image = (try? JPEG.decode(path: dataDir + "/images/" + example.image)) ?? RGBImage(width: 1, height: 1)
@@ -181,14 +183,16 @@ if let example = unseen.first {
   let top = topK(probabilities, k: 5)
   notebook.note("\(example.image) (an unseen \(example.label)): " + top.map { String(format: "%@ %.1f%%", classes[$0.index] as NSString, 100 * $0.score) }
     .joined(separator: ", "))
-  try? PNG.write(barChart(top.map(\.score), image: image.resized(width: 128, height: 128)), to: outDir + "/classes.png")
+  try? barChart(title: "Zero-shot on an unseen pair: \(example.label)", labels: top.map { classes[$0.index] }, values: top.map(\.score),
+                xLabel: "probability (softmax over \(classes.count) classes)", image: image.resized(width: 128, height: 128),
+                imageCaption: example.image).write(to: outDir + "/classes.svg")
 }
 
 // MARK: 7. pictures
 notebook.step("pictures", outDir)
 notebook.note("""
-  \(outDir)/search.png      the 8 best validation images for "\(query)", bar = cosine
-  \(outDir)/classes.png     an unseen-combination image and its top-5 classes (top bar red)
-  \(outDir)/confusion.png   \(classes.count)×\(classes.count) zero-shot confusion, rows = true class (row-normalised)
+  \(outDir)/search.svg      the 8 best validation images for "\(query)", with their cosines
+  \(outDir)/classes.svg     an unseen-combination image and its top-5 classes
+  \(outDir)/confusion.svg   \(classes.count)×\(classes.count) zero-shot confusion, rows = true class (row-normalised)
   """)
 notebook.finish(next: "clip index / clip search — the same model on a folder of photos")

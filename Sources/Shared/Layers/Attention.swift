@@ -14,7 +14,7 @@
 //   dV = Pᵀ · dO                      (N, Dh)
 //   dP = dO · Vᵀ                      (N, N)
 //   dS = P ⊙ (dP − rowsum(dP ⊙ P))    (N, N)     softmax backward, row by row
-//   dQ = dS · K / √Dh,  dK = dSᵀ · Q / √Dh       the scaling, undone on the way back
+//   dQ = dS · K / √Dh,  dK = dSᵀ · Q / √Dh       the forward's 1/√Dh, applied again by the chain rule
 
 import TensorCore
 import Kernels

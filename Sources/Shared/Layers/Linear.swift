@@ -20,15 +20,46 @@ public struct Linear: Sendable {
   public var inFeatures: Int { weight.shape[1] }
   public var outFeatures: Int { weight.shape[0] }
 
-  // MARK: - Forward
+  // MARK: - The definition, as plain loops (tests hold the fast path below to it)
+
+  /// y[r, o] = b[o] + Σ_i x[r, i] · W[o, i]
+  public func forwardDefinition(_ x: Tensor) -> Tensor {
+    let rows = x.count / inFeatures
+    var y = Tensor.zeros(Array(x.shape.dropLast()) + [outFeatures])  // (…, Out)
+    for r in 0..<rows {
+      for o in 0..<outFeatures {
+        var s = bias.storage[o]
+        for i in 0..<inFeatures { s += x.storage[r * inFeatures + i] * weight.storage[o * inFeatures + i] }
+        y.storage[r * outFeatures + o] = s
+      }
+    }
+    return y
+  }
+
+  /// dW[o, i] += Σ_r dy[r, o] · x[r, i],   db[o] += Σ_r dy[r, o],   dx[r, i] = Σ_o dy[r, o] · W[o, i]
+  public func backwardDefinition(_ dy: Tensor, input x: Tensor, grads: inout Linear) -> Tensor {
+    let rows = x.count / inFeatures, out = outFeatures, inp = inFeatures
+    var dx = Tensor.zeros(x.shape)
+    for r in 0..<rows {
+      for o in 0..<out {
+        let g = dy.storage[r * out + o]
+        grads.bias.storage[o] += g
+        for i in 0..<inp {
+          grads.weight.storage[o * inp + i] += g * x.storage[r * inp + i]
+          dx.storage[r * inp + i] += g * weight.storage[o * inp + i]
+        }
+      }
+    }
+    return dx
+  }
+
+  // MARK: - The fast path: the packed SIMD GEMM (Kernels/GEMM.swift)
 
   /// x (…, In) → y (…, Out). The backward needs x, which the caller already holds.
   public func forward(_ x: Tensor) -> Tensor {
     precondition(x.shape.last == inFeatures, "Linear expects (…, \(inFeatures)), got \(x.shape)")
     return x.matmul(weight, transposeOther: true, bias: bias)
   }
-
-  // MARK: - Backward
 
   /// Given dy (…, Out) and the forward input x (…, In): accumulates dW += dyᵀ·x and db += Σ_rows dy into
   /// `grads`, and returns dx = dy·W (…, In) — or an empty tensor when `inputGradient` is false.
@@ -38,23 +69,14 @@ public struct Linear: Sendable {
     precondition(dy.shape.last == out && x.shape.last == inp && dy.count / out == x.count / inp,
                  "Linear backward: dy \(dy.shape) does not match x \(x.shape) for weight \(weight.shape)")
     let rows = dy.count / out
-    dy.withUnsafePointer { dyp in
-      x.withUnsafePointer { xp in
-        grads.weight.withUnsafeMutablePointer { dw in
-          gemm(transA: true, transB: false, m: out, n: inp, k: rows, a: dyp, lda: out, b: xp, ldb: inp, c: dw, ldc: inp,
-               accumulate: true)
-        }
-      }
-      grads.bias.withUnsafeMutablePointer { db in addColumnSums(dyp, rows: rows, cols: out, into: db) }
+    withPointers(reading: [dy, x], writing: &grads.weight, &grads.bias) { r, dw, db in
+      gemm(transA: true, transB: false, m: out, n: inp, k: rows, a: r[0], lda: out, b: r[1], ldb: inp, c: dw, ldc: inp, accumulate: true)
+      addColumnSums(r[0], rows: rows, cols: out, into: db)
     }
     guard inputGradient else { return Tensor.zeros([0]) }
-    var dx = Tensor.zeros(x.shape)
-    dy.withUnsafePointer { dyp in
-      weight.withUnsafePointer { wp in
-        dx.withUnsafeMutablePointer { dxp in
-          gemm(transA: false, transB: false, m: rows, n: inp, k: out, a: dyp, lda: out, b: wp, ldb: inp, c: dxp, ldc: inp)
-        }
-      }
+    var dx = Tensor.zeros(x.shape)  // (…, In)
+    withPointers(reading: [dy, weight], writing: &dx) { r, dxp in
+      gemm(transA: false, transB: false, m: rows, n: inp, k: out, a: r[0], lda: out, b: r[1], ldb: inp, c: dxp, ldc: inp)
     }
     return dx
   }

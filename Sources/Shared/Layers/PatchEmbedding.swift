@@ -79,13 +79,9 @@ public struct PatchEmbedding: Sendable {
     let d = width, k = weight.count / width
     let rows = dTokens.count / d
     precondition(cache.patches.count == rows * k, "patch embedding backward: dTokens \(dTokens.shape) vs patches \(cache.patches.shape)")
-    dTokens.withUnsafePointer { dyp in
-      cache.patches.withUnsafePointer { xp in
-        grads.weight.withUnsafeMutablePointer { dw in
-          gemm(transA: true, transB: false, m: d, n: k, k: rows, a: dyp, lda: d, b: xp, ldb: k, c: dw, ldc: k, accumulate: true)
-        }
-      }
-      grads.bias.withUnsafeMutablePointer { db in addColumnSums(dyp, rows: rows, cols: d, into: db) }
+    withPointers(reading: [dTokens, cache.patches], writing: &grads.weight, &grads.bias) { r, dw, db in
+      gemm(transA: true, transB: false, m: d, n: k, k: rows, a: r[0], lda: d, b: r[1], ldb: k, c: dw, ldc: k, accumulate: true)
+      addColumnSums(r[0], rows: rows, cols: d, into: db)
     }
   }
 }

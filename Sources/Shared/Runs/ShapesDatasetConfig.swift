@@ -111,9 +111,9 @@ extension ShapesDataset {
   /// other settings, or a captions.csv that no dataset.json describes, is refused. Nothing is overwritten.
   public static func needsGenerating(_ config: ShapesDatasetConfig, in directory: String, customised: Bool) throws -> Bool {
     let csvPath = directory + "/captions.csv"
-    let existing = try ShapesDatasetConfig.read(directory: directory)
     if !FileManager.default.fileExists(atPath: csvPath) { return true }
     guard customised else { return false }
+    let existing = try ShapesDatasetConfig.read(directory: directory)
     if let existing, existing != config {
       throw DataProblem(file: directory + "/dataset.json", line: 0, message: "this folder holds a shapes dataset made with other settings "
         + "(placement \(existing.placement.rawValue), background \(existing.background.rawValue), \(existing.images) images); "

@@ -50,15 +50,9 @@ public struct AdamW<Model>: @unchecked Sendable {
           modify(&firstMoment) { m in
             modify(&secondMoment) { v in
               let count = param.count
-              param.withUnsafeMutablePointer { pp in
-                m.withUnsafeMutablePointer { mp in
-                  v.withUnsafeMutablePointer { vp in
-                    grad.withUnsafePointer { gp in
-                      adamwUpdate(p: pp, g: gp, m: mp, v: vp, count: count, lr: lr, weightDecay: weightDecay,
-                                  beta1: beta1, beta2: beta2, eps: eps, step: step)
-                    }
-                  }
-                }
+              withPointers(reading: [grad], writing: &param, &m, &v) { r, pp, mp, vp in
+                adamwUpdate(p: pp, g: r[0], m: mp, v: vp, count: count, lr: lr, weightDecay: weightDecay,
+                            beta1: beta1, beta2: beta2, eps: eps, step: step)
               }
             }
           }
@@ -68,15 +62,9 @@ public struct AdamW<Model>: @unchecked Sendable {
       var param = p.get(model), m = p.get(firstMoment), v = p.get(secondMoment)
       precondition(grad.shape == param.shape, "gradient of \(p.key) has shape \(grad.shape), parameter \(param.shape)")
       let count = param.count
-      param.withUnsafeMutablePointer { pp in
-        m.withUnsafeMutablePointer { mp in
-          v.withUnsafeMutablePointer { vp in
-            grad.withUnsafePointer { gp in
-              adamwUpdate(p: pp, g: gp, m: mp, v: vp, count: count, lr: group.learningRate, weightDecay: group.weightDecay,
-                          beta1: beta1, beta2: beta2, eps: eps, step: step)
-            }
-          }
-        }
+      withPointers(reading: [grad], writing: &param, &m, &v) { r, pp, mp, vp in
+        adamwUpdate(p: pp, g: r[0], m: mp, v: vp, count: count, lr: group.learningRate, weightDecay: group.weightDecay,
+                    beta1: beta1, beta2: beta2, eps: eps, step: step)
       }
       p.set(&model, param)
       p.set(&firstMoment, m)

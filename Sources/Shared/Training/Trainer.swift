@@ -1,6 +1,6 @@
-// The training loop: epochs of AdamW steps on batches prepared ahead on a background thread,
-// validation loss and retrieval after each epoch, ReduceLROnPlateau on the validation loss,
-// checkpoints every epoch (and the best by validation loss), a JSON-lines log and a loss curve.
+// A training run: its configuration, model, optimiser and state, the output folder it owns (checked and
+// claimed before anything is trained), its log and checkpoints. The loop itself is TrainingLoop.swift;
+// validation is Validation.swift; what a reader sees (epoch lines, the loss curve) is TrainerReport.swift.
 
 import TensorCore
 import Kernels
@@ -55,7 +55,8 @@ public final class Trainer {
 
   /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
   /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
-  public static let runFiles = ["last.safetensors", "best.safetensors", "initial.safetensors", "log.jsonl", "loss-curve.png", "zero-shot-curve.png"]
+  public static let runFiles = ["last.safetensors", "best.safetensors", "initial.safetensors", "log.jsonl", "loss-curve.svg", "zero-shot-curve.svg",
+                                    "loss-curve.png", "zero-shot-curve.png"]  // the .png names: runs of earlier versions
 
   /// A fresh run, or a resumed one when `resume` names a checkpoint. On resume the checkpoint's
   /// configuration is used, except `config.epochs`, which must be more than the epochs already done.
@@ -122,8 +123,6 @@ public final class Trainer {
       model = initialModel ?? CLIP(config: config.model, seed: config.seed)
       optimizer = AdamW(model: model, config: config.optimizer)
       state = TrainingState()
-      // A fresh run starts a fresh log (a resumed one appends to its own).
-      try? FileManager.default.removeItem(atPath: outputDirectory + "/log.jsonl")
       state.groups = optimizer.groups
       state.scheduler = ReduceLROnPlateau(factor: config.plateauFactor, patience: config.plateauPatience)
     }
@@ -134,9 +133,10 @@ public final class Trainer {
         + "\(stepsPerEpoch) batches: was it trained on other data?")
     }
     // Asked to replace an earlier run (--overwrite), and every check passed: its files go now, last,
-    // so a mistake found above loses nothing and the folder never mixes two runs.
+    // so a mistake found above loses nothing and the folder never mixes two runs. (This is also how a
+    // fresh run starts a fresh log.jsonl; a resumed one appends to its own.)
     if resume == nil {
-      for name in existing {
+      for name in existing where FileManager.default.fileExists(atPath: outputDirectory + "/" + name) {
         do { try FileManager.default.removeItem(atPath: outputDirectory + "/" + name) } catch {
           throw TrainingError(message: "cannot remove the earlier run's \(outputDirectory)/\(name): \(error)")
         }

@@ -54,36 +54,13 @@ extension Trainer {
     return result
   }
 
-  /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
-  /// unreadable images; throws when too few are left to mean anything.
-  public func validate() throws -> Evaluation {
-    guard state.epochSteps > 0 else {
-      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
-        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
-    }
-    let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
-    let validation = evaluate(images: validationSet)
-    if !validation.skipped.isEmpty {
-      observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
-        + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
-    }
-    if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
-      throw TrainingError(message: "validation failed: \(validation.skipped.count) of \(validationSet.count) validation images "
-        + "could not be read (first: \(validation.skipped.first ?? "?")), too few are left for a validation loss. "
-        + "The checkpoints were left untouched.")
-    }
-    return validation
-  }
 
   /// Closes an epoch: ReduceLROnPlateau on the validation loss (plateau schedule), the epoch's record
   /// in the history and log.jsonl, then last.safetensors — and best.safetensors when the validation
   /// loss is the lowest so far. `extra` goes into the log line (e.g. zero-shot accuracy).
   @discardableResult
   public func finishEpoch(_ validation: Evaluation, seconds: Double, extra: [String: Double] = [:]) throws -> EpochRecord {
-    guard state.epochSteps > 0 else {
-      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
-        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
-    }
+    try requireStepsThisEpoch()
     let trainLoss = Float(state.epochLossSum / Double(state.epochSteps))
     // No validation images (validationFraction 0): no metric, so the learning rate stays.
     if config.schedule == .plateau && !validation.loss.isNaN { state.scheduler.step(metric: validation.loss, groups: &optimizer.groups) }
@@ -164,5 +141,13 @@ extension Trainer {
     }
     writeLossCurve()
     return state.history
+  }
+
+  /// An epoch that took no step (no batch had 2 readable images) has nothing to validate or save.
+  func requireStepsThisEpoch() throws {
+    guard state.epochSteps > 0 else {
+      throw TrainingError(message: "epoch \(state.epoch + 1) took no training step: no batch had 2 readable images "
+        + "(\(trainImages.count) training images; see the warnings above). No checkpoint was written.")
+    }
   }
 }

@@ -7,6 +7,24 @@ import Models
 import Runs
 
 extension Trainer {
+  /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
+  /// unreadable images; throws when too few are left to mean anything.
+  public func validate() throws -> Evaluation {
+    try requireStepsThisEpoch()
+    let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
+    let validation = evaluate(images: validationSet)
+    if !validation.skipped.isEmpty {
+      observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
+        + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
+    }
+    if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
+      throw TrainingError(message: "validation failed: \(validation.skipped.count) of \(validationSet.count) validation images "
+        + "could not be read (first: \(validation.skipped.first ?? "?")), too few are left for a validation loss. "
+        + "The checkpoints were left untouched.")
+    }
+    return validation
+  }
+
   public struct Evaluation {
     public var loss: Float  // NaN when fewer than 2 images could be read
     public var imageToText: RetrievalMetrics
