@@ -4,11 +4,16 @@ captured in Walkthroughs/NN-*.md (the first ``` block after "## A real run").
     python3 Scripts/walkthroughs.py            # check: report every chapter whose printed steps drifted
     python3 Scripts/walkthroughs.py --write    # re-capture: replace the blocks with today's output
     python3 Scripts/walkthroughs.py 03 05      # only these chapters
+    python3 Scripts/walkthroughs.py --snippets # refresh the code snippets from the source (no build, no run)
 
 Timings and throughput change from run to run, so the check compares the lines with the numbers that
 measure time blanked out. Chapter 08 trains for minutes and its block is trimmed by hand (epochs
 elided), so it is only checked when named, and never rewritten. Pictures the chapters write are copied
 to Walkthroughs/images with --write. Standard library only.
+
+Code snippets: a line `<!-- snippet: Sources/…/File.swift#name -->` in a walkthrough is followed by a link
+to the lines and a ```swift block holding the lines between `// ANCHOR: name` and `// ANCHOR_END: name`
+in that file (dedented). `--snippets` rewrites them; WalkthroughTests fails when one no longer matches.
 """
 import os
 import re
@@ -64,7 +69,41 @@ def normalise(lines):
     return out
 
 
+SNIPPET = re.compile(r"^<!-- snippet: (\S+)#(\S+) -->\n(?:.*\n)*?```swift\n(?:.*\n)*?```\n", re.M)
+
+
+def snippet(path, name):
+    """(first line, last line, dedented text) of the anchored region `name` in `path` (1-based lines)."""
+    lines = open(os.path.join(REPO, path), encoding="utf-8").read().split("\n")
+    start = next(i for i, l in enumerate(lines) if l.strip() == f"// ANCHOR: {name}")
+    end = next(i for i, l in enumerate(lines) if l.strip() == f"// ANCHOR_END: {name}")
+    body = [l for l in lines[start + 1:end] if "// ANCHOR" not in l]
+    indent = min(len(l) - len(l.lstrip(" ")) for l in body if l.strip())
+    return start + 2, end, "\n".join(l[indent:] for l in body)
+
+
+def snippet_block(path, name):
+    first, last, text = snippet(path, name)
+    return (f"<!-- snippet: {path}#{name} -->\n[`{os.path.basename(path)}`, lines {first}–{last}]"
+            f"(../{path}#L{first}-L{last}):\n\n```swift\n{text}\n```\n")
+
+
+def refresh_snippets():
+    for doc in sorted(os.listdir(os.path.join(REPO, "Walkthroughs"))):
+        if not doc.endswith(".md"):
+            continue
+        path = os.path.join(REPO, "Walkthroughs", doc)
+        text = open(path, encoding="utf-8").read()
+        fresh = SNIPPET.sub(lambda m: snippet_block(m.group(1), m.group(2)), text)
+        if fresh != text:
+            open(path, "w", encoding="utf-8").write(fresh)
+            print(f"{doc}: snippets refreshed")
+
+
 def main(argv):
+    if "--snippets" in argv:
+        refresh_snippets()
+        return 0
     write = "--write" in argv
     wanted = [a for a in argv if not a.startswith("--")] or [k for k in CHAPTERS if k != "08"]
     subprocess.run(["swift", "build", "-c", "release"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)

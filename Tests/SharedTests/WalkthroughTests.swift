@@ -1,5 +1,6 @@
-// The walkthroughs and the README point at real files: every relative link resolves, and every
-// chapter executable a walkthrough tells the reader to run exists in Package.swift.
+// The walkthroughs and the README point at real files: every relative link resolves, every code snippet
+// is the source as it is, every camelCase name mentioned exists, and every chapter executable a
+// walkthrough tells the reader to run exists in Package.swift.
 
 import Foundation
 import Testing
@@ -31,6 +32,63 @@ struct WalkthroughTests {
       }
     }
     #expect(checked > 50, "only \(checked) links checked")
+  }
+
+  /// The anchored region `name` of a source file: (first line, last line, text dedented), as
+  /// Scripts/walkthroughs.py --snippets writes it.
+  static func snippet(_ path: String, _ name: String) throws -> (first: Int, last: Int, text: String) {
+    let lines = try String(contentsOfFile: Fixtures.repositoryRoot + "/" + path, encoding: .utf8)
+      .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "// ANCHOR: \(name)" }),
+      let end = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "// ANCHOR_END: \(name)" }), start < end
+    else { throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: "\(path): no anchor \(name)"]) }
+    let body = lines[(start + 1)..<end].filter { !$0.contains("// ANCHOR") }
+    let indent = body.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { $0.prefix(while: { $0 == " " }).count }.min() ?? 0
+    return (start + 2, end, body.map { String($0.dropFirst(min(indent, $0.count))) }.joined(separator: "\n"))
+  }
+
+  @Test("every code snippet in the walkthroughs is the source as it is today, with a link to its lines")
+  func snippetsMatchSource() throws {
+    let marker = try Regex(#"<!-- snippet: (\S+)#(\S+) -->\n"#)
+    var checked = 0
+    for path in Self.documents {
+      let text = try String(contentsOfFile: path, encoding: .utf8)
+      let doc = (path as NSString).lastPathComponent
+      for match in text.matches(of: marker) {
+        let header = String(text[match.range]).dropFirst("<!-- snippet: ".count).dropLast(" -->\n".count)
+        let parts = header.split(separator: "#").map(String.init)
+        let (file, name) = (parts[0], parts[1])
+        let region = try Self.snippet(file, name)
+        let expected = "[`\((file as NSString).lastPathComponent)`, lines \(region.first)–\(region.last)](../\(file)#L\(region.first)-L\(region.last)):"
+          + "\n\n```swift\n\(region.text)\n```\n"
+        let after = text[match.range.upperBound...]
+        let message = "\(doc): the snippet \(file)#\(name) no longer matches the source (python3 Scripts/walkthroughs.py --snippets rewrites it)"
+        let matches = after.hasPrefix(expected)  // (a Bool, so a failure prints the message, not the whole document)
+        #expect(matches, Comment(rawValue: message))
+        checked += 1
+      }
+    }
+    #expect(checked >= 9, "only \(checked) snippets")
+  }
+
+  @Test("every `camelCase` name the docs mention (outside code blocks) exists in the sources, tests or scripts")
+  func mentionedNamesExist() throws {
+    var sources = try String(contentsOfFile: Fixtures.repositoryRoot + "/Package.swift", encoding: .utf8)
+    for root in ["Sources", "Tests", "Scripts", "Distributed/Sources", "Distributed/Tests"] {
+      let base = Fixtures.repositoryRoot + "/" + root
+      guard let files = FileManager.default.enumerator(atPath: base) else { continue }
+      for case let file as String in files where !file.contains(".build") && (file.hasSuffix(".swift") || file.hasSuffix(".py")) {
+        sources += (try? String(contentsOfFile: base + "/" + file, encoding: .utf8)) ?? ""
+      }
+    }
+    let fence = try Regex(#"(?s)```.*?```"#), name = try Regex(#"`([a-z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*)(\(\))?`"#)
+    for path in Self.documents {
+      let prose = try String(contentsOfFile: path, encoding: .utf8).replacing(fence, with: "")
+      for match in prose.matches(of: name) {
+        let symbol = String(prose[match.range]).trimmingCharacters(in: CharacterSet(charactersIn: "`()"))
+        #expect(sources.contains(symbol), "\((path as NSString).lastPathComponent) mentions `\(symbol)`, which no source defines or uses")
+      }
+    }
   }
 
   @Test("every `swift run -c release chNN-…` in the docs names a chapter executable of Package.swift")

@@ -47,8 +47,17 @@ func run(np: Int?, _ arguments: [String]) throws -> Run {
              seconds: Date().timeIntervalSince(start))
 }
 
+/// One scratch folder per test process, removed when it exits (as the main tests do): the runs' data and
+/// checkpoints do not pile up in /tmp.
+let scratchRoot: String = {
+  let root = NSTemporaryDirectory() + "clip-dist-\(getpid())"
+  try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+  atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "clip-dist-\(getpid())") }
+  return root
+}()
+
 func scratch(_ tag: String) -> String {
-  let path = NSTemporaryDirectory() + "clip-dist-\(tag)-\(UUID().uuidString.prefix(8))"
+  let path = scratchRoot + "/\(tag)-\(UUID().uuidString.prefix(8))"
   try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   return path
 }

@@ -44,6 +44,7 @@ notebook.note("K — what each token offers:\n" + formatMatrix(k, decimals: 2))
 notebook.note("V — what each token passes on:\n" + formatMatrix(v, decimals: 2))
 
 // MARK: 3. scores → softmax → weighted sum
+// ANCHOR: toy-attention
 let scale = 1 / Float(d).squareRoot()
 let (scores, probs, out) = notebook.step("scores, scale, softmax, weighted sum", "S = Q·Kᵀ/√\(d), P = softmax(S), O = P·V") {
   () -> (Tensor, Tensor, Tensor) in
@@ -51,6 +52,7 @@ let (scores, probs, out) = notebook.step("scores, scale, softmax, weighted sum",
   let p = s.softmaxLastDim()
   return (s, p, p.matmul(v))
 }
+// ANCHOR_END: toy-attention
 notebook.note("S = Q·Kᵀ / √\(d) = Q·Kᵀ × \(formatNumber(scale)) — row i: how well token i's query matches each key:\n"
   + formatMatrix(scores, decimals: 2))
 notebook.note("P = softmax(S) per row — each row sums to 1:\n" + formatMatrix(probs, decimals: 3))

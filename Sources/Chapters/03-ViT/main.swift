@@ -66,7 +66,7 @@ let output = notebook.step("forward, block by block", "\(config.numTokens) token
                              s.std, max(abs(s.min), abs(s.max)), formatDuration(seconds) as NSString))
   }
 }
-notebook.show("patch tokens", output.cache.embedded)
+notebook.show("embedded", output.cache.embedded)  // class token + 196 patch tokens, positions added
 for line in blockLines { notebook.note(line) }
 notebook.show("final norm", output.tokens)
 

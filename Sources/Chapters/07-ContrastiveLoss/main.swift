@@ -14,9 +14,14 @@ struct Options: ParsableCommand {
                                                   abstract: "Chapter 07: the contrastive loss, its gradients, and a few steps that minimise it.")
   @Option(help: "Where the pictures go.") var out = "output/ch07-contrastive-loss"
   @Option(parsing: .unconditional, help: "Gradient steps on the embeddings (1–100000).") var steps = 60
+  @Option(parsing: .unconditional, help: "SGD learning rate on the embeddings (the exercises try 20).") var learningRate: Float = 2
+  @Flag(help: "Let the logit scale grow past ln 100 (the exercises' experiment).") var noClamp = false
 
   func validate() throws {
     guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be between 1 and 100000, got \(steps)") }
+    guard learningRate.isFinite && learningRate > 0 && learningRate <= 1000 else {
+      throw ValidationError("--learning-rate must be in (0, 1000], got \(learningRate)")
+    }
   }
 }
 let args = Options.parseOrExit()
@@ -73,15 +78,37 @@ notebook.note(String(format: "loss = (CE_rows + CE_cols) / 2 = %.6f by hand, %.6
                      byHand, library.loss, n, log(Float(n))))
 
 // MARK: 4. gradients
-notebook.step("gradients", "dZ = ½(softmax_rows − I)/N + ½(softmax_cols − I)ᵀ/N, then through the normalisation")
+notebook.step("gradients", "dZ = ½(softmax_rows(Z) − I)/N + ½(softmax_rows(Zᵀ) − I)ᵀ/N, then through the normalisation")
 notebook.show("d image", library.dImage)
 notebook.show("d text", library.dText)
+// The same gradients by finite differences: nudge one number up and down, and watch the loss.
+// (Central differences in Double, on the Float loss: h = 1e-2 keeps the rounding well below the change.)
+func lossAt(image: Tensor, text: Tensor, logitScale: Float) -> Double {
+  Double(contrastiveLoss(image: image, text: text, logitScale: logitScale).loss)
+}
+let h: Float = 1e-2
+var fdLines: [String] = []
+for (name, row, col) in [("image", 0, 0), ("image", 3, 5), ("text", 2, 1)] {
+  var plus = name == "image" ? image : text, minus = plus
+  plus[row, col] += h
+  minus[row, col] -= h
+  let (lp, lm) = name == "image"
+    ? (lossAt(image: plus, text: text, logitScale: logitScale), lossAt(image: minus, text: text, logitScale: logitScale))
+    : (lossAt(image: image, text: plus, logitScale: logitScale), lossAt(image: image, text: minus, logitScale: logitScale))
+  let analytic = name == "image" ? library.dImage[row, col] : library.dText[row, col]
+  fdLines.append(String(format: "d %@[%d, %d]: backward %+.5f, finite difference %+.5f", name as NSString, row, col, analytic,
+                        (lp - lm) / Double(2 * h)))
+}
+let fdScale = (lossAt(image: image, text: text, logitScale: logitScale + h) - lossAt(image: image, text: text, logitScale: logitScale - h))
+  / Double(2 * h)
+fdLines.append(String(format: "d logit_scale: backward %+.5f, finite difference %+.5f", library.dLogitScale, fdScale))
+notebook.note("check by finite differences, (L(x + h) − L(x − h)) / 2h with h = 0.01:\n" + fdLines.joined(separator: "\n"))
 notebook.note(String(format: "d logit_scale = %.4f (%@)", library.dLogitScale,
                      (library.dLogitScale > 0 ? "positive: with these random pairs a softer softmax would lower the loss"
                       : "negative: a sharper softmax would lower the loss") as NSString))
 
 // MARK: 5. gradient steps on the embeddings alone
-let learningRate: Float = 2
+let learningRate = args.learningRate
 var losses: [Float] = []
 var trajectory: [String] = []
 notebook.step("\(steps) gradient steps on the embeddings and the logit scale", "plain SGD, lr \(learningRate)") {
@@ -91,7 +118,8 @@ notebook.step("\(steps) gradient steps on the embeddings and the logit scale", "
     if step % 10 == 0 { trajectory.append(String(format: "step %3d  loss %.4f  logit scale %.3f", step, out.loss, logitScale)) }
     image = image - out.dImage * learningRate
     text = text - out.dText * learningRate
-    logitScale = min(logitScale - 0.1 * out.dLogitScale, log(100))  // clamped to ln(100), as open_clip does
+    logitScale = logitScale - 0.1 * out.dLogitScale
+    if !args.noClamp { logitScale = min(logitScale, log(100)) }  // clamped to ln(100), as open_clip does
   }
 }
 for line in trajectory { notebook.note(line) }

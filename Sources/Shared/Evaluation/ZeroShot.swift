@@ -22,6 +22,7 @@ public struct ZeroShotClassifier: Sendable {
   public var classEmbeddings: Tensor
   public var logitScale: Float
 
+  // ANCHOR: init
   /// Embeds every class × template with `embedTexts` (texts → unit embeddings (M, P)).
   public init(classes: [String], templates: [String], logitScale: Float, embedTexts: ([String]) -> Tensor) {
     precondition(!classes.isEmpty && !templates.isEmpty, "zero-shot needs classes and templates")
@@ -37,6 +38,7 @@ public struct ZeroShotClassifier: Sendable {
     }
     classEmbeddings = l2Normalize(out).0
   }
+  // ANCHOR_END: init
 
   public static let defaultTemplates = ["a photo of a {}.", "a picture of a {}.", "a {}.", "an image of a {}.", "there is a {} here."]
 

@@ -34,6 +34,7 @@ public struct ContrastiveLossOutput: Sendable {
 }
 
 /// The loss, the N×N logits and every gradient.
+// ANCHOR: loss
 public func contrastiveLoss(image: Tensor, text: Tensor, logitScale: Float, kind: ContrastiveLossKind = .standard)
   -> ContrastiveLossOutput
 {
@@ -73,3 +74,4 @@ public func contrastiveLoss(image: Tensor, text: Tensor, logitScale: Float, kind
   return ContrastiveLossOutput(loss: (imageLoss + textLoss) / 2, imageLoss: imageLoss, textLoss: textLoss, logits: logits,
                                dImage: dImage, dText: dText, dLogitScale: dLogitScale)
 }
+// ANCHOR_END: loss

@@ -62,6 +62,7 @@ public struct PatchEmbedding: Sendable {
     self.bias = bias
   }
 
+  // ANCHOR: forward
   /// pixels (B, C, S, S) → tokens (B, N, D).
   public func forward(_ pixels: Tensor) -> (tokens: Tensor, cache: PatchEmbeddingCache) {
     precondition(pixels.rank == 4 && pixels.shape[1] == weight.shape[1],
@@ -71,6 +72,7 @@ public struct PatchEmbedding: Sendable {
     let tokens = patches.matmul(matrix, transposeOther: true, bias: bias)  // (B, N, D)
     return (tokens, PatchEmbeddingCache(patches: patches))
   }
+  // ANCHOR_END: forward
 
   // MARK: - Backward
 

@@ -32,6 +32,7 @@ public struct PreNormBlock: Sendable {
 
   // MARK: - Forward
 
+  // ANCHOR: forward
   public func forward(_ x: Tensor, keyMask: Tensor? = nil) -> (Tensor, PreNormBlockCache) {
     let (n1, c1) = norm1.forward(x)
     let (a, ca) = attn.forward(n1, keyMask: keyMask)
@@ -41,6 +42,7 @@ public struct PreNormBlock: Sendable {
     let x2 = x1 + m
     return (x2, PreNormBlockCache(input: x, norm1: c1, attention: ca, afterAttention: x1, norm2: c2, mlp: cm))
   }
+  // ANCHOR_END: forward
 
   // MARK: - Backward
 

@@ -29,6 +29,7 @@ public struct BERTLayer: Sendable {
   public var outputNorm: LayerNorm  // output.LayerNorm
 
   // MARK: Forward
+  // ANCHOR: forward
   public func forward(_ x: Tensor, mask: Tensor) -> (Tensor, BERTLayerCache) {
     let (a, ca) = attention.forward(x, keyMask: mask)
     let s1 = x + a
@@ -39,6 +40,7 @@ public struct BERTLayer: Sendable {
     return (x2, BERTLayerCache(input: x, attention: ca, attentionSum: s1, attentionNorm: n1, afterAttention: x1, mlp: cm,
                                outputSum: s2, outputNorm: n2))
   }
+  // ANCHOR_END: forward
 
   // MARK: Backward
   /// forward: s₁ = x + attn(x), x₁ = LN₁(s₁), s₂ = x₁ + mlp(x₁), y = LN₂(s₂); so

@@ -51,6 +51,7 @@ public struct ProjectionHead: Sendable {
   // MARK: - Forward
 
   /// x (B, E) → (B, P). Pass a dropout mask (multipliers) when training, nil to evaluate.
+  // ANCHOR: forward
   public func forward(_ x: Tensor, dropoutMask: Tensor? = nil) -> (Tensor, ProjectionHeadCache) {
     let projected = projection.forward(x)
     let activated = projected.gelu()
@@ -60,6 +61,7 @@ public struct ProjectionHead: Sendable {
     return (out, ProjectionHeadCache(input: x, projected: projected, activated: activated, dropoutMask: dropoutMask, sum: sum,
                                      norm: normCache))
   }
+  // ANCHOR_END: forward
 
   // MARK: - Backward
 

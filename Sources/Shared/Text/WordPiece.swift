@@ -69,6 +69,7 @@ public struct WordPiece: Sendable {
 
   public init(vocabulary: Vocabulary) { self.vocabulary = vocabulary }
 
+  // ANCHOR: wordpiece
   /// The ids of one basic token.
   public func ids(for word: [Unicode.Scalar]) -> [Int] {
     let unknown = vocabulary.id(unknownToken) ?? 0
@@ -96,4 +97,5 @@ public struct WordPiece: Sendable {
     }
     return pieces
   }
+  // ANCHOR_END: wordpiece
 }

@@ -52,6 +52,7 @@ public protocol GradientExchange {
 /// gradients are its share of the one global gradient; they are **summed** across ranks (the logit
 /// scale's, which every rank computes whole, is divided by the number of ranks first). Every rank then
 /// takes the same AdamW step from the same numbers and the ranks stay bit-identical.
+// ANCHOR: train-step
 public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config: OptimizerConfig, pixels: Tensor,
                       batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?,
                       exchange: GradientExchange? = nil) throws -> StepResult {
@@ -94,6 +95,7 @@ public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config:
   }
   return StepResult(loss: loss.loss, gradientNorm: norm, logits: loss.logits)
 }
+// ANCHOR_END: train-step
 
 /// The contrastive loss of one forward pass, with the model's logit scale read as its config says.
 public func contrastiveLoss(_ forward: CLIPForward, model: CLIP) -> ContrastiveLossOutput {
