@@ -134,7 +134,7 @@ def data_parallel():
     d.arrow(410, 248, 470, 194, dashed=True)
     d.arrow(600, 150, 640, 106)
     d.arrow(600, 180, 640, 224)
-    d.box(775, 138, 150, 54, "gradient sum", "loss", "reduce + broadcast, 9.7 MB")
+    d.box(775, 138, 150, 54, "gradient sum", "loss", "reduce + broadcast, 20.1 MB")
     d.arrow(750, 82, 800, 136, dashed=True)
     d.arrow(750, 248, 800, 194, dashed=True)
     d.arrow(925, 150, 960, 106)

@@ -84,9 +84,9 @@ notebook.step("data", "\(trainImages.count) training images in \(dataDir)")
 var model = CLIP(config: config.model, seed: config.seed)
 var optimizer = AdamW(model: model, config: config.optimizer)
 let parameterBytes = model.parameterCount * 4
-// Chapter 08's schedule: a linear warm-up (here over a tenth of the run), then cosine to 0. Without it the
-// first AdamW step moves every weight by about the full learning rate at once (m/√v ≈ ±1 on step 1), and
-// the loss jumps (3.59 → 7.21 on step 2, before this was added).
+// Chapter 08's schedule: a linear warm-up (here over a tenth of the run), then cosine to 0. AdamW's first
+// step moves every weight by about the learning rate at once (m/√v = ±1 on step 1), and the loss jumps
+// on step 2; the warm-up shrinks that step (chapter 08 warms up over 100 steps and shows no jump).
 let warmup = min(config.warmupSteps, max(1, steps / 10))
 notebook.step("train", "\(steps) steps, warm-up \(warmup) then cosine")
 notebook.note(String(format: "messages per step: all-gather 2 × %d×%d floats (%.1f KB out of each rank), gradient sum %d floats (%.1f MB)",
