@@ -6,10 +6,11 @@ import PackageDescription
 // The numeric kernels are always compiled optimised and for the host CPU's widest FMA
 // (AVX-512 `zmm` here, AVX2 `ymm` elsewhere), even in debug builds: a debug-mode GEMM is
 // hundreds of times slower and would make `swift test` crawl. The rest of the library keeps
-// Swift's checks (bounds, overflow, preconditions) in debug and release builds alike.
+// Swift's checks (bounds, overflow, preconditions) in debug and release builds alike: a failed check
+// stops the program (a release build without the precondition's message; a debug build prints it).
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "native"])]
 // The library proper: optimised for the host in release, with its checks kept (-O, not -Ounchecked): a
-// wrong shape or an index past the end stops with a message instead of reading someone else's memory.
+// wrong shape or an index past the end stops the program instead of reading someone else's memory.
 // Only the kernels, whose loops the layers' preconditions guard, run unchecked.
 let releaseFlags: [SwiftSetting] = [
   .unsafeFlags(["-O", "-target-cpu", "native", "-cross-module-optimization"], .when(configuration: .release))

@@ -111,7 +111,7 @@ notebook.note(String(format: "d logit_scale = %.4f (%@)", library.dLogitScale,
 let learningRate = args.learningRate
 var losses: [Float] = []
 var trajectory: [String] = []
-notebook.step("\(steps) gradient steps on the embeddings and the logit scale", "plain SGD, lr \(learningRate)") {
+notebook.step("\(steps) gradient steps on the embeddings and the logit scale", "plain SGD, lr \(learningRate) on the embeddings, 0.1 on the logit scale") {
   for step in 0..<steps {
     let out = contrastiveLoss(image: image, text: text, logitScale: logitScale)
     losses.append(out.loss)

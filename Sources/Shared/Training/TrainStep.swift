@@ -32,6 +32,7 @@ public struct StepResult: Sendable {
   public var logits: Tensor
 }
 
+// ANCHOR: exchange
 /// The two collective points of a data-parallel step (chapter 10 implements them with MPI; the tests
 /// with threads). Every rank holds `local` rows of the global batch, at `rank · local`.
 public protocol GradientExchange {
@@ -42,6 +43,7 @@ public protocol GradientExchange {
   /// Replaces `buffer` with the element-wise sum over all ranks.
   func allReduceSum(_ buffer: inout [Float]) throws
 }
+// ANCHOR_END: exchange
 
 /// forward → backward → clip → AdamW → clamp logit_scale to ≤ ln 100 (standard loss only; the seed never
 /// clamps). Throws (and leaves the model untouched) when the loss or a gradient is NaN or infinite.
