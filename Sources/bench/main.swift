@@ -17,7 +17,7 @@ import Shared
 
 struct Options: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "bench", abstract: "Time one workload (Scripts/bench/compare.py adds PyTorch beside it).")
-  @Argument(help: "gemm, vit, minilm, bert, step, peak, attention or memory-vit.") var workload = "gemm"
+  @Argument(help: "gemm, gemm-steps, vit, minilm, bert, step, peak, attention or memory-vit.") var workload = "gemm"
   @Option(help: "Thread counts, comma-separated.") var threads = "1,2"
   @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
   @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
@@ -191,6 +191,45 @@ case "train-step":
     report("  forward only", threads: threads, seconds: forward, flop: 0)
     let qkvOnly = timeMedian { _ = attention.qkv.forward(x) }
     report("  qkv linear forward only", threads: threads, seconds: qkvOnly, flop: 2.0 * Double(b * 65) * 128 * 384)
+  }
+case "gemm-steps":
+  // Walkthroughs/GEMM.md's table: each step of GEMMSteps.swift on one thread, then the production GEMM on
+  // one and on every thread asked for, with the fraction of the FMA peak measured in the same run.
+  var peak: [Int: Double] = [:]
+  for threads in Set([1] + threadCounts) {
+    let steps = 2_000_000
+    let seconds = timeMedian {
+      DispatchQueue.concurrentPerform(iterations: threads) { worker in
+        if fmaPeakLoop(steps: steps, seed: Float(worker)) == .infinity { print("") }
+      }
+    }
+    peak[threads] = Double(threads * steps) * fmaPeakFlopPerStep / seconds / 1e9
+  }
+  print(String(format: "FMA peak: %.1f GFLOP/s on 1 thread", peak[1]!))
+  for (m, n, k) in [(197, 2304, 768), (1024, 1024, 1024)] {
+    let a = Tensor.deterministic([m, k], name: "a", scale: 1), b = Tensor.deterministic([k, n], name: "b", scale: 1)
+    var c = Tensor.zeros([m, n])
+    let flop = 2.0 * Double(m) * Double(n) * Double(k)
+    print("C(\(m)×\(n)) = A(\(m)×\(k))·B(\(k)×\(n)):")
+    let variants: [(String, Int, (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void)] = [
+      ("1 triple loop i,j,p", 1, { gemmStep1(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("2 loop order i,p,j", 1, { gemmStep2(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("3 4x16 register tile", 1, { gemmStep3(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("4 packed panels, K blocks", 1, { gemmStep4(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("5 gemm, 1 thread", 1, { gemm(transA: false, transB: false, m: m, n: n, k: k, a: $0, lda: k, b: $1, ldb: n, c: $2, ldc: n, threads: 1) }),
+    ] + threadCounts.filter { $0 > 1 }.map { t in
+      ("6 gemm, \(t) threads", t, { gemm(transA: false, transB: false, m: m, n: n, k: k, a: $0, lda: k, b: $1, ldb: n, c: $2, ldc: n, threads: t) })
+    }
+    for (name, threads, run) in variants {
+      let seconds = a.withUnsafePointer { ap in b.withUnsafePointer { bp in c.withUnsafeMutablePointer { cp in timeMedian { run(ap, bp, cp) } } } }
+      let gflops = flop / seconds / 1e9
+      if args.json {
+        print("{\"workload\":\(jsonString("gemm-step " + name)),\"threads\":\(threads),\"seconds\":\(seconds),\"gflops\":\(gflops)}")
+      } else {
+        print(String(format: "  %-30@ %9.2f ms  %7.1f GFLOP/s  %5.1f%% of %d-thread peak", name as NSString, seconds * 1e3, gflops,
+                     100 * gflops / (peak[threads] ?? peak[1]!), threads))
+      }
+    }
   }
 case "peak":
   // Independent FMA chains on every thread: the ceiling no kernel can pass (fmaPeakLoop in FMAPeak.swift).

@@ -81,4 +81,27 @@ struct GEMMTests {
     let w = b.transposed()
     #expect(a.matmul(w, transposeOther: true, bias: Tensor(shape: [2], storage: [1, -1])).storage == [59, 63, 140, 153])
   }
+
+  @Test("every teaching step of GEMMSteps.swift equals the definition on awkward shapes (edges, K past one block)",
+        arguments: [[1, 1, 1], [5, 17, 3], [4, 16, 8], [33, 47, 300], [13, 50, 257], [8, 32, 513]])
+  func teachingSteps(_ dims: [Int]) {
+    let (m, n, k) = (dims[0], dims[1], dims[2])
+    let a = randomTensor([m, k], seed: 11), b = randomTensor([k, n], seed: 12)
+    var expected = Tensor.zeros([m, n])
+    a.withUnsafePointer { ap in b.withUnsafePointer { bp in expected.withUnsafeMutablePointer { cp in
+      gemmNaive(transA: false, transB: false, m: m, n: n, k: k, a: ap, lda: k, b: bp, ldb: n, c: cp, ldc: n)
+    } } }
+    let steps: [(String, (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void)] = [
+      ("step 1", { gemmStep1(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("step 2", { gemmStep2(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("step 3", { gemmStep3(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("step 4", { gemmStep4(m: m, n: n, k: k, a: $0, b: $1, c: $2) }),
+      ("step 4, KC 7", { gemmStep4(m: m, n: n, k: k, a: $0, b: $1, c: $2, kc: 7) }),
+    ]
+    for (name, run) in steps {
+      var c = Tensor(shape: [m, n], repeating: .nan)  // every element must be written
+      a.withUnsafePointer { ap in b.withUnsafePointer { bp in c.withUnsafeMutablePointer { cp in run(ap, bp, cp) } } }
+      expectClose(c, expected, atol: Float(k) * 1.2e-7 + 1e-6, rtol: 1e-5, "\(name) \(dims)")
+    }
+  }
 }
