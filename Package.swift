@@ -45,7 +45,8 @@ let package = Package(
       cSettings: [.unsafeFlags(["-O2"])],
       linkerSettings: [.linkedLibrary("jpeg")]
     ),
-    // One C function: does this CPU have AVX-512? (The GEMM's register tile depends on it.)
+    // Two C functions: does this CPU have AVX-512? (the GEMM's register tile depends on it), and
+    // glibc's malloc told to keep freed activations for reuse (memory.c says why).
     .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
     // GEMM and friends: naive definitions beside the SIMD versions (Sources/Shared/Kernels).
     .target(
@@ -87,7 +88,7 @@ let package = Package(
     ),
     .target(
       name: "Report",
-      dependencies: ["TensorCore", "IO", "Image", "CLIPAssets"],
+      dependencies: ["TensorCore", "Kernels", "IO", "Image", "CLIPAssets"],
       path: "Sources/Shared/Report",
       swiftSettings: releaseFlags
     ),
@@ -191,7 +192,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "clip",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
       swiftSettings: releaseFlags
     ),

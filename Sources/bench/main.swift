@@ -32,6 +32,7 @@ struct Options: ParsableCommand {
   }
 }
 let args = Options.parseOrExit()
+keepFreedMemory()  // as every executable here does (Kernels/Memory.swift)
 let workload = args.workload
 let threadCounts = args.threads.split(separator: ",").compactMap { Int($0) }
 let batches = args.batch.split(separator: ",").compactMap { Int($0) }
@@ -99,7 +100,7 @@ case "vit":
     kernelThreads = threads
     for batch in batches {
       let pixels = Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1)
-      let seconds = timeMedian { _ = model.forward(pixels) }
+      let seconds = timeMedian { _ = model.forward(pixels, keepCaches: false) }
       report("vit-b/16 forward batch \(batch)", threads: threads, seconds: seconds, flop: perImage * Double(batch))
     }
   }
@@ -263,7 +264,7 @@ case "memory-vit":
   // Peak resident memory of: ViT-B/16 weights + one forward of `batch` images (one process per measurement).
   let batch = batches.first ?? 1
   let model = ViT(config: .base16)
-  _ = model.forward(Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1))
+  _ = model.forward(Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1), keepCaches: false)
   // VmHWM (peak resident set of this address space); ru_maxrss would include the parent's peak,
   // which Linux carries across fork + exec.
   let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""

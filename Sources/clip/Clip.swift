@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 import Shared
 
 @main
@@ -21,6 +22,17 @@ struct Clip: ParsableCommand {
     subcommands: [Preprocess.self, EmbedImage.self, Tokenize.self, EmbedText.self, Train.self, Index.self, Search.self, ZeroShot.self,
                   RetrieveEval.self]
   )
+
+  /// ArgumentParser's own entry point, after the memory policy every executable here sets first.
+  static func main() {
+    keepFreedMemory()
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      exit(withError: error)
+    }
+  }
 }
 
 /// Exit status 3: the command finished, but `skipped` of its `total` inputs were skipped (and named).

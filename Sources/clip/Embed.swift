@@ -59,7 +59,7 @@ struct EmbedImage: ParsableCommand {
       let cropped = transform.cropped(image).resized(width: cfg.imageSize, height: cfg.imageSize)
       let pixels = cropped.normalizedTensor(mean: transform.config.mean, std: transform.config.std)
         .reshaped([1, 3, cfg.imageSize, cfg.imageSize])
-      let out = model.forward(pixels)
+      let out = model.forward(pixels, keepCaches: false)
       let vector = logits ? out.logits.storage : out.pooled.storage
       if json {
         print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")

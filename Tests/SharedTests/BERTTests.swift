@@ -31,6 +31,10 @@ struct BERTTests {
     }
     expectClose(out.pooled, try fixture.tensor("small.pooled"), atol: 1e-5, rtol: 1e-4, "mean pooled")
     expectClose(out.embedding, try fixture.tensor("small.embedding"), atol: 1e-5, rtol: 1e-4, "normalised")
+    // Inference (no caches kept) is the same arithmetic: equal to the bit, and nothing kept for backward.
+    let inference = model.forward(try smallBatch(fixture), keepCaches: false)
+    #expect(inference.embedding.storage == out.embedding.storage && inference.hidden.storage == out.hidden.storage)
+    #expect(inference.cache.layers.isEmpty && out.cache.layers.count == model.layers.count)
   }
 
   @Test("all-MiniLM-L6-v2 equals sentence-transformers on 60 sentences: cosine ≥ 0.99999, max abs ≤ 1e-5", miniLMAvailable)

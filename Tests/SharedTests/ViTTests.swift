@@ -32,6 +32,10 @@ struct ViTTests {
     let meanOut = meanModel.forward(try fixture.tensor("small.pixels"))
     expectClose(meanOut.pooled, try fixture.tensor("small_avg.pooled"), atol: 1e-5, rtol: 1e-4, "mean-pooled feature")
     expectClose(meanOut.logits, try fixture.tensor("small_avg.logits"), atol: 1e-4, rtol: 0, "logits from the mean-pooled feature")
+    // Inference (no caches kept) is the same arithmetic: equal to the bit, and nothing kept for backward.
+    let inference = model.forward(try fixture.tensor("small.pixels"), keepCaches: false)
+    #expect(inference.logits.storage == out.logits.storage && inference.tokens.storage == out.tokens.storage)
+    #expect(inference.cache.blocks.isEmpty && out.cache.blocks.count == model.blocks.count)
   }
 
   @Test("vit_base_patch16_224 with deterministic weights: logits within 1e-3 relative of timm")

@@ -5,4 +5,9 @@
 /// 1 when the CPU executes AVX-512F (32 zmm registers: an 8×32 tile of SIMD16 accumulators fits).
 int clip_cpu_has_avx512f(void);
 
+/// Asks glibc to keep freed memory for reuse instead of returning it to the kernel between layers
+/// (memory.c says why). Returns 1 when the settings were applied, 0 when not (not glibc, or the user
+/// set MALLOC_* / GLIBC_TUNABLES in the environment).
+int clip_keep_freed_memory(void);
+
 #endif

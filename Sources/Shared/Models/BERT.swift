@@ -124,7 +124,8 @@ public struct BERT: Sendable {
   // MARK: Forward
 
   /// A token batch → last hidden states, mean-pooled and L2-normalised sentence embeddings.
-  public func forward(_ batch: TokenBatch, onLayer: ((Int, Tensor, Double) -> Void)? = nil) -> BERTOutput {
+  /// `keepCaches: false` is inference: each layer's cache is dropped when the layer is done (see ViT).
+  public func forward(_ batch: TokenBatch, keepCaches: Bool = true, onLayer: ((Int, Tensor, Double) -> Void)? = nil) -> BERTOutput {
     let b = batch.batchSize, l = batch.length, d = config.hiddenSize
     // Loaders check these at the door (BertTokenizer.checkFits, CLIPConfig.maxTextLength); fatalError,
     // unlike precondition, survives -Ounchecked, so a slip is a clear trap and never a read past a table.
@@ -150,7 +151,7 @@ public struct BERT: Sendable {
       let t0 = now()
       let (y, cache) = layer.forward(x, mask: mask)
       x = y
-      caches.append(cache)
+      if keepCaches { caches.append(cache) }
       onLayer?(i, x, now() - t0)
     }
     let pooled = meanPool(x, mask: mask)
@@ -168,6 +169,7 @@ extension BERT {
   /// tables get their rows' gradients scatter-added (a word used twice collects both).
   public func backward(dEmbedding: Tensor, output: BERTOutput, batch: TokenBatch, grads: inout BERT) {
     let b = batch.batchSize, l = batch.length, d = config.hiddenSize
+    if output.cache.layers.count != layers.count { fatalError("BERT.backward needs an output of forward(keepCaches: true)") }
     let dPooled = l2NormalizeBackward(dEmbedding, output: output.embedding, norms: output.norms)
     var dx = meanPoolBackward(dPooled, mask: output.cache.mask, length: l)
     for i in stride(from: layers.count - 1, through: 0, by: -1) {

@@ -165,11 +165,12 @@ extension CLIP {
     return forward(pixels: pixels, batch: batch, dropoutMasks: masks)
   }
 
-  /// Forward pass with explicit dropout masks (multipliers), or none.
-  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?) -> CLIPForward {
+  /// Forward pass with explicit dropout masks (multipliers), or none. `keepCaches: false` (validation)
+  /// drops each block's cache as it goes; such a step cannot be passed to `backward`.
+  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?, keepCaches: Bool = true) -> CLIPForward {
     precondition(pixels.shape[0] == batch.batchSize, "\(pixels.shape[0]) images but \(batch.batchSize) captions")
-    let image = vit.forward(pixels)
-    let textOut = text.forward(batch)
+    let image = vit.forward(pixels, keepCaches: keepCaches)
+    let textOut = text.forward(batch, keepCaches: keepCaches)
     let (imageProjection, imageHeadCache) = imageHead.forward(imageFeature(image), dropoutMask: dropoutMasks?.image)
     let (textProjection, textHeadCache) = textHead.forward(textOut.embedding, dropoutMask: dropoutMasks?.text)
     return CLIPForward(image: image, text: textOut, batch: batch, imageHeadCache: imageHeadCache, textHeadCache: textHeadCache,
@@ -198,13 +199,13 @@ extension CLIP {
 
   /// Unit-length image embeddings (N, P) for pixels (N, 3, S, S).
   public func embedImages(_ pixels: Tensor) -> Tensor {
-    let (projected, _) = imageHead.forward(imageFeature(vit.forward(pixels)))
+    let (projected, _) = imageHead.forward(imageFeature(vit.forward(pixels, keepCaches: false)))
     return l2Normalize(projected).0
   }
 
   /// Unit-length text embeddings (N, P).
   public func embedTexts(_ batch: TokenBatch) -> Tensor {
-    let (projected, _) = textHead.forward(text.forward(batch).embedding)
+    let (projected, _) = textHead.forward(text.forward(batch, keepCaches: false).embedding)
     return l2Normalize(projected).0
   }
 

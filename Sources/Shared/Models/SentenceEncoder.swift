@@ -33,6 +33,6 @@ public struct SentenceEncoder: Sendable {
 
   /// (B, D) L2-normalised embeddings, computed in batches of `batchSize`.
   public func embed(_ texts: [String], batchSize: Int = 32) -> Tensor {
-    inBatches(texts, of: batchSize, rowShape: [model.config.hiddenSize]) { model.forward(tokenizer.batch($0, maxLength: maxLength)).embedding }
+    inBatches(texts, of: batchSize, rowShape: [model.config.hiddenSize]) { model.forward(tokenizer.batch($0, maxLength: maxLength), keepCaches: false).embedding }
   }
 }

@@ -119,7 +119,10 @@ public struct ViT: Sendable {
   // MARK: - Forward
 
   /// pixels (B, 3, S, S) → logits, pooled feature and every token's output.
-  public func forward(_ pixels: Tensor, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> ViTOutput {
+  /// `keepCaches: false` is inference: each block's cache (its attention probabilities, the MLP's hidden
+  /// activations) is dropped as soon as the block is done, so memory holds one block's activations, not
+  /// twelve; such an output cannot be passed to `backward`.
+  public func forward(_ pixels: Tensor, keepCaches: Bool = true, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> ViTOutput {
     let s = config.imageSize
     precondition(pixels.rank == 4 && pixels.shape[1] == config.channels && pixels.shape[2] == s && pixels.shape[3] == s,
                  "ViT expects pixels (B, \(config.channels), \(s), \(s)), got \(pixels.shape)")
@@ -142,7 +145,7 @@ public struct ViT: Sendable {
       let t0 = now()
       let (y, cache) = block.forward(x)
       x = y
-      caches.append(cache)
+      if keepCaches { caches.append(cache) }
       onBlock?(i, x, now() - t0)
     }
     let (normed, normCache) = norm.forward(x)  // (B, T, D)
@@ -170,6 +173,7 @@ extension ViT {
   /// class token (token 0), the position embedding (every token) and the patch embedding (tokens 1…N).
   public func backward(dLogits: Tensor?, dPooled: Tensor?, output: ViTOutput, grads: inout ViT) {
     let b = output.pooled.shape[0], t = config.numTokens, d = config.width, n = config.numPatches
+    if output.cache.blocks.count != blocks.count { fatalError("ViT.backward needs an output of forward(keepCaches: true)") }
     var dPool = dPooled ?? Tensor.zeros([b, d])
     if let dLogits {
       dPool += head.backward(dLogits, input: output.pooled, grads: &grads.head)

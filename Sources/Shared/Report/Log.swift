@@ -5,6 +5,7 @@
 //         tokens  (1, 196, 768)  min -1.2  max 1.4  mean 0.01  std 0.33  [0.12, -0.05, …]
 
 import TensorCore
+import Kernels
 import IO
 import Image
 import CLIPAssets
@@ -31,6 +32,7 @@ public final class Notebook {
     self.title = title
     self.totalSteps = steps
     self.quiet = quiet
+    keepFreedMemory()  // every chapter starts here: its memory policy (Kernels/Memory.swift)
     if quiet { return }
     let rule = String(repeating: "═", count: max(8, title.count + 4))
     print(rule)

@@ -48,7 +48,7 @@ extension Trainer {
       let batch = loader.batch(b)
       skipped += batch.skipped
       guard batch.images.count >= 1 else { continue }
-      let step = model.forward(pixels: batch.pixels, batch: batch.tokens, dropoutMasks: nil)
+      let step = model.forward(pixels: batch.pixels, batch: batch.tokens, dropoutMasks: nil, keepCaches: false)
       if batch.images.count >= 2 {
         lossSum += Double(contrastiveLoss(step, model: model).loss) * Double(batch.images.count)
         lossCount += batch.images.count
