@@ -244,6 +244,14 @@ case "peak":
     let flop = Double(threads * steps) * fmaPeakFlopPerStep
     report("peak fma", threads: threads, seconds: seconds, flop: flop)
   }
+  for threads in threadCounts {
+    let calls = 20_000
+    let seconds = timeMedian {
+      DispatchQueue.concurrentPerform(iterations: threads) { _ in _ = microKernelInL1(calls: calls) }
+    }
+    let flop = Double(threads * calls) * 2 * Double(GEMMBlocking.mr * GEMMBlocking.nr * GEMMBlocking.kc)
+    report("micro-kernel \(GEMMBlocking.mr)x\(GEMMBlocking.nr) in L1", threads: threads, seconds: seconds, flop: flop)
+  }
 case "attention":
   // One multi-head self-attention layer of ViT-B/16 (qkv projection, scores, softmax, mix, output
   // projection) on one image's 197 tokens.

@@ -31,3 +31,18 @@ public func fmaPeakLoop(steps: Int, seed: Float) -> Float {
   }
   return ((a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9).sum())
 }
+
+/// The micro-kernel alone, its packed A and B slivers already in L1 (`bench peak`): `calls` calls of
+/// depth `kc` on the same slivers. The gap between this rate and the FMA peak is the micro-kernel's
+/// own (loads, broadcasts, the C update); the gap between it and the GEMM is the driver's (packing,
+/// cache misses, edge tiles, threads). Returns the FLOP done.
+@inline(never)
+public func microKernelInL1(calls: Int, kc: Int = GEMMBlocking.kc) -> Double {
+  let MR = GEMMBlocking.mr, NR = GEMMBlocking.nr
+  let a = UnsafeMutablePointer<Float>.allocate(capacity: MR * kc), b = UnsafeMutablePointer<Float>.allocate(capacity: NR * kc)
+  let c = UnsafeMutablePointer<Float>.allocate(capacity: MR * NR)
+  defer { a.deallocate(); b.deallocate(); c.deallocate() }
+  a.initialize(repeating: 1e-3, count: MR * kc); b.initialize(repeating: 1e-3, count: NR * kc); c.initialize(repeating: 0, count: MR * NR)
+  for _ in 0..<calls { microKernel(kc: kc, a: a, b: b, c: c, ldc: NR, loadC: true, bias: nil) }
+  return 2.0 * Double(MR * NR * kc) * Double(calls)
+}
