@@ -118,7 +118,7 @@ let package = Package(
     ),
     .target(
       name: "Evaluation",
-      dependencies: ["TensorCore", "Layers", "Models", "Runs", "Text", "Image", "IO", "Report"],
+      dependencies: ["TensorCore", "Kernels", "Layers", "Models", "Runs", "Text", "Image", "IO", "Report"],
       path: "Sources/Shared/Evaluation",
       swiftSettings: releaseFlags
     ),

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 import Shared
 
 struct EmbedImage: ParsableCommand {
@@ -47,24 +48,35 @@ struct EmbedImage: ParsableCommand {
       model = ViT(config: cfg)
       FileHandle.standardError.write(Data("note: no --vit given; using deterministic untrained weights\n".utf8))
     }
-    let transform = EvalTransform()
+    let transform = EvalTransform(), side = cfg.imageSize
     var failures = 0
-    for path in images {
-      let image: RGBImage
-      do { image = try JPEG.decode(path: path) } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        failures += 1
-        continue
+    // Eight images per forward: decoded and preprocessed on every core (loadImages), then one batch
+    // through the ViT; printed in the order given, a file that fails named where it would have been.
+    let batchSize = 8
+    for start in stride(from: 0, to: images.count, by: batchSize) {
+      let paths = Array(images[start..<min(images.count, start + batchSize)])
+      let loaded = loadImages(paths) { image in
+        transform.cropped(image).resized(width: side, height: side).normalizedTensor(mean: transform.config.mean, std: transform.config.std)
       }
-      let cropped = transform.cropped(image).resized(width: cfg.imageSize, height: cfg.imageSize)
-      let pixels = cropped.normalizedTensor(mean: transform.config.mean, std: transform.config.std)
-        .reshaped([1, 3, cfg.imageSize, cfg.imageSize])
-      let out = model.forward(pixels, keepCaches: false)
-      let vector = logits ? out.logits.storage : out.pooled.storage
-      if json {
-        print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")
-      } else {
-        print("\(path)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
+      let good = loaded.compactMap { try? $0.get() }
+      let out = good.isEmpty ? nil
+        : model.forward(Tensor(shape: [good.count, 3, side, side], storage: good.flatMap(\.storage)), keepCaches: false)
+      var row = 0
+      for (path, result) in zip(paths, loaded) {
+        if case .failure(let error) = result {
+          FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+          failures += 1
+          continue
+        }
+        let features = logits ? out!.logits : out!.pooled
+        let width = features.shape[1]
+        let vector = Array(features.storage[row * width..<(row + 1) * width])
+        row += 1
+        if json {
+          print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")
+        } else {
+          print("\(path)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
+        }
       }
     }
     finish(skipped: failures, total: images.count)

@@ -121,6 +121,19 @@ struct AttentionAndViTExecutableTests {
     #expect(bad.status == 1 && bad.stderr.contains("/nonexistent.jpg: no such file"))
     let badConfig = try runProduct("clip", ["embed-image", "--config", "huge", image])
     #expect(badConfig.status != 0 && badConfig.stderr.contains("unknown --config"))
+    // Eleven files, more than one batch of eight, one missing in the first batch: the other ten are
+    // printed in the order given, each the same feature as alone, and the exit status says one was skipped.
+    let many = (0..<11).map { $0 == 3 ? "/nonexistent-\($0).jpg" : image }
+    let batched = try runProduct("clip", ["embed-image", "--config", "small", "--vit", weights, "--json"] + many)
+    #expect(batched.status == 3 && batched.stderr.contains("/nonexistent-3.jpg"), "\(batched.stderr)")
+    let lines = batched.stdout.split(separator: "\n")
+    #expect(lines.count == 10)
+    for line in lines {
+      let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+      #expect(object["image"] as? String == image)
+      let vector = (object["embedding"] as! [NSNumber]).map { $0.floatValue }
+      expectClose(Tensor(shape: [1, 64], storage: vector), expected, atol: 1e-6, rtol: 0, "embed-image in a batch of eight")
+    }
   }
 }
 

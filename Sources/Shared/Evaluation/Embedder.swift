@@ -65,27 +65,27 @@ public struct Embedder {
     return model.embedImages(Tensor(shape: [images.count, 3, side, side], storage: storage))
   }
 
-  /// Embeds image files `batchSize` at a time. Files that cannot be read or decoded are skipped and
-  /// returned with the reason; `embeddings` row r belongs to `paths[embedded[r]]`.
+  /// Embeds JPEG files `batchSize` at a time; each batch is decoded and preprocessed on every core
+  /// (`loadImages`), then run through the image tower as one batch.
   public func embedImageFiles(_ paths: [String], batchSize: Int = 32, progress: ProgressBar? = nil) -> EmbeddedFiles {
     var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
+    let side = config.model.vit.imageSize
     var start = 0
     let started = now()
     while start < paths.count {
       let end = min(paths.count, start + batchSize)
-      var images: [RGBImage] = [], indices: [Int] = []
-      for i in start..<end {
-        do {
-          images.append(try JPEG.decode(path: paths[i]))
-          indices.append(i)
-        } catch {
-          skipped.append(SkippedFile(path: paths[i], reason: "\(error)"))
+      var batch: [Float] = [], count = 0
+      for (offset, result) in loadImages(Array(paths[start..<end]), prepare: { pixels($0).storage }).enumerated() {
+        switch result {
+        case .success(let pixels):
+          batch += pixels
+          embedded.append(start + offset)
+          count += 1
+        case .failure(let error):
+          skipped.append(SkippedFile(path: paths[start + offset], reason: "\(error)"))
         }
       }
-      if !images.isEmpty {
-        storage += embedImages(images).storage
-        embedded += indices
-      }
+      if count > 0 { storage += model.embedImages(Tensor(shape: [count, 3, side, side], storage: batch)).storage }
       start = end
       progress?.update(end, info: String(format: "%.0f img/s", Double(end) / max(now() - started, 1e-9)))
     }
@@ -93,7 +93,6 @@ public struct Embedder {
   }
 }
 
-/// A file that could not be used, and why.
 public struct SkippedFile: Sendable {
   public var path: String
   public var reason: String
