@@ -60,7 +60,7 @@ let package = Package(
       name: "CLIPAssets",
       path: "Assets",
       sources: ["Assets.swift"],
-      resources: [.copy("bert-base-uncased-vocab.txt"), .copy("imagenet-classes.txt"), .copy("grace_hopper.jpg")]
+      resources: [.copy("bert-base-uncased-vocab.txt"), .copy("clip-bpe-merges.txt"), .copy("imagenet-classes.txt"), .copy("grace_hopper.jpg")]
     ),
     .target(
       name: "TensorCore",

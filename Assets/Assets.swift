@@ -1,5 +1,5 @@
-// The files the package ships — the bert-base-uncased vocabulary (also all-MiniLM-L6-v2's), the
-// ImageNet class names and a sample photo — as SwiftPM resources, so `clip` and the chapters find
+// The files the package ships — the bert-base-uncased vocabulary (also all-MiniLM-L6-v2's), CLIP's BPE
+// merges, the ImageNet class names and a sample photo — as SwiftPM resources, so `clip` and the chapters find
 // them from any directory and from an installed binary, not only from inside the checkout.
 
 import Foundation
@@ -8,6 +8,9 @@ public enum BundledAssets {
   public static let bertVocabulary = "bert-base-uncased-vocab.txt"  // 30,522 WordPiece tokens
   public static let imagenetClasses = "imagenet-classes.txt"  // 1,000 names, one per line
   public static let samplePhoto = "grace_hopper.jpg"  // 512×600, the chapters' default image
+  /// CLIP's BPE merges (open_clip's bpe_simple_vocab_16e6, MIT): the 48,894 merges its 49,408-token
+  /// vocabulary is built from, as a Hugging Face merges.txt. 525 KB; the tests and the tool need it offline.
+  public static let clipMerges = "clip-bpe-merges.txt"
 
   /// Where SwiftPM puts this target's resources: a folder beside every built executable (`.resources`
   /// on Linux, `.bundle` on macOS). Copy it along with an executable you install elsewhere.

@@ -77,6 +77,36 @@ struct BackwardTests {
     expectFiniteDifferences("gelu dx", at: x, analytic: dx, coordinates: 20) { weightedSum($0.gelu(), g) }
   }
 
+  @Test("QuickGELU (OpenAI CLIP): finite differences; autograd through the CLIP fixture (OpenAICLIPTests)")
+  func quickGELU() throws {
+    let x = try t("gelu.x"), g = try t("gelu.g")
+    let dx = g.quickGELUBackward(input: x)
+    expectFiniteDifferences("quickGELU dx", at: x, analytic: dx, coordinates: 20) { weightedSum($0.quickGELU(), g) }
+  }
+
+  @Test("causal attention: finite differences for dx and dqkv; a later token never changes an earlier output")
+  func causalAttention() throws {
+    var attn = try attentionLayer()
+    attn.causal = true
+    let x = try t("attention.x"), g = try t("attention.g")
+    let (y, cache) = attn.forward(x)
+    var grads = MultiHeadAttention(qkv: Linear(weight: .zeros([48, 16]), bias: .zeros([48])),
+                                   proj: Linear(weight: .zeros([16, 16]), bias: .zeros([16])), heads: 4)
+    let dx = attn.backward(g, cache: cache, grads: &grads)
+    expectFiniteDifferences("causal attention dx", at: x, analytic: dx, coordinates: 12) { weightedSum(attn.forward($0).0, g) }
+    expectFiniteDifferences("causal attention dqkv", at: attn.qkv.weight, analytic: grads.qkv.weight) {
+      var a = attn
+      a.qkv.weight = $0
+      return weightedSum(a.forward(x).0, g)
+    }
+    // Change the last token: every earlier token's output stays the same to the bit.
+    var changed = x
+    let n = x.shape[1], d = x.shape[2]
+    for k in 0..<d { changed[0, n - 1, k] += 1 }
+    let y2 = attn.forward(changed).0
+    for i in 0..<(n - 1) { for k in 0..<d { #expect(y2[0, i, k] == y[0, i, k]) } }
+  }
+
   @Test func softmax() throws {
     let x = try t("softmax.x"), g = try t("softmax.g")
     let y = x.softmaxLastDim()

@@ -88,6 +88,10 @@ struct LayerTests {
     expectClose(dy.softmaxBackward(output: p), dy.softmaxBackwardDefinition(output: p), atol: 1e-7, rtol: 1e-5, "softmax backward dim \(dim)")
     expectClose(x.gelu(), x.geluDefinition(), atol: 1e-7, rtol: 1e-6, "gelu dim \(dim)")
     expectClose(dy.geluBackward(input: x), dy.geluBackwardDefinition(input: x), atol: 1e-7, rtol: 1e-6, "gelu backward dim \(dim)")
+    // QuickGELU (chapter 11), forward and backward.
+    expectClose(x.quickGELU(), x.quickGELUDefinition(), atol: 1e-6, rtol: 1e-6, "quickGELU dim \(dim)")
+    expectClose(dy.quickGELUBackward(input: x), dy.quickGELUBackwardDefinition(input: x), atol: 1e-6, rtol: 1e-5,
+                "quickGELU backward dim \(dim)")
   }
 
   @Test("the fast Linear (packed GEMM) equals its plain-loop definition, forward and backward, on awkward shapes",
@@ -105,7 +109,7 @@ struct LayerTests {
     expectClose(g.bias, gDef.bias, atol: 1e-4, rtol: 1e-5, "db \(dims)")
   }
 
-  @Test("fast attention equals its plain-loop definition, forward and backward, with and without a mask",
+  @Test("fast attention equals its plain-loop definition, forward and backward, with and without a mask, causal or not",
         arguments: [[2, 7, 16, 2], [1, 17, 96, 2], [2, 65, 64, 2], [1, 3, 6, 3], [2, 33, 64, 1], [3, 1, 8, 2]])
   func attentionMatchesDefinition(_ dims: [Int]) {
     let (b, n, d, h) = (dims[0], dims[1], dims[2], dims[3])
@@ -113,16 +117,22 @@ struct LayerTests {
     // 128-wide, 65-token case reach ±30, softmax rows are one-hot, and dS = P ⊙ (dP − rowsum) cancels to float noise:
     // 4 of 16,640 dx entries then differ by 7e-5 between any two summation orders.)
     let scale = 1 / Float(d).squareRoot()
-    let attn = MultiHeadAttention(qkv: Linear(weight: randomTensor([3 * d, d], seed: 1) * scale, bias: randomTensor([3 * d], seed: 2)),
-                                  proj: Linear(weight: randomTensor([d, d], seed: 3) * scale, bias: randomTensor([d], seed: 4)), heads: h)
+    let plain = MultiHeadAttention(qkv: Linear(weight: randomTensor([3 * d, d], seed: 1) * scale, bias: randomTensor([3 * d], seed: 2)),
+                                   proj: Linear(weight: randomTensor([d, d], seed: 3) * scale, bias: randomTensor([d], seed: 4)), heads: h)
     let x = randomTensor([b, n, d], seed: UInt64(n)), dy = randomTensor([b, n, d], seed: 99)
     // The last batch row ignores its second half of keys; with three rows the first ignores all of them.
     var mask = Tensor(shape: [b, n], repeating: 1)
     for j in (n / 2)..<n { mask[b - 1, j] = 0 }
     if b == 3 { for j in 0..<n { mask[0, j] = 0 } }
+    for causal in [false, true] {
+    var attn = plain
+    attn.causal = causal
     for keyMask in [nil, mask] {
-      let tag = "b\(b) n\(n) d\(d) h\(h) mask \(keyMask != nil)"
+      let tag = "b\(b) n\(n) d\(d) h\(h) mask \(keyMask != nil) causal \(causal)"
       let (y, cache) = attn.forward(x, keyMask: keyMask), (yDef, cacheDef) = attn.forwardDefinition(x, keyMask: keyMask)
+      if causal {  // no query attends to a later key
+        for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { #expect(cache.probs[b - 1, h - 1, i, j] == 0, "\(tag) P[\(i), \(j)]") } }
+      }
       expectClose(cache.probs, cacheDef.probs, atol: 1e-6, rtol: 1e-4, "probs \(tag)")
       expectClose(y, yDef, atol: 1e-5, rtol: 1e-4, "out \(tag)")
       let zero = MultiHeadAttention(qkv: Linear(weight: .zeros([3 * d, d]), bias: .zeros([3 * d])),
@@ -133,6 +143,7 @@ struct LayerTests {
       expectClose(g.qkv.weight, gDef.qkv.weight, atol: 1e-4, rtol: 1e-4, "dW_qkv \(tag)")
       expectClose(g.qkv.bias, gDef.qkv.bias, atol: 1e-4, rtol: 1e-4, "db_qkv \(tag)")
       expectClose(g.proj.weight, gDef.proj.weight, atol: 1e-4, rtol: 1e-4, "dW_proj \(tag)")
+    }
     }
   }
 }

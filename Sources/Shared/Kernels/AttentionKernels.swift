@@ -94,10 +94,10 @@ func forEachTask(_ count: Int, scratchPerWorker perWorker: Int, _ body: (Int, Un
   }
 }
 
-/// One head's forward: S = Q·Kᵀ·scale + mask, P = softmax(S) row by row, O = P·V into its columns of
+/// One head's forward: S = Q·Kᵀ·scale + mask (+ the causal mask, keys j > i), P = softmax(S) row by row, O = P·V into its columns of
 /// the context. Kᵀ is packed once into `scratch`, where it stays in L1.
 @inline(__always)
-func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: UnsafePointer<Float>?, p: UnsafeMutablePointer<Float>,
+func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: UnsafePointer<Float>?, causal: Bool, p: UnsafeMutablePointer<Float>,
                           context: UnsafeMutablePointer<Float>, contextStride: Int, scratch: UnsafeMutablePointer<Float>) {
   let n = l.n, k = q + l.d, v = q + 2 * l.d
   let kt = scratch, row = kt + l.dh * l.padded
@@ -106,6 +106,7 @@ func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: Uns
     rowTimesPacked(q + i * 3 * l.d, depth: l.dh, packed: kt, padded: l.padded, into: row)
     for j in 0..<n { row[j] *= l.scale }
     if let keyMask { for j in 0..<n where keyMask[j] == 0 { row[j] += attentionMaskedScore } }
+    if causal { for j in (i + 1)..<max(i + 1, n) { row[j] += attentionMaskedScore } }  // keys after the query
     softmaxRow(row, p + i * n, dim: n)
     weightedRowSum(p + i * n, wStride: 1, count: n, rows: v, rowStride: 3 * l.d, width: l.dh, into: context + i * contextStride)
   }
@@ -137,11 +138,12 @@ func attentionHeadBackward(_ l: HeadLayout, q: UnsafePointer<Float>, p: UnsafePo
 /// The fast forward over all (batch, head) tasks: the same maths as `MultiHeadAttention.forwardDefinition`.
 /// qkv (B, N, 3D), keyMask (B, N) or nil, probs (B, H, N, N) and context (B, N, D) written.
 public func attentionHeadsForward(qkv: UnsafePointer<Float>, batch b: Int, tokens n: Int, width d: Int, heads h: Int,
-                                  keyMask: UnsafePointer<Float>?, probs: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>) {
+                                  keyMask: UnsafePointer<Float>?, causal: Bool = false, probs: UnsafeMutablePointer<Float>,
+                                  context: UnsafeMutablePointer<Float>) {
   let l = HeadLayout(tokens: n, width: d, heads: h)
   forEachTask(b * h, scratchPerWorker: l.scratch) { task, scratch in
     let bi = task / h, hi = task % h
-    attentionHeadForward(l, q: qkv + bi * n * 3 * d + hi * l.dh, keyMask: keyMask.map { $0 + bi * n }, p: probs + task * n * n,
+    attentionHeadForward(l, q: qkv + bi * n * 3 * d + hi * l.dh, keyMask: keyMask.map { $0 + bi * n }, causal: causal, p: probs + task * n * n,
                          context: context + bi * n * d + hi * l.dh, contextStride: d, scratch: scratch)
   }
 }

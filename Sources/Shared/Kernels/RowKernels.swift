@@ -138,6 +138,49 @@ public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count:
   }
 }
 
+// MARK: - QuickGELU
+
+/// OpenAI CLIP's QuickGELU: x · σ(1.702 x), a sigmoid stand-in for GELU's Φ.
+@inline(__always)
+public func quickGELUScalar(_ x: Float) -> Float {
+  x / (1 + Foundation.exp(-1.702 * x))
+}
+
+/// Parallel SIMD QuickGELU over a buffer.
+public func quickGELU(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+  let chunk = 16_384
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
+    var i = c0 * chunk
+    let end = min(count, c1 * chunk)
+    while i + 16 <= end {
+      let v = load16(x + i)
+      store16(v / (1 + expSIMD(v * -1.702)), y + i)
+      i += 16
+    }
+    while i < end { y[i] = quickGELUScalar(x[i]); i += 1 }
+  }
+}
+
+/// QuickGELU backward: with s = σ(1.702 x), d/dx [x·s] = s + 1.702 · x · s · (1 − s).
+public func quickGELUBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+  let chunk = 16_384
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
+    var i = c0 * chunk
+    let end = min(count, c1 * chunk)
+    while i + 16 <= end {
+      let v = load16(x + i)
+      let s = 1 / (1 + expSIMD(v * -1.702))
+      store16(load16(dy + i) * (s + 1.702 * v * s * (1 - s)), dx + i)
+      i += 16
+    }
+    while i < end {
+      let s = 1 / (1 + Foundation.exp(-1.702 * x[i]))
+      dx[i] = dy[i] * (s + 1.702 * x[i] * s * (1 - s))
+      i += 1
+    }
+  }
+}
+
 // MARK: - Backward kernels
 
 /// LayerNorm backward over a run of rows, serially (the maths: Layers/LayerNorm.swift; the parallel

@@ -30,14 +30,17 @@ public struct MultiHeadAttention: Sendable {
   public var qkv: Linear  // (3D, D)   checkpoint: attn.qkv
   public var proj: Linear  // (D, D)    checkpoint: attn.proj
   public var heads: Int
+  /// Causal (OpenAI CLIP's text tower): token i attends to keys 0…i only, as if every later key were masked.
+  public var causal: Bool
 
-  public init(qkv: Linear, proj: Linear, heads: Int) {
+  public init(qkv: Linear, proj: Linear, heads: Int, causal: Bool = false) {
     let d = proj.outFeatures
     precondition(qkv.weight.shape == [3 * d, d], "qkv weight must be (3D, D) = (\(3 * d), \(d)), got \(qkv.weight.shape)")
     precondition(heads > 0 && d % heads == 0, "width \(d) is not divisible by \(heads) heads")
     self.qkv = qkv
     self.proj = proj
     self.heads = heads
+    self.causal = causal
   }
 
   public var width: Int { proj.outFeatures }
@@ -47,7 +50,8 @@ public struct MultiHeadAttention: Sendable {
 
   // MARK: - The definition, as plain loops (tests hold the fast path below to it)
 
-  /// x (B, N, D) → (B, N, D). `keyMask` (B, N) holds 1 for keys to attend to and 0 for padding.
+  /// x (B, N, D) → (B, N, D). `keyMask` (B, N) holds 1 for keys to attend to and 0 for padding; a
+  /// causal layer also ignores, for query i, every key j > i.
   public func forwardDefinition(_ x: Tensor, keyMask: Tensor? = nil) -> (Tensor, AttentionCache) {
     let b = x.shape[0], n = x.shape[1], d = width, h = heads, dh = d / h
     let scale = 1 / Float(dh).squareRoot()
@@ -59,7 +63,7 @@ public struct MultiHeadAttention: Sendable {
           for j in 0..<n {
             var s: Float = 0
             for c in 0..<dh { s += qkvOut[bi, i, hi * dh + c] * qkvOut[bi, j, d + hi * dh + c] }
-            let ignored = keyMask.map { $0[bi, j] == 0 } ?? false
+            let ignored = (keyMask.map { $0[bi, j] == 0 } ?? false) || (causal && j > i)
             scores[bi, hi, i, j] = s * scale + (ignored ? Self.maskedScore : 0)
           }
         }
@@ -139,7 +143,8 @@ public struct MultiHeadAttention: Sendable {
     var probs = Tensor.zeros([b, h, n, n])  // (B, H, N, N)
     var context = Tensor.zeros([b, n, d])  // (B, N, D)
     withPointers(reading: [qkvOut] + (keyMask.map { [$0] } ?? []), writing: &probs, &context) { r, pp, cp in
-      attentionHeadsForward(qkv: r[0], batch: b, tokens: n, width: d, heads: h, keyMask: r.count > 1 ? r[1] : nil, probs: pp, context: cp)
+      attentionHeadsForward(qkv: r[0], batch: b, tokens: n, width: d, heads: h, keyMask: r.count > 1 ? r[1] : nil, causal: causal,
+                            probs: pp, context: cp)
     }
     let out = proj.forward(context)
     return (out, AttentionCache(input: x, qkv: qkvOut, probs: probs, context: context))

@@ -1,5 +1,7 @@
 // GELU, exact (erf-based) — PyTorch's nn.GELU() default, used by timm's ViT MLP, BERT and the
-// projection heads.
+// projection heads — and QuickGELU, OpenAI CLIP's cheaper stand-in (chapter 11):
+//
+//   quick_gelu(x) = x · σ(1.702 x),   d/dx = σ + 1.702 · x · σ · (1 − σ)
 //
 //   forward:   gelu(x) = x · Φ(x) = x/2 · (1 + erf(x / √2))
 //   backward:  dx = dy · (Φ(x) + x · φ(x)),   φ(x) = exp(−x²/2) / √(2π)
@@ -10,6 +12,21 @@
 import Foundation
 import Kernels
 import TensorCore
+
+/// The MLP's nonlinearity: exact GELU (timm, BERT) or QuickGELU (OpenAI's CLIP weights).
+public enum Activation: String, Sendable, Equatable, Codable {
+  case gelu
+  case quickGELU
+
+  /// Hugging Face's `hidden_act` names.
+  public init?(huggingFaceName name: String) {
+    switch name {
+    case "gelu": self = .gelu
+    case "quick_gelu": self = .quickGELU
+    default: return nil
+    }
+  }
+}
 
 extension Tensor {
   // MARK: - The definition
@@ -28,7 +45,45 @@ extension Tensor {
     })
   }
 
+  /// Elementwise QuickGELU, as a plain loop.
+  public func quickGELUDefinition() -> Tensor {
+    Tensor(shape: shape, storage: storage.map { x in x * (1 / (1 + Foundation.exp(-1.702 * x))) })
+  }
+
+  /// self is dy; QuickGELU's backward as a plain loop.
+  public func quickGELUBackwardDefinition(input x: Tensor) -> Tensor {
+    Tensor(shape: shape, storage: zip(storage, x.storage).map { dy, x in
+      let s = 1 / (1 + Foundation.exp(-1.702 * x))
+      return dy * (s + 1.702 * x * s * (1 - s))
+    })
+  }
+
   // MARK: - Forward
+
+  /// Elementwise QuickGELU (SIMD, parallel).
+  public func quickGELU() -> Tensor {
+    var y = Tensor.zeros(shape)
+    withPointers(reading: [self], writing: &y) { r, yp in Kernels.quickGELU(x: r[0], y: yp, count: count) }
+    return y
+  }
+
+  /// self is dy; QuickGELU's backward (SIMD, parallel).
+  public func quickGELUBackward(input x: Tensor) -> Tensor {
+    precondition(shape == x.shape, "QuickGELU backward: dy \(shape) vs x \(x.shape)")
+    var dx = Tensor.zeros(shape)
+    withPointers(reading: [self, x], writing: &dx) { r, dxp in Kernels.quickGELUBackward(dy: r[0], x: r[1], dx: dxp, count: count) }
+    return dx
+  }
+
+  /// `activation` applied elementwise.
+  public func activated(_ activation: Activation) -> Tensor {
+    activation == .gelu ? gelu() : quickGELU()
+  }
+
+  /// self is dy; the backward of `activation` at input x.
+  public func activationBackward(_ activation: Activation, input x: Tensor) -> Tensor {
+    activation == .gelu ? geluBackward(input: x) : quickGELUBackward(input: x)
+  }
 
   /// Elementwise exact GELU. The backward needs x (the input), which the caller keeps.
   public func gelu() -> Tensor {
