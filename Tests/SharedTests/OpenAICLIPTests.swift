@@ -1,0 +1,90 @@
+// OpenAI's CLIP against Hugging Face's CLIPModel and open_clip: a small model loaded from both
+// checkpoint spellings, every gradient, and ViT-B/32 at full size with deterministic weights.
+
+import Foundation
+import Shared
+import Testing
+
+@Suite("OpenAI CLIP")
+struct OpenAICLIPTests {
+  static func ids(_ t: Tensor) -> [[Int]] {
+    (0..<t.shape[0]).map { r in (0..<t.shape[1]).map { Int(t.storage[r * t.shape[1] + $0]) } }
+  }
+
+  @Test("small CLIPModel from a Hugging Face folder and from open_clip's keys: features and logits within 1e-5")
+  func small() throws {
+    let fixture = try Fixtures.load("ch11-clip")
+    let pixels = try fixture.tensor("small.pixels"), ids = Self.ids(try fixture.tensor("small.ids"))
+    let hf = try OpenAICLIP(checkpoint: Fixtures.path("ch11-clip-small-hf"))
+    #expect(hf.config.activation == .quickGELU && hf.config.contextLength == 16 && hf.config.embedDim == 24)
+    let image = hf.encodeImage(pixels).features, text = hf.encodeText(ids).features
+    expectClose(image, try fixture.tensor("small.image_features"), atol: 1e-5, rtol: 1e-5, "image features (HF keys)")
+    expectClose(text, try fixture.tensor("small.text_features"), atol: 1e-5, rtol: 1e-5, "text features (HF keys)")
+    expectClose(hf.logits(imageFeatures: image, textFeatures: text), try fixture.tensor("small.logits"), atol: 1e-4, rtol: 1e-5, "logits")
+    // open_clip's spelling: the shapes come from the config (no config.json beside a bare file).
+    let oc = try OpenAICLIP(checkpoint: Fixtures.path("ch11-clip-small-openclip.safetensors"), config: hf.config)
+    expectClose(oc.encodeImage(pixels).features, try fixture.tensor("small.openclip_image_features"), atol: 1e-5, rtol: 1e-5,
+                "image features (open_clip keys)")
+    expectClose(oc.encodeText(ids).features, try fixture.tensor("small.openclip_text_features"), atol: 1e-5, rtol: 1e-5,
+                "text features (open_clip keys)")
+  }
+
+  @Test("every gradient of a readout of both towers matches autograd (causal attention, QuickGELU, end-of-text pooling)")
+  func gradients() throws {
+    let fixture = try Fixtures.load("ch11-clip")
+    let model = try OpenAICLIP(checkpoint: Fixtures.path("ch11-clip-small-hf"))
+    let pixels = try fixture.tensor("small.pixels"), ids = Self.ids(try fixture.tensor("small.ids"))
+    var grads = model.zeroGradients()
+    let image = model.encodeImage(pixels, keepCaches: true), text = model.encodeText(ids, keepCaches: true)
+    model.backwardImage(try fixture.tensor("small.r_image"), output: image, grads: &grads)
+    model.backwardText(try fixture.tensor("small.r_text"), output: text, ids: ids, grads: &grads)
+    var checked = 0
+    for p in OpenAICLIP.parameterTable(model.config, format: .huggingFace) where p.key != "logit_scale" {
+      // Hugging Face computes all 16 positions of every row; the rows are cut after the end of text
+      // here, so the position rows past it get no gradient on either side (causal).
+      expectClose(p.get(grads), try fixture.tensor("small.grad." + p.key), atol: 2e-5, rtol: 1e-4, "d " + p.key)
+      checked += 1
+    }
+    #expect(checked == OpenAICLIP.parameterTable(model.config, format: .huggingFace).count - 1)
+  }
+
+  @Test("ViT-B/32 at full size, deterministic weights: features within 1e-5 relative of CLIPModel and open_clip")
+  func fullSize() throws {
+    let fixture = try Fixtures.load("ch11-clip")
+    let model = OpenAICLIP(config: .b32)
+    let pixels = Tensor.deterministic([1, 3, 224, 224], name: "pixels", scale: 1)
+    let ids = Self.ids(try fixture.tensor("b32.ids"))
+    #expect(ids[0] == CLIPTokenizerTests.tokenizer.batch(["a photo of a dog"])[0])
+    let image = model.encodeImage(pixels).features, text = model.encodeText(ids).features
+    for (name, ours) in [("image_features", image), ("text_features", text)] {
+      for source in ["b32.", "b32.openclip_"] {
+        let expected = try fixture.tensor(source + name)
+        let scale = expected.storage.map(abs).max()!
+        expectClose(ours, expected, atol: 1e-5 * scale, rtol: 0, "\(source)\(name) (1e-5 of the largest value, \(scale))")
+      }
+    }
+    expectClose(model.logits(imageFeatures: image, textFeatures: text), try fixture.tensor("b32.logits"), atol: 1e-3, rtol: 1e-5, "logits")
+  }
+
+  @Test("checkpoints that do not fit are clear errors naming the file")
+  func badCheckpoints() throws {
+    let folder = temporaryDirectory("clip-bad")
+    #expect { try OpenAICLIP(checkpoint: folder + "/missing") } throws: { "\($0)".contains("no such file") }
+    #expect { try OpenAICLIP(checkpoint: folder) } throws: { "\($0)".contains("has no model.safetensors") }
+    // A ViT checkpoint is not a CLIP.
+    #expect { try OpenAICLIP(checkpoint: Fixtures.path("ch03-vit-small-weights.safetensors")) } throws: {
+      "\($0)".contains("neither a Hugging Face CLIPModel")
+    }
+    // The open_clip file with a config of the wrong width lists the mis-shaped keys.
+    var wrong = try OpenAICLIPConfig(huggingFaceConfig: Fixtures.path("ch11-clip-small-hf/config.json"))
+    wrong.textWidth = 48
+    #expect { try OpenAICLIP(checkpoint: Fixtures.path("ch11-clip-small-openclip.safetensors"), config: wrong) } throws: {
+      "\($0)".contains("token_embedding.weight: expected [1000, 48]")
+    }
+    // A config.json with nonsense in it.
+    try #"{"vision_config": {"patch_size": 0}, "text_config": {}}"#.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+    #expect { try OpenAICLIPConfig(huggingFaceConfig: folder + "/config.json") } throws: { "\($0)".contains("between 1 and") }
+    try #"{"vision_config": {"hidden_act": "relu"}, "text_config": {}}"#.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+    #expect { try OpenAICLIPConfig(huggingFaceConfig: folder + "/config.json") } throws: { "\($0)".contains("not quick_gelu or gelu") }
+  }
+}
