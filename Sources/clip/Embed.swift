@@ -22,6 +22,9 @@ struct EmbedImage: ParsableCommand {
   @Option(name: .long, help: "timm ViT checkpoint (safetensors with timm key names).")
   var vit: String?
 
+  @Option(name: .long, help: "OpenAI CLIP instead: a Hugging Face CLIP folder or an open_clip safetensors file (chapter 11).")
+  var clip: String?
+
   @Option(name: .long, help: "Model configuration: base (vit_base_patch16_224) or small.")
   var config: String = "base"
 
@@ -37,9 +40,22 @@ struct EmbedImage: ParsableCommand {
   func validate() throws {
     guard ViTConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use base or small)") }
     guard !images.isEmpty else { throw ValidationError("give at least one image") }
+    if clip != nil && (vit != nil || logits) { throw ValidationError("--clip is a whole model: give it without --vit and --logits") }
   }
 
   func run() throws {
+    if let clip {
+      // CLIP's image features (get_image_features / encode_image: projected, not normalised).
+      let embedder: OpenAICLIPEmbedder
+      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip) } catch { fail("\(error)") }
+      let result = embedder.embedImageFiles(images, normalized: false)
+      for skipped in result.skipped { FileHandle.standardError.write(Data("error: \(skipped.reason)\n".utf8)) }
+      for (row, index) in result.embedded.enumerated() {
+        printEmbedding(key: "image", name: images[index], result.embeddings.row(row).storage, json: json)
+      }
+      finish(skipped: result.skipped.count, total: images.count)
+      return
+    }
     let cfg = ViTConfig.named(config)!
     let model: ViT
     if let vit {
@@ -95,10 +111,13 @@ struct Tokenize: ParsableCommand {
   )
 
   @Option(name: .long, help: "vocab.txt (one token per line).")
-  var vocab: String
+  var vocab: String?
 
-  @Option(name: .long, parsing: .unconditional, help: "Maximum length including [CLS] and [SEP].")
-  var maxLength: Int = 128
+  @Option(name: .long, help: "CLIP's BPE instead: a Hugging Face CLIP folder (its vocab.json + merges.txt), or any other path for the bundled merges.")
+  var clip: String?
+
+  @Option(name: .long, parsing: .unconditional, help: "Maximum length including [CLS] and [SEP] (CLIP: <|startoftext|> and <|endoftext|>; default 77).")
+  var maxLength: Int?
 
   @Flag(name: .long, help: "One JSON object per line: {\"text\": …, \"input_ids\": […]}.")
   var json = false
@@ -107,14 +126,31 @@ struct Tokenize: ParsableCommand {
   var texts: [String]
 
   func validate() throws {
-    guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (room for [CLS] and [SEP]), got \(maxLength)") }
+    if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2 (room for the start and end tokens), got \(maxLength)") }
+    guard (vocab == nil) != (clip == nil) else { throw ValidationError("give --vocab (BERT WordPiece) or --clip (CLIP BPE), not both") }
   }
 
   func run() throws {
+    if let clip {
+      let tokenizer: CLIPTokenizer
+      let fm = FileManager.default
+      do {
+        tokenizer = fm.fileExists(atPath: clip + "/vocab.json") ? try CLIPTokenizer(huggingFaceDirectory: clip) : try CLIPTokenizer.bundled()
+      } catch { fail("\(error)") }
+      for text in texts {
+        let ids = tokenizer.encode(text, contextLength: maxLength ?? CLIPTokenizer.contextLength)
+        if json {
+          print("{\"text\":\(jsonString(text)),\"input_ids\":[\(ids.map(String.init).joined(separator: ","))]}")
+        } else {
+          print("\(ids.map(String.init).joined(separator: " "))\t\(tokenizer.pieces(ids).joined(separator: " "))")
+        }
+      }
+      return
+    }
     let tokenizer: BertTokenizer
-    do { tokenizer = try BertTokenizer(vocabularyPath: vocab) } catch { fail("\(error)") }
+    do { tokenizer = try BertTokenizer(vocabularyPath: vocab!) } catch { fail("\(error)") }
     for text in texts {
-      let ids = tokenizer.encode(text, maxLength: maxLength)
+      let ids = tokenizer.encode(text, maxLength: maxLength ?? 128)
       if json {
         print("{\"text\":\(jsonString(text)),\"input_ids\":[\(ids.map(String.init).joined(separator: ","))]}")
       } else {
@@ -138,7 +174,10 @@ struct EmbedText: ParsableCommand {
   )
 
   @Option(name: .long, help: "Model folder with config.json, model.safetensors, vocab.txt.")
-  var model: String
+  var model: String?
+
+  @Option(name: .long, help: "OpenAI CLIP instead: a Hugging Face CLIP folder or an open_clip safetensors file (chapter 11).")
+  var clip: String?
 
   @Flag(name: .long, help: "One JSON object per line: {\"text\": …, \"embedding\": […]}.")
   var json = false
@@ -146,10 +185,20 @@ struct EmbedText: ParsableCommand {
   @Argument(help: "Texts to embed.")
   var texts: [String]
 
+  func validate() throws {
+    guard (model == nil) != (clip == nil) else { throw ValidationError("give --model (a sentence encoder) or --clip (OpenAI CLIP), one of them") }
+  }
+
   func run() throws {
-    let encoder: SentenceEncoder
-    do { encoder = try SentenceEncoder(directory: model) } catch { fail("\(error)") }
-    let embeddings = encoder.embed(texts)
+    let embeddings: Tensor
+    if let clip {
+      // CLIP's text features (get_text_features / encode_text: projected, not normalised).
+      do { embeddings = try OpenAICLIPEmbedder(checkpoint: clip).textFeatures(texts) } catch { fail("\(error)") }
+    } else {
+      let encoder: SentenceEncoder
+      do { encoder = try SentenceEncoder(directory: model!) } catch { fail("\(error)") }
+      embeddings = encoder.embed(texts)
+    }
     for (i, text) in texts.enumerated() {
       let row = embeddings.row(i).storage
       if json {
@@ -158,5 +207,14 @@ struct EmbedText: ParsableCommand {
         print("\(text.debugDescription)  (\(row.count))  " + row.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
       }
     }
+  }
+}
+
+/// One embedding line: `{"image"|"text": name, "embedding": […]}` with --json, else the name and the first values.
+func printEmbedding(key: String, name: String, _ vector: [Float], json: Bool) {
+  if json {
+    print("{\"\(key)\":\(jsonString(name)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")
+  } else {
+    print("\(name)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
   }
 }

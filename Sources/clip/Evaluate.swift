@@ -10,15 +10,20 @@ struct ZeroShot: ParsableCommand {
     abstract: "Classify images into labels the model was never trained on as classes.",
     discussion: """
       Each label is written into every template ("a photo of a {}." …), the template embeddings are \
-      averaged (prompt ensembling) and each image goes to the most similar label.
+      averaged (prompt ensembling) and each image goes to the most similar label. With --clip the model \
+      is OpenAI's CLIP and the templates default to OpenAI's 80 ImageNet prompts.
 
-      Example:
+      Examples:
         clip zero-shot --model output/ch08-training/best.safetensors --labels "red circle,blue square" a.jpg b.jpg
+        clip zero-shot --clip clip-vit-base-patch32 --labels "dog,cat,woman in uniform" photo.jpg
       """
   )
 
   @Option(name: .long, help: "A checkpoint written by chapter 08 / clip train.")
-  var model: String
+  var model: String?
+
+  @Option(name: .long, help: "OpenAI CLIP instead: a Hugging Face CLIP folder or an open_clip safetensors file (chapter 11).")
+  var clip: String?
 
   @Option(name: .long, help: "Comma-separated class names.")
   var labels: String
@@ -39,12 +44,13 @@ struct ZeroShot: ParsableCommand {
     if images.isEmpty { throw ValidationError("give at least one image") }
     if labelList.isEmpty { throw ValidationError("--labels needs at least one class name") }
     if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
+    guard (model == nil) != (clip == nil) else { throw ValidationError("give --model (a trained checkpoint) or --clip (OpenAI CLIP), one of them") }
   }
 
   var labelList: [String] { labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
   func run() throws {
-    var templateList = ZeroShotClassifier.defaultTemplates
+    var templateList = clip == nil ? ZeroShotClassifier.defaultTemplates : ZeroShotClassifier.openAITemplates
     if let templates {
       guard let text = try? String(contentsOfFile: templates, encoding: .utf8) else { fail("cannot read \(templates) as UTF-8 text") }
       templateList = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
@@ -56,8 +62,17 @@ struct ZeroShot: ParsableCommand {
     for label in labelList where !seen.insert(label).inserted {
       warn("the label '\(label)' is given more than once: its probability is split between the copies")
     }
-    let embedder = loadEmbedder(model)
-    let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: embedder.logitScale) { embedder.embedTexts($0) }
+    let logitScale: Float
+    let embedTexts: ([String]) -> Tensor, embedImages: ([RGBImage]) -> Tensor
+    if let clip {
+      let embedder: OpenAICLIPEmbedder
+      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip) } catch { fail("\(error)") }
+      (logitScale, embedTexts, embedImages) = (embedder.logitScale, embedder.embedTexts, embedder.embedImages)
+    } else {
+      let embedder = loadEmbedder(model!)
+      (logitScale, embedTexts, embedImages) = (embedder.logitScale, { embedder.embedTexts($0) }, embedder.embedImages)
+    }
+    let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: logitScale, embedTexts: embedTexts)
     var failed = 0
     for path in images {
       let image: RGBImage
@@ -66,7 +81,7 @@ struct ZeroShot: ParsableCommand {
         failed += 1
         continue
       }
-      let probabilities = classifier.classify(embedder.embedImages([image])).probabilities.storage
+      let probabilities = classifier.classify(embedImages([image])).probabilities.storage
       let top = topK(probabilities, k: min(k, labelList.count))
       if json {
         let items = top.map { "{\"label\":\(jsonString(labelList[$0.index])),\"probability\":\(jsonNumber($0.score))}" }.joined(separator: ",")

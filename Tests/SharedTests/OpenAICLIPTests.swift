@@ -88,3 +88,57 @@ struct OpenAICLIPTests {
     #expect { try OpenAICLIPConfig(huggingFaceConfig: folder + "/config.json") } throws: { "\($0)".contains("not quick_gelu or gelu") }
   }
 }
+
+@Suite("Executables: clip --clip", .serialized)
+struct OpenAICLIPToolTests {
+  /// The small fixture model with a full 49,408-row token table (deterministic), written as a Hugging
+  /// Face folder: the tool's tokenizer needs every id to have a row.
+  static func fullVocabularyFolder() throws -> (folder: String, model: OpenAICLIP) {
+    let folder = temporaryDirectory("clip-tool")
+    var model = try OpenAICLIP(checkpoint: Fixtures.path("ch11-clip-small-hf"))
+    model.config.vocabSize = 49408
+    model.tokenEmbedding = Tensor.deterministic([49408, model.config.textWidth], name: "token_embedding", scale: 0.02)
+    var writer = SafetensorsWriter()
+    writer.add(model, table: OpenAICLIP.parameterTable(model.config, format: .huggingFace))
+    try writer.write(to: folder + "/model.safetensors")
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("ch11-clip-small-hf/config.json")))) as! [String: Any]
+    var text = config["text_config"] as! [String: Any]
+    text["vocab_size"] = 49408
+    config["text_config"] = text
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder + "/config.json"))
+    return (folder, model)
+  }
+
+  static func embeddings(_ stdout: String) throws -> [[Float]] {
+    try stdout.split(separator: "\n").map { line in
+      let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+      return (object["embedding"] as! [NSNumber]).map(\.floatValue)
+    }
+  }
+
+  @Test("tokenize, embed-text, embed-image and zero-shot with --clip print what the library computes")
+  func tool() throws {
+    let (folder, _) = try Self.fullVocabularyFolder()
+    let embedder = try OpenAICLIPEmbedder(checkpoint: folder)
+    let tokens = try runProduct("clip", ["tokenize", "--clip", folder, "--json", "A photo of a Dog!"])
+    #expect(tokens.status == 0 && tokens.stdout.contains("[49406,320,1125,539,320,1929,256,49407]"), "\(tokens.stdout)\(tokens.stderr)")
+    let texts = try runProduct("clip", ["embed-text", "--clip", folder, "--json", "a dog", "a cat"])
+    #expect(texts.status == 0, "\(texts.stderr)")
+    let expectedText = embedder.textFeatures(["a dog", "a cat"])
+    expectClose(Tensor(shape: [2, 24], storage: try Self.embeddings(texts.stdout).flatMap { $0 }), expectedText, atol: 1e-6, rtol: 0, "embed-text")
+    let photo = Fixtures.repositoryRoot + "/Assets/grace_hopper.jpg"
+    let images = try runProduct("clip", ["embed-image", "--clip", folder, "--json", photo, "/nonexistent.jpg", photo])
+    #expect(images.status == 3 && images.stderr.contains("/nonexistent.jpg"), "\(images.stderr)")
+    let expectedImage = embedder.imageFeatures([try JPEG.decode(path: photo)])
+    for row in try Self.embeddings(images.stdout) {
+      expectClose(Tensor(shape: [1, 24], storage: row), expectedImage, atol: 1e-6, rtol: 0, "embed-image")
+    }
+    let zeroShot = try runProduct("clip", ["zero-shot", "--clip", folder, "--labels", "dog,cat,woman in uniform", "--json", photo])
+    #expect(zeroShot.status == 0 && zeroShot.stdout.contains("\"top\""), "\(zeroShot.stderr)")
+    // One model, one way: --clip with --model, or with --vit, is a usage error.
+    let both = try runProduct("clip", ["zero-shot", "--clip", folder, "--model", "x", "--labels", "a", photo])
+    #expect(both.status == 64 && both.stderr.contains("one of them"))
+    let tiny = try runProduct("clip", ["embed-text", "--clip", Fixtures.path("ch11-clip-small-hf"), "a dog"])
+    #expect(tiny.status == 1 && tiny.stderr.contains("the tokenizer has 49408 tokens"), "\(tiny.stderr)")
+  }
+}

@@ -19,6 +19,18 @@ public struct EvalTransformConfig: Sendable {
   public var std: [Float] = [0.5, 0.5, 0.5]
   public var filter: ResampleFilter = .bicubic
   public init() {}
+
+  /// OpenAI CLIP's preprocessing as open_clip runs it: the shorter side to 224 (bicubic), a centre crop
+  /// of 224, CLIP's own channel statistics. (Hugging Face's CLIPImageProcessor centres its crop with a
+  /// floor where torchvision rounds half to even: on an odd margin the two differ by a pixel.)
+  public static var openAICLIP: EvalTransformConfig {
+    var c = EvalTransformConfig()
+    c.resizeShorterSide = 224
+    c.cropSize = 224
+    c.mean = [0.48145466, 0.4578275, 0.40821073]
+    c.std = [0.26862954, 0.26130258, 0.27577711]
+    return c
+  }
 }
 
 /// Output size of torchvision's `Resize(size)` with an int size: the shorter side becomes `size`

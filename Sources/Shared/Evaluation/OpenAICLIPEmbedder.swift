@@ -1,0 +1,92 @@
+// OpenAI's CLIP as the tool uses it: a checkpoint (Hugging Face folder or open_clip file), its
+// tokenizer (the folder's vocab.json + merges.txt, or the bundled merges) and CLIP's preprocessing,
+// turning photos and sentences into features and unit-length embeddings.
+
+import Foundation
+import IO
+import Image
+import Layers
+import Models
+import TensorCore
+import Text
+
+public struct OpenAICLIPEmbedder {
+  public let model: OpenAICLIP
+  public let tokenizer: CLIPTokenizer
+  public let transform: EvalTransform
+  public let checkpoint: String
+  public var dimension: Int { model.config.embedDim }
+  /// ln of the inverse temperature (OpenAI's trained value is ln 100).
+  public var logitScale: Float { model.logitScale.storage[0] }
+
+  public init(model: OpenAICLIP, tokenizer: CLIPTokenizer, checkpoint: String = "") throws {
+    guard tokenizer.vocabularySize <= model.config.vocabSize else {
+      throw CheckpointError(path: checkpoint, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's token table only \(model.config.vocabSize) rows")
+    }
+    self.model = model
+    self.tokenizer = tokenizer
+    var config = EvalTransformConfig.openAICLIP
+    config.resizeShorterSide = model.config.imageSize
+    config.cropSize = model.config.imageSize
+    transform = EvalTransform(config: config)
+    self.checkpoint = checkpoint
+  }
+
+  /// Loads `path` (a Hugging Face CLIP folder or a safetensors file in either spelling); a folder with
+  /// vocab.json and merges.txt brings its own tokenizer, anything else uses the bundled merges.
+  public init(checkpoint path: String) throws {
+    let model = try OpenAICLIP(checkpoint: path)
+    let fm = FileManager.default
+    let tokenizer = fm.fileExists(atPath: path + "/vocab.json") && fm.fileExists(atPath: path + "/merges.txt")
+      ? try CLIPTokenizer(huggingFaceDirectory: path) : try CLIPTokenizer.bundled()
+    try self.init(model: model, tokenizer: tokenizer, checkpoint: URL(fileURLWithPath: path).standardizedFileURL.path)
+  }
+
+  /// One image as the model reads it: (3, S, S).
+  public func pixels(_ image: RGBImage) -> Tensor { transform(image) }
+
+  /// Image features (N, E) as `get_image_features` / `encode_image` return them (not normalised).
+  public func imageFeatures(_ images: [RGBImage]) -> Tensor {
+    let s = model.config.imageSize
+    return model.encodeImage(Tensor(shape: [images.count, 3, s, s], storage: images.flatMap { pixels($0).storage })).features
+  }
+
+  /// Text features (N, E) as `get_text_features` / `encode_text` return them (not normalised), 64 texts per forward.
+  public func textFeatures(_ texts: [String]) -> Tensor {
+    inBatches(texts, of: 64, rowShape: [dimension]) { batch in
+      model.encodeText(tokenizer.batch(batch, contextLength: model.config.contextLength)).features
+    }
+  }
+
+  /// Unit-length text embeddings (N, E).
+  public func embedTexts(_ texts: [String]) -> Tensor { l2Normalize(textFeatures(texts)).0 }
+
+  /// Unit-length image embeddings (N, E).
+  public func embedImages(_ images: [RGBImage]) -> Tensor { l2Normalize(imageFeatures(images)).0 }
+
+  /// JPEG files, `batchSize` per forward, decoded and preprocessed on every core; unit length unless
+  /// `normalized` is false.
+  public func embedImageFiles(_ paths: [String], batchSize: Int = 16, normalized: Bool = true) -> EmbeddedFiles {
+    var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
+    let s = model.config.imageSize
+    for start in stride(from: 0, to: paths.count, by: batchSize) {
+      let end = min(paths.count, start + batchSize)
+      var batch: [Float] = [], count = 0
+      for (offset, result) in loadImages(Array(paths[start..<end]), prepare: { pixels($0).storage }).enumerated() {
+        switch result {
+        case .success(let p):
+          batch += p
+          embedded.append(start + offset)
+          count += 1
+        case .failure(let error):
+          skipped.append(SkippedFile(path: paths[start + offset], reason: "\(error)"))
+        }
+      }
+      if count > 0 {
+        let features = model.encodeImage(Tensor(shape: [count, 3, s, s], storage: batch)).features
+        storage += (normalized ? l2Normalize(features).0 : features).storage
+      }
+    }
+    return EmbeddedFiles(embeddings: Tensor(shape: [embedded.count, dimension], storage: storage), embedded: embedded, skipped: skipped)
+  }
+}
