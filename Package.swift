@@ -32,6 +32,7 @@ let package = Package(
     .executable(name: "ch07-contrastive-loss", targets: ["ch07-contrastive-loss"]),
     .executable(name: "ch08-training", targets: ["ch08-training"]),
     .executable(name: "ch09-zero-shot", targets: ["ch09-zero-shot"]),
+    .executable(name: "ch11-openai-clip", targets: ["ch11-openai-clip"]),
     .executable(name: "tour", targets: ["tour"]),
   ],
   dependencies: [
@@ -183,6 +184,12 @@ let package = Package(
       path: "Sources/Chapters/09-ZeroShot",
       swiftSettings: releaseFlags
     ),
+    .executableTarget(
+      name: "ch11-openai-clip",
+      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Chapters/11-OpenAICLIP",
+      swiftSettings: releaseFlags
+    ),
     // The whole tour: every chapter in order, then a summary table.
     .executableTarget(
       name: "tour",
@@ -206,7 +213,7 @@ let package = Package(
     .testTarget(
       name: "SharedTests",
       dependencies: ["Shared", "Kernels", "Runs", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
-                     "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "tour", "clip"],
+                     "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "ch11-openai-clip", "tour", "clip"],
       path: "Tests/SharedTests"
     ),
   ]

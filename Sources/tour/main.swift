@@ -1,4 +1,4 @@
-// `tour` — the whole package in one command: chapters 01 → 09 in order on the embedded defaults (and
+// `tour` — the whole package in one command: chapters 01 → 09 and 11 in order on the embedded defaults (and
 // chapter 10 when its MPI package is built), each with a banner, its own output, and where its
 // pictures went; then one summary table.
 //
@@ -12,7 +12,7 @@ import Shared
 struct Options: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tour",
-    abstract: "Run chapters 01 → 09 (and 10 under mpirun when built) in order, then print a summary table.",
+    abstract: "Run chapters 01 → 11 in order (10 under mpirun when built), then print a summary table.",
     discussion: """
       Each chapter writes its pictures under output/ in the checkout (chapter 08 replaces its own earlier run \
       in output/ch08-training). About 5 minutes on 2 cores.
@@ -51,13 +51,18 @@ let chapters = [
   Chapter(number: "09", executable: "ch09-zero-shot", built: "zero-shot classification, retrieval, search",
           verifiedBy: "ZeroShotTests (vs torch), SearchToolTests", output: "output/ch09-zero-shot"),
 ]
+/// After chapter 10 (which needs MPI): OpenAI's CLIP, on deterministic weights unless given real ones.
+let afterMPI = [
+  Chapter(number: "11", executable: "ch11-openai-clip", built: "OpenAI's CLIP: BPE, causal text tower, checkpoints",
+          verifiedBy: "CLIPTokenizerTests (== open_clip), OpenAICLIPTests (vs CLIPModel, open_clip)", output: "—"),
+]
 
 let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
 let root = repositoryRoot() ?? FileManager.default.currentDirectoryPath
 let mpiChapter = root + "/Distributed/.build/release/ch10-distributed"
 
 if options.list {
-  for c in chapters { print("\(c.number)  \(here)/\(c.executable)  — \(c.built)") }
+  for c in chapters + afterMPI { print("\(c.number)  \(here)/\(c.executable)  — \(c.built)") }
   print("10  \(mpiChapter) under mpirun -np 2 — \(FileManager.default.isExecutableFile(atPath: mpiChapter) ? "built" : "not built (optional)")")
   exit(0)
 }
@@ -82,7 +87,7 @@ func runChapter(_ path: String, _ arguments: [String], environment: [String: Str
 }
 
 // `swift run tour` builds only the tour: build the chapters too when any is missing.
-if chapters.contains(where: { !FileManager.default.isExecutableFile(atPath: here + "/" + $0.executable) }) {
+if (chapters + afterMPI).contains(where: { !FileManager.default.isExecutableFile(atPath: here + "/" + $0.executable) }) {
   banner("Building the chapters (swift build -c release) — once")
   let (status, _) = runChapter("/usr/bin/env", ["swift", "build", "-c", "release"])
   if status != 0 { fail("swift build -c release failed (exit \(status))") }
@@ -90,7 +95,7 @@ if chapters.contains(where: { !FileManager.default.isExecutableFile(atPath: here
 
 var rows: [(String, String, String, String, String)] = []
 let tourStart = now()
-for c in chapters {
+@MainActor func run(_ c: Chapter) {
   banner("Chapter \(c.number) · \(c.built)    (\(c.executable))")
   let path = here + "/" + c.executable
   guard FileManager.default.isExecutableFile(atPath: path) else {
@@ -101,6 +106,7 @@ for c in chapters {
   if c.output != "—" { print("→ pictures and files: \(c.output)/") }
   rows.append((c.number, c.built, formatDuration(seconds), c.verifiedBy, status == 0 ? "ok" : "failed"))
 }
+for c in chapters { run(c) }
 
 // Chapter 10 needs Open MPI and its own package; run it when both are there.
 banner("Chapter 10 · data-parallel training with MPI    (Distributed/ch10-distributed)")
@@ -119,6 +125,8 @@ if let mpirun, FileManager.default.isExecutableFile(atPath: mpiChapter) {
     """)
   rows.append(("10", "data-parallel training over MPI", "—", "DistributedTests", "skipped (no MPI)"))
 }
+
+for c in afterMPI { run(c) }
 
 banner("The tour: \(rows.count) chapters in \(formatDuration(now() - tourStart))")
 print("ch  what it built                                           time        status   verified by")

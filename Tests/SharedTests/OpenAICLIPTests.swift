@@ -141,4 +141,22 @@ struct OpenAICLIPToolTests {
     let tiny = try runProduct("clip", ["embed-text", "--clip", Fixtures.path("ch11-clip-small-hf"), "a dog"])
     #expect(tiny.status == 1 && tiny.stderr.contains("the tokenizer has 49408 tokens"), "\(tiny.stderr)")
   }
+
+  @Test("chapter 11 traces the BPE, shows the causal mask, classifies and searches; with --clip it reads a checkpoint")
+  func chapter() throws {
+    let run = try runProduct("ch11-openai-clip", [])
+    #expect(run.status == 0, "\(run.stderr)")
+    let out = run.stdout
+    let expectedIds = CLIPTokenizerTests.tokenizer.encode("A photo of Grace Hopper’s naval uniform & medals!").map(String.init).joined(separator: " ")
+    for line in ["pre-tokens   a | photo | of | grace | hopper | 's | naval | uniform | & | medals | !", "ids          " + expectedIds,
+                 "merge 1", "block 0, head 0 attention — zeros above the diagonal:", "1.00  0.00  0.00  0.00",
+                 "end of text at position 3; text feature (1, 512)", "151277313 parameters", "hf download openai/clip-vit-base-patch32",
+                 "[7/7] next"] {
+      #expect(out.contains(line), "chapter 11 should print \(line.debugDescription)")
+    }
+    let (folder, _) = try Self.fullVocabularyFolder()
+    let real = try runProduct("ch11-openai-clip", ["--clip", folder, "--classes", "10"])
+    #expect(real.status == 0 && real.stdout.contains("[2/7] the model  (\(folder))") && !real.stdout.contains("hf download"), "\(real.stderr)")
+    #expect(real.stdout.contains("11 ImageNet classes"))
+  }
 }

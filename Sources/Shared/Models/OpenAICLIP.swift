@@ -257,7 +257,7 @@ extension OpenAICLIP {
 
 extension OpenAICLIP {
   /// pixels (B, 3, S, S), CLIP-normalised → image features (B, E), not normalised.
-  public func encodeImage(_ pixels: Tensor, keepCaches: Bool = false) -> OpenAICLIPOutput {
+  public func encodeImage(_ pixels: Tensor, keepCaches: Bool = false, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
     let s = config.imageSize
     precondition(pixels.rank == 4 && pixels.shape[1] == 3 && pixels.shape[2] == s && pixels.shape[3] == s,
                  "CLIP expects pixels (B, 3, \(s), \(s)), got \(pixels.shape)")
@@ -274,7 +274,7 @@ extension OpenAICLIP {
     }
     let (normed, preCache) = lnPre.forward(x)
     let tower = runTower(normed, blocks: visionBlocks, pooledIndex: [Int](repeating: 0, count: b), norm: lnPost,
-                         projection: visualProjection, keepCaches: keepCaches)
+                         projection: visualProjection, keepCaches: keepCaches, onBlock: onBlock)
     var out = tower
     out.cache.patch = keepCaches ? patchCache : nil
     out.cache.preNorm = preCache
@@ -285,7 +285,7 @@ extension OpenAICLIP {
   /// Token rows (B, L ≤ context), each with its <|endoftext|> (the largest id in the row, as open_clip
   /// finds it) → text features (B, E), not normalised. Tokens after the end of text cannot change the
   /// result (the mask is causal), so the rows are cut after the latest one.
-  public func encodeText(_ ids: [[Int]], keepCaches: Bool = false) -> OpenAICLIPOutput {
+  public func encodeText(_ ids: [[Int]], keepCaches: Bool = false, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
     let b = ids.count, d = config.textWidth
     precondition(b > 0, "encodeText needs at least one row")
     let ends = ids.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) } ?? 0 }
@@ -299,19 +299,22 @@ extension OpenAICLIP {
         for k in 0..<d { x.storage[(bi * l + t) * d + k] = tokenEmbedding.storage[id * d + k] + textPositions.storage[t * d + k] }
       }
     }
-    return runTower(x, blocks: textBlocks, pooledIndex: ends, norm: lnFinal, projection: textProjection, keepCaches: keepCaches)
+    return runTower(x, blocks: textBlocks, pooledIndex: ends, norm: lnFinal, projection: textProjection, keepCaches: keepCaches,
+                    onBlock: onBlock)
   }
 
   /// The blocks, then the final LayerNorm on one row per sequence, then the projection.
   func runTower(_ input: Tensor, blocks: [PreNormBlock], pooledIndex: [Int], norm: LayerNorm, projection: Linear,
-                keepCaches: Bool) -> OpenAICLIPOutput {
+                keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPOutput {
     let b = input.shape[0], t = input.shape[1], d = input.shape[2]
     var x = input
     var caches: [PreNormBlockCache] = []
-    for block in blocks {
+    for (i, block) in blocks.enumerated() {
+      let t0 = now()
       let (y, cache) = block.forward(x)
       x = y
       if keepCaches { caches.append(cache) }
+      onBlock?(i, x, now() - t0)
     }
     var rows = Tensor.zeros([b, d])  // (B, D) the pooled token of each sequence
     for bi in 0..<b { for k in 0..<d { rows.storage[bi * d + k] = x.storage[(bi * t + pooledIndex[bi]) * d + k] } }

@@ -192,9 +192,10 @@ public struct CLIPTokenizer: Sendable {
 
   /// Merges one pre-token's symbols: the last symbol carries </w>; then, while some adjacent pair is a
   /// merge, join every occurrence of the lowest-ranked one (left to right, not overlapping).
-  func bpe(_ symbols: [[UInt8]]) -> [[UInt8]] {
+  func bpe(_ symbols: [[UInt8]], onMerge: (([[UInt8]]) -> Void)? = nil) -> [[UInt8]] {
     guard var word = Optional(symbols), !word.isEmpty else { return [] }
     word[word.count - 1] += Self.wordEnd
+    onMerge?(word)
     while word.count > 1 {
       var best: (rank: Int, pair: BPEPair)? = nil
       for i in 0..<(word.count - 1) {
@@ -214,8 +215,33 @@ public struct CLIPTokenizer: Sendable {
         }
       }
       word = merged
+      onMerge?(word)
     }
     return word
+  }
+
+  /// One pre-token's way through BPE, for printing (chapter 11).
+  public struct PieceTrace: Sendable {
+    public var piece: String  // as pre-tokenised
+    public var stages: [[String]]  // the symbols before any merge, then after each merge
+    public var ids: [Int]
+  }
+
+  /// The cleaned text and each piece's merges, step by step.
+  public func trace(_ text: String) -> (cleaned: String, pieces: [PieceTrace]) {
+    let cleaned = cleaner.clean(text)
+    var pieces: [PieceTrace] = []
+    for piece in pretokenize(cleaned) {
+      switch piece {
+      case .special(let id): pieces.append(PieceTrace(piece: tokens[id], stages: [[tokens[id]]], ids: [id]))
+      case .text(let scalars):
+        let word = Array(String(String.UnicodeScalarView(scalars)).utf8).map { Self.byteEncoder[Int($0)] }
+        var stages: [[String]] = []
+        let merged = bpe(word) { stages.append($0.map { String(decoding: $0, as: UTF8.self) }) }
+        pieces.append(PieceTrace(piece: String(String.UnicodeScalarView(scalars)), stages: stages, ids: merged.map { encoder[$0]! }))
+      }
+    }
+    return (cleaned, pieces)
   }
 
   // MARK: Pre-tokenising

@@ -1,0 +1,140 @@
+// Chapter 11 — OpenAI's CLIP, the model the seed's whole field builds on, in the same Swift: its BPE
+// tokenizer step by step, the two towers block by block (the text one causal, pooled at the end of
+// text), then zero-shot classification with ImageNet prompts and a photo search.
+//
+// Without --clip it runs ViT-B/32's shapes on deterministic (untrained) weights and says how to get
+// real ones. Library: Sources/Shared/Text/CLIPTokenizer.swift, Sources/Shared/Models/OpenAICLIP.swift.
+// Walkthrough: Walkthroughs/11-OpenAI-CLIP.md.
+
+import ArgumentParser
+import Foundation
+import Shared
+
+struct Options: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "ch11-openai-clip",
+                                                  abstract: "Chapter 11: OpenAI's CLIP — BPE, the causal text tower, real checkpoints.")
+  @Option(help: "A Hugging Face CLIP folder or an open_clip safetensors file (default: deterministic ViT-B/32 weights).") var clip: String?
+  @Option(help: "The photo to classify (default: the sample photo).") var image: String?
+  @Option(help: "A folder of JPEGs to search (default: the sample photo and four crops of it).") var photos: String?
+  @Option(help: "The caption whose tokens are traced.") var caption = "A photo of Grace Hopper’s naval uniform & medals!"
+  @Option(help: "The sentence to search the photos for.") var query = "a woman in a uniform"
+  @Option(help: "How many ImageNet classes to score (default: all 1,000 with --clip, 50 on deterministic weights).") var classes: Int?
+}
+let args = Options.parseOrExit()
+let notebook = Notebook(title: "Chapter 11 · OpenAI's CLIP: BPE, a causal text tower, real checkpoints", steps: 7)
+
+// MARK: 1. the tokenizer
+let tokenizer: CLIPTokenizer = notebook.step("CLIP's tokenizer", "byte-level BPE, 49,408 tokens, 77 per caption") {
+  do { return try CLIPTokenizer.bundled() } catch { fail("\(error)") }
+}
+let (cleaned, pieces) = tokenizer.trace(args.caption)
+notebook.note("caption      \(args.caption.debugDescription)")
+notebook.note("cleaned      \"\(cleaned)\"   (ftfy straightens the quote, HTML's &amp; would become &, lower case)")
+notebook.note("pre-tokens   " + pieces.map(\.piece).joined(separator: " | "))
+if let longest = pieces.max(by: { $0.stages.count < $1.stages.count }) {
+  notebook.note("BPE on \(longest.piece.debugDescription), lowest-ranked merge first:")
+  for (i, stage) in longest.stages.enumerated() { notebook.note("  \(i == 0 ? "bytes " : "merge \(i)") " + stage.joined(separator: " · ")) }
+}
+let ids = tokenizer.encode(args.caption)
+notebook.note("ids          " + ids.map(String.init).joined(separator: " ") + "   (\(ids.count) of 77; the rest are 0)")
+
+// MARK: 2. the model
+let embedder: OpenAICLIPEmbedder = notebook.step("the model", args.clip ?? "ViT-B/32 shapes, deterministic untrained weights") {
+  do {
+    if let path = args.clip { return try OpenAICLIPEmbedder(checkpoint: path) }
+    return try OpenAICLIPEmbedder(model: OpenAICLIP(config: .b32), tokenizer: tokenizer)
+  } catch { fail("\(error)") }
+}
+let model = embedder.model, config = model.config
+let visionParameters = model.visionBlocks.reduce(0) { $0 + $1.attn.qkv.weight.count + $1.attn.proj.weight.count + $1.mlp.fc1.weight.count + $1.mlp.fc2.weight.count }
+let textParameters = model.textBlocks.reduce(0) { $0 + $1.attn.qkv.weight.count + $1.attn.proj.weight.count + $1.mlp.fc1.weight.count + $1.mlp.fc2.weight.count }
+notebook.note("\(model.parameterCount) parameters: vision \(config.visionLayers) blocks × \(config.visionWidth) wide (\(visionParameters) in their matrices), "
+  + "text \(config.textLayers) causal blocks × \(config.textWidth) (\(textParameters)), shared space \(config.embedDim), \(config.activation)")
+notebook.note(String(format: "logit scale exp(%.4f) = %.2f", embedder.logitScale, exp(embedder.logitScale)))
+if args.clip == nil {
+  notebook.note("""
+    These weights are untrained, so the predictions below are noise. On a connected machine get OpenAI's:
+        hf download openai/clip-vit-base-patch32 --local-dir clip-vit-base-patch32
+    then run:  swift run -c release ch11-openai-clip --clip clip-vit-base-patch32
+    (or save open_clip's model.state_dict() with safetensors and pass that file).
+    """)
+}
+
+// MARK: 3. the image tower, block by block
+let photoPath = args.image ?? BundledAssets.path(BundledAssets.samplePhoto) ?? "Assets/grace_hopper.jpg"
+let photo: RGBImage
+do { photo = try JPEG.decode(path: photoPath) } catch { fail("\(error)") }
+let pixels = embedder.pixels(photo).reshaped([1, 3, config.imageSize, config.imageSize])
+let photoName = args.image ?? "the sample photo"
+let image = notebook.step("the image tower", "\(photoName): \(photo.width)×\(photo.height) → shorter side \(config.imageSize), centre crop, CLIP's mean/std") {
+  model.encodeImage(pixels) { i, x, seconds in
+    if i == 0 || i == config.visionLayers - 1 {
+      notebook.note(String(format: "block %2d  (1, %d, %d)  %.0f ms", i, x.shape[1], x.shape[2], seconds * 1000))
+    }
+  }
+}
+notebook.note("conv \(config.patchSize)×\(config.patchSize) → \(config.numPatches) patches + the class token = \(config.visionTokens) tokens; "
+  + "ln_post(class token) · proj → image feature (1, \(image.features.shape[1]))")
+
+// MARK: 4. the text tower: causal, read at <|endoftext|>
+let short = ["a dog"]
+let shortIds = tokenizer.batch(short, contextLength: config.contextLength)
+let text = notebook.step("the text tower", "causal: token t attends to tokens 0…t; the feature is read at <|endoftext|>") {
+  model.encodeText(shortIds, keepCaches: true)
+}
+let probs = text.cache.blocks[0].attention.probs  // (1, H, L, L)
+let l = probs.shape[2]
+notebook.note("\(short[0].debugDescription) → " + tokenizer.pieces(Array(shortIds[0].prefix(l))).joined(separator: " ")
+  + "  (the rows are cut after <|endoftext|>: later tokens cannot change it)")
+notebook.note("block 0, head 0 attention — zeros above the diagonal:")
+for i in 0..<l {
+  notebook.note("  " + (0..<l).map { String(format: "%5.2f", probs[0, 0, i, $0]) }.joined(separator: " "))
+}
+notebook.note("end of text at position \(text.cache.pooledIndex[0]); text feature (1, \(text.features.shape[1]))")
+
+// MARK: 5. zero-shot on the photo
+let allClasses: [String]
+do {
+  guard let path = BundledAssets.path(BundledAssets.imagenetClasses) else { fail("imagenet-classes.txt not found") }
+  allClasses = try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+} catch { fail("\(error)") }
+let classCount = min(allClasses.count, max(1, args.classes ?? (args.clip == nil ? 50 : allClasses.count)))
+let classNames = Array(allClasses.prefix(classCount)) + (classCount < allClasses.count ? ["military uniform"] : [])
+let templates = ["a photo of a {}."]
+let classifier = notebook.step("zero-shot", "\(classNames.count) ImageNet classes × \(templates.count) prompt (`clip zero-shot --clip` ensembles OpenAI's 80)") {
+  ZeroShotClassifier(classes: classNames, templates: templates, logitScale: embedder.logitScale) { embedder.embedTexts($0) }
+}
+let probabilities = classifier.classify(l2Normalize(image.features).0).probabilities.storage
+for hit in topK(probabilities, k: 5) {
+  notebook.note(String(format: "%6.2f%%  %@", 100 * hit.score, classNames[hit.index] as NSString))
+}
+
+// MARK: 6. photo search
+var gallery: [(name: String, image: RGBImage)] = []
+if let folder = args.photos {
+  let paths = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.lowercased().hasSuffix(".jpg") || $0.lowercased().hasSuffix(".jpeg") }.sorted()
+  for (path, result) in zip(paths, loadImages(paths.map { folder + "/" + $0 }) { $0 }) {
+    if case .success(let image) = result { gallery.append((path, image)) }
+  }
+} else {
+  let w = photo.width, h = photo.height
+  gallery = [("the photo", photo),
+             ("top half", photo.centerCropped(width: w, height: h / 2)),
+             ("centre", photo.centerCropped(width: w / 2, height: h / 2)),
+             ("mirrored", photo.flippedHorizontally()),
+             ("tiny", photo.resized(width: 32, height: 32).resized(width: w, height: h))]
+}
+notebook.step("photo search", "\(gallery.count) photos ranked for \(args.query.debugDescription)") {
+  let images = embedder.embedImages(gallery.map(\.image))
+  let queryEmbedding = embedder.embedTexts([args.query])
+  let scores = images.matmul(queryEmbedding, transposeOther: true).storage
+  for hit in topK(scores, k: gallery.count) {
+    notebook.note(String(format: "%+.4f  %@", hit.score, gallery[hit.index].name as NSString))
+  }
+}
+
+// MARK: 7. what to try
+notebook.step("next", "the same model from the command line")
+notebook.note("clip zero-shot --clip DIR --labels \"dog,cat,woman in uniform\" photo.jpg     (OpenAI's 80 prompts)")
+notebook.note("clip embed-image --clip DIR --json photo.jpg · clip embed-text --clip DIR \"a dog\" · clip tokenize --clip DIR \"a dog\"")
+notebook.finish(next: "Walkthroughs/11-OpenAI-CLIP.md")
