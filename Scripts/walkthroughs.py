@@ -32,6 +32,7 @@ CHAPTERS = {
     "07": ("ch07-contrastive-loss", "07-Contrastive-Loss.md"),
     "08": ("ch08-training", "08-Training.md"),
     "09": ("ch09-zero-shot", "09-Zero-Shot.md"),
+    "11": ("ch11-openai-clip", "11-OpenAI-CLIP.md"),
 }
 # The charts the chapters write, and the names the walkthroughs show them under (photos and image panels
 # are converted to JPEG by hand; these are copied as they are).

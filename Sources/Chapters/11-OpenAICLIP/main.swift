@@ -28,8 +28,8 @@ let tokenizer: CLIPTokenizer = notebook.step("CLIP's tokenizer", "byte-level BPE
   do { return try CLIPTokenizer.bundled() } catch { fail("\(error)") }
 }
 let (cleaned, pieces) = tokenizer.trace(args.caption)
-notebook.note("caption      \(args.caption.debugDescription)")
-notebook.note("cleaned      \"\(cleaned)\"   (ftfy straightens the quote, HTML's &amp; would become &, lower case)")
+notebook.note("caption      \"\(args.caption)\"")
+notebook.note("cleaned      \"\(cleaned)\"   (ftfy's fixes, HTML entities, whitespace, lower case)")
 notebook.note("pre-tokens   " + pieces.map(\.piece).joined(separator: " | "))
 if let longest = pieces.max(by: { $0.stages.count < $1.stages.count }) {
   notebook.note("BPE on \(longest.piece.debugDescription), lowest-ranked merge first:")

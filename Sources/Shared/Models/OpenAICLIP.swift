@@ -282,6 +282,7 @@ extension OpenAICLIP {
     return out
   }
 
+  // ANCHOR: encodeText
   /// Token rows (B, L ≤ context), each with its <|endoftext|> (the largest id in the row, as open_clip
   /// finds it) → text features (B, E), not normalised. Tokens after the end of text cannot change the
   /// result (the mask is causal), so the rows are cut after the latest one.
@@ -302,6 +303,7 @@ extension OpenAICLIP {
     return runTower(x, blocks: textBlocks, pooledIndex: ends, norm: lnFinal, projection: textProjection, keepCaches: keepCaches,
                     onBlock: onBlock)
   }
+  // ANCHOR_END: encodeText
 
   /// The blocks, then the final LayerNorm on one row per sequence, then the projection.
   func runTower(_ input: Tensor, blocks: [PreNormBlock], pooledIndex: [Int], norm: LayerNorm, projection: Linear,

@@ -190,10 +190,12 @@ public struct CLIPTokenizer: Sendable {
     ids.map { $0 >= 0 && $0 < tokens.count ? tokens[$0] : "<\($0)>" }
   }
 
+  // ANCHOR: bpe
   /// Merges one pre-token's symbols: the last symbol carries </w>; then, while some adjacent pair is a
   /// merge, join every occurrence of the lowest-ranked one (left to right, not overlapping).
   func bpe(_ symbols: [[UInt8]], onMerge: (([[UInt8]]) -> Void)? = nil) -> [[UInt8]] {
-    guard var word = Optional(symbols), !word.isEmpty else { return [] }
+    if symbols.isEmpty { return [] }
+    var word = symbols
     word[word.count - 1] += Self.wordEnd
     onMerge?(word)
     while word.count > 1 {
@@ -219,6 +221,7 @@ public struct CLIPTokenizer: Sendable {
     }
     return word
   }
+  // ANCHOR_END: bpe
 
   /// One pre-token's way through BPE, for printing (chapter 11).
   public struct PieceTrace: Sendable {
