@@ -28,8 +28,9 @@ struct Index: ParsableCommand {
       An existing --out that is not an index is never replaced; a folder with no readable JPEG is an \
       error and writes nothing.
 
-      Example:
+      Examples:
         clip index ~/Pictures --model output/ch08-training/best.safetensors --out pictures.index
+        clip index ~/Pictures --clip clip-vit-base-patch32 --out pictures.index     (OpenAI's CLIP, chapter 11)
       """
   )
 
@@ -37,12 +38,21 @@ struct Index: ParsableCommand {
   var directory: String
 
   @Option(name: .long, help: "A checkpoint written by chapter 08 / clip train.")
-  var model: String
+  var model: String?
+
+  @Option(name: .long, help: "OpenAI CLIP instead: a Hugging Face CLIP folder or an open_clip safetensors file (chapter 11).")
+  var clip: String?
 
   @Option(name: .long, help: "The index file to write (default: DIR/.clip-index.safetensors).")
   var out: String?
 
+  func validate() throws {
+    guard (model == nil) != (clip == nil) else { throw ValidationError("give --model (a trained checkpoint) or --clip (OpenAI CLIP), one of them") }
+  }
+
   func run() throws {
+    let model = self.model ?? clip!
+    let kind = clip == nil ? "" : ImageIndex.openAICLIPKind
     let indexPath = out ?? (directory as NSString).appendingPathComponent(".clip-index.safetensors")
     var previous: ImageIndex? = nil
     if FileManager.default.fileExists(atPath: indexPath) {
@@ -52,18 +62,24 @@ struct Index: ParsableCommand {
           + "choose another --out")
       }
       let absolute = URL(fileURLWithPath: model).standardizedFileURL.path
-      if let p = previous, p.model != absolute || p.modelStamp != ImageIndex.stamp(ofModel: absolute) {
+      if let p = previous, p.model != absolute || p.modelKind != kind || p.modelStamp != ImageIndex.stamp(ofModel: absolute) {
         warn("the existing index was made by \(p.model == absolute ? "an earlier version of that checkpoint" : p.model): re-embedding everything")
         previous = nil
       }
     }
-    let embedder = loadEmbedder(model)
     let paths: [String]
     do { paths = try findJPEGs(in: directory) } catch { fail("\(error)") }
     guard !paths.isEmpty else { fail("no .jpg or .jpeg files under \(directory): nothing to index, no index written") }
     print("\(paths.count) JPEG files under \(directory)")
-    let update = ImageIndex.build(paths: paths, embedder: embedder, previous: previous,
-                                  progress: ProgressBar(total: max(paths.count - (previous?.files.count ?? 0), 1), label: "embedding"))
+    let progress = ProgressBar(total: max(paths.count - (previous?.files.count ?? 0), 1), label: "embedding")
+    let update: ImageIndex.Update
+    if let clip {
+      let embedder: OpenAICLIPEmbedder
+      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip) } catch { fail("\(error)") }
+      update = ImageIndex.build(paths: paths, embedder: embedder, previous: previous, progress: progress)
+    } else {
+      update = ImageIndex.build(paths: paths, embedder: loadEmbedder(model), previous: previous, progress: progress)
+    }
     let (index, report) = (update.index, update.report)
     for s in report.skipped { warnSkipped(s.path, s.reason) }
     guard !index.files.isEmpty else {
@@ -99,29 +115,44 @@ struct Search: ParsableCommand {
   @Option(name: .long, help: "The checkpoint (default: the one the index was made with).")
   var model: String?
 
+  @Option(name: .long, help: "An OpenAI CLIP checkpoint instead (default: the one the index was made with).")
+  var clip: String?
+
   @Flag(name: .long, help: "One JSON object per result: {\"rank\", \"file\", \"score\"}.")
   var json = false
 
   func validate() throws {
     if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
     if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty: say what to look for") }
+    if model != nil && clip != nil { throw ValidationError("give --model or --clip, not both") }
   }
 
   func run() throws {
     let loaded: ImageIndex
     do { loaded = try ImageIndex.load(index) } catch { fail("\(error)") }
     guard !loaded.files.isEmpty else { fail("\(index) holds no images: nothing to search") }
-    if model == nil && loaded.modelStamp.isEmpty {
+    let override = model ?? clip
+    if override == nil && loaded.modelStamp.isEmpty {
       warn("\(index) was made before indexes recorded their model's size and date: cannot tell whether \(loaded.model) changed since")
-    } else if model == nil && loaded.modelStamp != ImageIndex.stamp(ofModel: loaded.model) {
+    } else if override == nil && loaded.modelStamp != ImageIndex.stamp(ofModel: loaded.model) {
       fail("\(loaded.model), the model that made \(index), has changed since (or is gone): "
         + "run clip index again, or pass --model to search with another checkpoint")
     }
-    let embedder = loadEmbedder(model ?? loaded.model)
-    guard embedder.dimension == loaded.embeddings.shape[1] else {
-      fail("the model embeds into \(embedder.dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
+    // The same kind of model as made the index, unless told otherwise.
+    let useCLIP = clip != nil || (model == nil && loaded.modelKind == ImageIndex.openAICLIPKind)
+    let dimension: Int, queryEmbedding: Tensor
+    if useCLIP {
+      let embedder: OpenAICLIPEmbedder
+      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip ?? loaded.model) } catch { fail("\(error)") }
+      (dimension, queryEmbedding) = (embedder.dimension, embedder.embedTexts([query]))
+    } else {
+      let embedder = loadEmbedder(model ?? loaded.model)
+      (dimension, queryEmbedding) = (embedder.dimension, embedder.embedTexts([query]))
     }
-    let hits = loaded.search(embedder.embedTexts([query]), k: k)
+    guard dimension == loaded.embeddings.shape[1] else {
+      fail("the model embeds into \(dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
+    }
+    let hits = loaded.search(queryEmbedding, k: k)
     for (rank, hit) in hits.enumerated() {
       let file = loaded.files[hit.index].path
       if json {

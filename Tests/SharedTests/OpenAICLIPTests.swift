@@ -159,4 +159,26 @@ struct OpenAICLIPToolTests {
     #expect(real.status == 0 && real.stdout.contains("[2/7] the model  (\(folder))") && !real.stdout.contains("hf download"), "\(real.stderr)")
     #expect(real.stdout.contains("11 ImageNet classes"))
   }
+
+  @Test("clip index and clip search with --clip: the index remembers the model's kind, a second run reuses every row")
+  func indexAndSearch() throws {
+    let (folder, _) = try Self.fullVocabularyFolder()
+    let photos = temporaryDirectory("clip-photos")
+    try FileManager.default.copyItem(atPath: Fixtures.repositoryRoot + "/Assets/grace_hopper.jpg", toPath: photos + "/a.jpg")
+    try FileManager.default.copyItem(atPath: fixtureImagePath("landscape_320x240"), toPath: photos + "/b.jpg")
+    let indexPath = photos + "/photos.index"
+    let first = try runProduct("clip", ["index", photos, "--clip", folder, "--out", indexPath])
+    #expect(first.status == 0 && first.stdout.contains("indexed 2 images (2 embedded, 0 unchanged)"), "\(first.stdout)\(first.stderr)")
+    let again = try runProduct("clip", ["index", photos, "--clip", folder, "--out", indexPath])
+    #expect(again.status == 0 && again.stdout.contains("(0 embedded, 2 unchanged)"), "\(again.stdout)\(again.stderr)")
+    let index = try ImageIndex.load(indexPath)
+    #expect(index.modelKind == ImageIndex.openAICLIPKind && index.embeddings.shape == [2, 24])
+    // The rows are the library's unit image embeddings.
+    let embedder = try OpenAICLIPEmbedder(checkpoint: folder)
+    expectClose(index.embeddings.row(0), embedder.embedImages([try JPEG.decode(path: photos + "/a.jpg")]).row(0), atol: 1e-6, rtol: 0, "index row")
+    let search = try runProduct("clip", ["search", indexPath, "a woman in a uniform", "-k", "2", "--json"])
+    #expect(search.status == 0 && search.stdout.split(separator: "\n").count == 2, "\(search.stdout)\(search.stderr)")
+    let both = try runProduct("clip", ["index", photos, "--clip", folder, "--model", "x"])
+    #expect(both.status == 64)
+  }
 }

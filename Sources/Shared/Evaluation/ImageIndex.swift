@@ -36,18 +36,26 @@ public struct ImageIndex: Sendable {
   public var embeddings: Tensor
   public var model: String
   public var modelStamp: String  // "size:mtime" of the checkpoint when it made this index
+  /// Which kind of model `model` is: "" for a checkpoint of chapter 08 / clip train, `openAICLIPKind`
+  /// for OpenAI's CLIP (chapter 11). Search loads the same kind.
+  public var modelKind: String = ""
+  public static let openAICLIPKind = "openai-clip"
 
-  public init(files: [IndexedFile], embeddings: Tensor, model: String, modelStamp: String = "") {
+  public init(files: [IndexedFile], embeddings: Tensor, model: String, modelStamp: String = "", modelKind: String = "") {
     precondition(embeddings.shape.count == 2 && embeddings.shape[0] == files.count, "one embedding row per file")
     self.files = files
     self.embeddings = embeddings
     self.model = model
     self.modelStamp = modelStamp
+    self.modelKind = modelKind
   }
 
   /// "size:mtime" of a checkpoint file, so an index notices when its model was retrained in place.
   public static func stamp(ofModel path: String) -> String {
-    fileStamp(path).map { "\($0.size):\($0.modified)" } ?? ""
+    var isDirectory: ObjCBool = false
+    let weights = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+      ? path + "/model.safetensors" : path  // a Hugging Face folder: its weights file
+    return fileStamp(weights).map { "\($0.size):\($0.modified)" } ?? ""
   }
 
   public func write(to path: String) throws {
@@ -60,6 +68,7 @@ public struct ImageIndex: Sendable {
       "format_version": Self.formatVersion,
       "model": model,
       "model_stamp": modelStamp,
+      "model_kind": modelKind,
       "files": String(decoding: try JSONEncoder().encode(files), as: UTF8.self),
     ])
     writer.add("embeddings", embeddings)
@@ -85,7 +94,8 @@ public struct ImageIndex: Sendable {
     guard let model = file.metadata["model"], !model.isEmpty else {
       throw CheckpointError(path: path, reason: "does not say which model made it (no 'model' in its metadata)")
     }
-    return ImageIndex(files: files, embeddings: embeddings, model: model, modelStamp: file.metadata["model_stamp"] ?? "")
+    return ImageIndex(files: files, embeddings: embeddings, model: model, modelStamp: file.metadata["model_stamp"] ?? "",
+                      modelKind: file.metadata["model_kind"] ?? "")
   }
 
   /// The best `k` files for a unit query embedding (P): (file index, cosine similarity), best first.
@@ -139,11 +149,26 @@ extension ImageIndex {
   public static func build(paths: [String], embedder: Embedder, previous: ImageIndex?, progress: ProgressBar? = nil)
     -> Update
   {
+    build(paths: paths, model: embedder.checkpoint, kind: "", dimension: embedder.dimension, previous: previous, progress: progress) {
+      embedder.embedImageFiles($0, progress: $1)
+    }
+  }
+
+  /// Indexes `paths` with OpenAI's CLIP (chapter 11).
+  public static func build(paths: [String], embedder: OpenAICLIPEmbedder, previous: ImageIndex?, progress: ProgressBar? = nil)
+    -> Update
+  {
+    build(paths: paths, model: embedder.checkpoint, kind: openAICLIPKind, dimension: embedder.dimension, previous: previous,
+          progress: progress) { embedder.embedImageFiles($0, progress: $1) }
+  }
+
+  /// Indexes `paths` with any model: `embedFiles` turns files into unit rows of width `dimension`.
+  public static func build(paths: [String], model: String, kind: String, dimension p: Int, previous: ImageIndex?, progress: ProgressBar?,
+                           embedFiles: ([String], ProgressBar?) -> EmbeddedFiles) -> Update {
     var report = UpdateReport()
-    let p = embedder.dimension
     var old: [String: (IndexedFile, Int)] = [:]
-    let stamp = ImageIndex.stamp(ofModel: embedder.checkpoint)
-    if let previous, previous.model == embedder.checkpoint, previous.modelStamp == stamp, previous.embeddings.shape[1] == p {
+    let stamp = ImageIndex.stamp(ofModel: model)
+    if let previous, previous.model == model, previous.modelKind == kind, previous.modelStamp == stamp, previous.embeddings.shape[1] == p {
       for (r, f) in previous.files.enumerated() { old[f.path] = (f, r) }
     }
     var files: [IndexedFile] = [], rows: [[Float]] = []
@@ -161,7 +186,7 @@ extension ImageIndex {
         toEmbed.append(stamp)
       }
     }
-    let result = embedder.embedImageFiles(toEmbed.map(\.path), progress: progress)
+    let result = embedFiles(toEmbed.map(\.path), progress)
     for (r, i) in result.embedded.enumerated() {
       files.append(toEmbed[i])
       rows.append(Array(result.embeddings.storage[(r * p)..<((r + 1) * p)]))
@@ -171,7 +196,7 @@ extension ImageIndex {
     // Keep the index in path order whatever was reused.
     let order = files.indices.sorted { files[$0].path < files[$1].path }
     let index = ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
-                           model: embedder.checkpoint, modelStamp: stamp)
+                           model: model, modelStamp: stamp, modelKind: kind)
     return Update(index: index, report: report)
   }
 }

@@ -6,6 +6,7 @@ import Foundation
 import IO
 import Image
 import Layers
+import Report
 import Models
 import TensorCore
 import Text
@@ -66,7 +67,7 @@ public struct OpenAICLIPEmbedder {
 
   /// JPEG files, `batchSize` per forward, decoded and preprocessed on every core; unit length unless
   /// `normalized` is false.
-  public func embedImageFiles(_ paths: [String], batchSize: Int = 16, normalized: Bool = true) -> EmbeddedFiles {
+  public func embedImageFiles(_ paths: [String], batchSize: Int = 16, normalized: Bool = true, progress: ProgressBar? = nil) -> EmbeddedFiles {
     var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
     let s = model.config.imageSize
     for start in stride(from: 0, to: paths.count, by: batchSize) {
@@ -86,6 +87,7 @@ public struct OpenAICLIPEmbedder {
         let features = model.encodeImage(Tensor(shape: [count, 3, s, s], storage: batch)).features
         storage += (normalized ? l2Normalize(features).0 : features).storage
       }
+      progress?.update(end, info: "")
     }
     return EmbeddedFiles(embeddings: Tensor(shape: [embedded.count, dimension], storage: storage), embedded: embedded, skipped: skipped)
   }
