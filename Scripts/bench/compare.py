@@ -1,7 +1,7 @@
 """Runs the same workloads with our Swift code and with numpy (OpenBLAS) / PyTorch in one run, on this
 machine, with the same thread counts, and prints one table with the ratios.
 
-    python Scripts/bench/compare.py [gemm] [vit] [attention] [minilm] [bert] [step] [e2e] [memory]
+    python Scripts/bench/compare.py [gemm] [vit] [attention] [minilm] [bert] [clip] [step] [e2e] [memory]
         # builds `bench` in release mode first; with no workload named, runs them all and rewrites
         # BENCHMARKS.md (date, CPU, the table); --no-write prints only
 
@@ -240,6 +240,30 @@ def main(workloads):
                 label = f"clip {name} fwd+bwd batch 8"
                 row(label, threads, mine[(label, threads)]["seconds"], t_ref, "torch")
 
+    if "clip" in workloads:
+        # OpenAI's CLIP ViT-B/32 (chapter 11): Hugging Face's CLIPModel, random weights, the same batches.
+        import open_clip
+        from transformers import CLIPConfig, CLIPModel
+
+        mine = ours("clip-b32")
+        model = CLIPModel(CLIPConfig()).eval()
+        tokenizer = open_clip.get_tokenizer("ViT-B-32")
+        classes = ["tench", "goldfish", "great white shark", "tiger shark", "hammerhead shark", "electric ray", "stingray", "rooster"]
+        prompts = [f"a photo of a {classes[i % len(classes)]} number {i}." for i in range(32)]
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for batch in (1, 32):
+                pixels = torch.randn(batch, 3, 224, 224)
+                ids = tokenizer(prompts[:batch])
+                ids = ids[:, :int(ids.argmax(dim=-1).max()) + 1]  # cut after the last <|endoftext|>, as ours does
+                with torch.no_grad():
+                    t_image = time_median(lambda: model.get_image_features(pixel_values=pixels))
+                    t_text = time_median(lambda: model.get_text_features(input_ids=ids))
+                for what, t_ref in (("image", t_image), ("text", t_text)):
+                    name = f"clip b/32 {what} features batch {batch}"
+                    r = mine[(name, threads)]
+                    row(name, threads, r["seconds"], t_ref, "torch", r["gflops"] * r["seconds"] or None)
+
     if "e2e" in workloads:
         # As a user does it: one command embeds 32 photos (decode + resize + crop + ViT-B/16), timed from
         # process start to exit, beside a Python process doing the same with Pillow + timm; one thread
@@ -295,7 +319,7 @@ def main(workloads):
 
 if __name__ == "__main__":
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
-    everything = ["gemm", "vit", "attention", "minilm", "bert", "step", "e2e", "memory"]
+    everything = ["gemm", "vit", "attention", "minilm", "bert", "clip", "step", "e2e", "memory"]
     cpu, versions, memory_rows = main(names or everything)
     if not names and "--no-write" not in sys.argv:
         path = os.path.join(REPO, "BENCHMARKS.md")

@@ -17,7 +17,7 @@ import Shared
 
 struct Options: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "bench", abstract: "Time one workload (Scripts/bench/compare.py adds PyTorch beside it).")
-  @Argument(help: "gemm, gemm-steps, vit, minilm, bert, step, peak, attention or memory-vit.") var workload = "gemm"
+  @Argument(help: "gemm, gemm-steps, vit, minilm, bert, step, peak, attention, clip-b32 or memory-vit.") var workload = "gemm"
   @Option(help: "Thread counts, comma-separated.") var threads = "1,2"
   @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
   @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
@@ -268,6 +268,26 @@ case "attention":
     let seconds = timeMedian { _ = attention.forward(x) }  // the cache it returns is what backward would need
     report("attention 197 tokens x 12 heads", threads: threads, seconds: seconds, flop: flop)
   }
+case "clip-b32":
+  // OpenAI's CLIP ViT-B/32 (chapter 11), deterministic weights: image features for batches of 1 and 32
+  // photos' pixels, text features for 1 and 32 prompts ("a photo of a {ImageNet class}.", cut at <|endoftext|>).
+  let model = OpenAICLIP(config: .b32)
+  let tokenizer = try! CLIPTokenizer.bundled()
+  let classes = ["tench", "goldfish", "great white shark", "tiger shark", "hammerhead shark", "electric ray", "stingray", "rooster"]
+  let prompts = (0..<32).map { "a photo of a \(classes[$0 % classes.count]) number \($0)." }
+  let c = model.config
+  let imageFlop = Double(c.visionLayers) * (2 * 50 * 768 * 768 * 12 + 2 * 2 * 50 * 50 * 768) + 2 * 49 * 3 * 32 * 32 * 768
+  for threads in threadCounts {
+    kernelThreads = threads
+    for batch in [1, 32] {
+      let pixels = Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1)
+      let seconds = timeMedian { _ = model.encodeImage(pixels) }
+      report("clip b/32 image features batch \(batch)", threads: threads, seconds: seconds, flop: imageFlop * Double(batch))
+      let ids = tokenizer.batch(Array(prompts.prefix(batch)))
+      let textSeconds = timeMedian { _ = model.encodeText(ids) }
+      report("clip b/32 text features batch \(batch)", threads: threads, seconds: textSeconds, flop: 0)
+    }
+  }
 case "memory-vit":
   // Peak resident memory of: ViT-B/16 weights + one forward of `batch` images (one process per measurement).
   let batch = batches.first ?? 1
@@ -284,5 +304,5 @@ case "memory-vit":
     print(String(format: "vit-b/16 batch %d: peak resident memory %.0f MB", batch, megabytes))
   }
 default:
-  fail("unknown workload '\(workload)' (available: gemm, vit, minilm, bert, step, peak, attention, memory-vit)")
+  fail("unknown workload '\(workload)' (available: gemm, gemm-steps, vit, minilm, bert, step, peak, attention, clip-b32, memory-vit)")
 }
