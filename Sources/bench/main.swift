@@ -268,6 +268,30 @@ case "attention":
     let seconds = timeMedian { _ = attention.forward(x) }  // the cache it returns is what backward would need
     report("attention 197 tokens x 12 heads", threads: threads, seconds: seconds, flop: flop)
   }
+case "gemm-small":
+  // Few-row Linear products (a text's tokens, one image's class token) through the packed GEMM and
+  // through gemmSkinny: where the crossover is (GEMMBlocking.skinnyRows).
+  for threads in threadCounts {
+    for (n, k) in [(2304, 768), (1536, 512)] {
+      for m in [1, 4, 12, 16, 24, 32, 50, 64, 96, 128, 197] {
+        let a = Tensor.deterministic([m, k], name: "a", scale: 1), b = Tensor.deterministic([n, k], name: "b", scale: 1)
+        var c = Tensor.zeros([m, n])
+        for (label, rows) in [("packed", 0), ("skinny", 1 << 20)] {
+          let saved = GEMMBlocking.skinnyRows
+          GEMMBlocking.skinnyRows = rows
+          let seconds = a.withUnsafePointer { ap in
+            b.withUnsafePointer { bp in
+              c.withUnsafeMutablePointer { cp in
+                timeMedian { gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap, lda: k, b: bp, ldb: k, c: cp, ldc: n, threads: threads) }
+              }
+            }
+          }
+          GEMMBlocking.skinnyRows = saved
+          report("gemm \(label) \(m)x\(n)x\(k)", threads: threads, seconds: seconds, flop: 2.0 * Double(m * n * k))
+        }
+      }
+    }
+  }
 case "clip-b32":
   // OpenAI's CLIP ViT-B/32 (chapter 11), deterministic weights: image features for batches of 1 and 32
   // photos' pixels, text features for 1 and 32 prompts ("a photo of a {ImageNet class}.", cut at <|endoftext|>).
