@@ -53,6 +53,10 @@ CLIP_SPECIAL = [
     # long texts around the 75-piece cut
     " ".join(["photo"] * 74), " ".join(["photo"] * 75), " ".join(["photo"] * 76), " ".join(["word"] * 200),
     "a" * 300, "😀" * 40, "日本" * 60,
+    # found by a hostile review: IGNORECASE contractions, ftfy's per-line "<" rule
+    "dog'\u017f bone", "'\ufb05", "'\u017f't", "&amp;amp;amp;\n<b>", "a &amp; b\nc <d> &amp;\n&amp; e", "<i>\n&amp;",
+    # long texts: the 75-token cut is found without cleaning everything (a space, a line, a "<" later in the line)
+    ("word &amp; " * 700) + "<b> end", ("x" * 5000) + " tail &amp;", ("caf\u00e9 " * 1500) + "\n&lt;" * 3,
     # mojibake, which only ftfy's fix_encoding repairs
     "caf\u00c3\u00a9", "\u00e2\u20ac\u0153quoted\u00e2\u20ac\u009d", "The Mona Lisa doesn\u00e2\u20ac\u2122t have eyebrows.",
     "\u00c3\u00a0 la mode", "s\u00c3\u00b3",

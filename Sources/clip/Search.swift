@@ -138,7 +138,8 @@ struct Search: ParsableCommand {
       fail("\(loaded.model), the model that made \(index), has changed since (or is gone): "
         + "run clip index again, or pass --model to search with another checkpoint")
     }
-    // The same kind of model as made the index, unless told otherwise.
+    // The same kind of model as made the index, unless told otherwise (then say so: the widths may agree
+    // while the spaces do not).
     let useCLIP = clip != nil || (model == nil && loaded.modelKind == ImageIndex.openAICLIPKind)
     let dimension: Int, queryEmbedding: Tensor
     if useCLIP {
@@ -151,6 +152,9 @@ struct Search: ParsableCommand {
     }
     guard dimension == loaded.embeddings.shape[1] else {
       fail("the model embeds into \(dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
+    }
+    if let override, (useCLIP ? ImageIndex.openAICLIPKind : "") != loaded.modelKind || URL(fileURLWithPath: override).standardizedFileURL.path != loaded.model {
+      warn("searching \(index) (made by \(loaded.model)) with \(override): the scores mean something only if both embed into the same space")
     }
     let hits = loaded.search(queryEmbedding, k: k)
     for (rank, hit) in hits.enumerated() {

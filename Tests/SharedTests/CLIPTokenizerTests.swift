@@ -63,7 +63,7 @@ struct CLIPTokenizerTests {
     // Hugging Face's tokenizers backend normalises with NFC, whitespace and a per-character lower case
     // only (no final "ς"). Where it disagrees with open_clip, the text must be one that ftfy, html.unescape
     // or Python's lower() changes beyond that (the cleaner's output differs from NFC + whitespace +
-    // per-character lower case), mojibake, or one spelling the special tokens.
+    // per-character lower case), mojibake, one spelling the special tokens, or a contraction with a long s.
     let cleaner = CLIPTextCleaner()
     var differ = 0, unexplained: [String] = []
     for entry in try Self.entries() {
@@ -73,6 +73,7 @@ struct CLIPTokenizerTests {
       let plain = String(String.UnicodeScalarView(collapsed.unicodeScalars.flatMap { $0.properties.lowercaseMapping.unicodeScalars }))
       let special = entry.text.lowercased().contains("start_of_text") || entry.text.lowercased().contains("end_of_text")
         || entry.text.contains("<|")
+        || entry.text.unicodeScalars.contains("\u{017F}")  // "'ſ": Python's IGNORECASE folds ſ to s in a contraction, Rust's regex does not
       if plain == cleaner.clean(entry.text) && !special && entry.unfixed == nil && unexplained.count < 10 {
         unexplained.append(entry.text.debugDescription)
       }
@@ -118,5 +119,39 @@ struct CLIPTokenizerTests {
     try JSONSerialization.data(withJSONObject: vocab).write(to: URL(fileURLWithPath: folder + "/vocab.json"))
     #expect { try CLIPTokenizer(huggingFaceDirectory: folder) } throws: { "\($0)".contains("no <|startoftext|> / <|endoftext|>") }
     #expect { try CLIPTokenizer(huggingFaceDirectory: folder + "/missing") } throws: { "\($0)".contains("no such file") }
+  }
+
+  @Test("the 75-token cut of a long text equals the first 75 ids of the whole, without cleaning the whole")
+  func longTexts() throws {
+    var checked = 0
+    for entry in try Self.entries() where entry.ids.count > 75 && entry.unfixed == nil {
+      #expect(Self.tokenizer.tokenIds(entry.text, limit: 75) == Array(entry.ids.prefix(75)), "\(entry.text.prefix(40).debugDescription)…")
+      checked += 1
+    }
+    #expect(checked >= 5)
+    // A megabyte caption of words costs its first words, not the megabyte.
+    let huge = String(repeating: "a photo of a dog &amp; a cat ", count: 40_000)
+    let started = Date()
+    #expect(Self.tokenizer.encode(huge).count == 77)
+    #expect(Date().timeIntervalSince(started) < 60, "the cut should not clean all \(huge.count) characters")
+  }
+
+  @Test("a Hugging Face folder with a shorter merge list (and a final newline) is a vocabulary of its own")
+  func smallVocabulary() throws {
+    let folder = temporaryDirectory("clip-small-vocab")
+    let all = try String(contentsOfFile: BundledAssets.path(BundledAssets.clipMerges)!, encoding: .utf8).split(separator: "\n")
+    let merges = all.dropFirst().prefix(100).map { $0.split(separator: " ").map(String.init) }
+    try ("#version: 0.2\n" + merges.map { $0.joined(separator: " ") }.joined(separator: "\n") + "\n")
+      .write(toFile: folder + "/merges.txt", atomically: true, encoding: .utf8)
+    var tokens = CLIPTokenizer.byteCharacters.map { String($0.character) }
+    tokens += tokens.map { $0 + "</w>" }
+    tokens += merges.map { $0[0] + $0[1] } + ["<|startoftext|>", "<|endoftext|>"]
+    var vocab: [String: Int] = [:]
+    for (id, token) in tokens.enumerated() where vocab[token] == nil { vocab[token] = id }
+    try JSONSerialization.data(withJSONObject: vocab).write(to: URL(fileURLWithPath: folder + "/vocab.json"))
+    let small = try CLIPTokenizer(huggingFaceDirectory: folder)
+    let ids = small.encode("a dog")
+    #expect(ids.first == small.startId && ids.last == small.endId && small.startId == tokens.count - 2)
+    #expect(ids.dropFirst().dropLast().allSatisfy { $0 < tokens.count - 2 })
   }
 }

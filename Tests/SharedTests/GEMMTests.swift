@@ -50,6 +50,13 @@ struct GEMMTests {
     check(m: m, n: n, k: k, transA: true, transB: false, accumulate: false, bias: true, threads: 2)
   }
 
+  @Test("few rows against a Linear weight (the unpacked path), split over 2 threads: 33×2305×769 and 64×1537×512")
+  func skinnyThreads() {
+    check(m: 33, n: 2305, k: 769, transA: false, transB: true, accumulate: true, bias: true, threads: 2)
+    check(m: 64, n: 1537, k: 512, transA: false, transB: true, accumulate: false, bias: false, threads: 2)
+    check(m: 65, n: 1537, k: 512, transA: false, transB: true, accumulate: false, bias: true, threads: 2)  // just past it: packed
+  }
+
   @Test("ViT shape 197×2304×768 (qkv), 1 and 2 threads")
   func vitShape() {
     check(m: 197, n: 2304, k: 768, transA: false, transB: true, accumulate: false, bias: true, threads: 1)

@@ -86,6 +86,21 @@ struct OpenAICLIPTests {
     #expect { try OpenAICLIPConfig(huggingFaceConfig: folder + "/config.json") } throws: { "\($0)".contains("between 1 and") }
     try #"{"vision_config": {"hidden_act": "relu"}, "text_config": {}}"#.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
     #expect { try OpenAICLIPConfig(huggingFaceConfig: folder + "/config.json") } throws: { "\($0)".contains("not quick_gelu or gelu") }
+    // Sizes that would allocate terabytes, or a context with no room for its two special tokens, are
+    // refused by the config itself (a hostile review crashed the loader with these).
+    for (json, message) in [(#"{"vision_config": {}, "text_config": {"hidden_size": 1048576, "num_attention_heads": 1, "vocab_size": 1}}"#, "parameters"),
+                            (#"{"vision_config": {"image_size": 1048576, "patch_size": 1}, "text_config": {}}"#, "patches"),
+                            (#"{"vision_config": {}, "text_config": {"num_hidden_layers": 1000000}}"#, "parameters"),
+                            (#"{"vision_config": {}, "text_config": {"max_position_embeddings": 1}}"#, "must hold <|startoftext|>"),
+                            (#"{"vision_config": {"hidden_act": 3}, "text_config": {}}"#, "not a name"),
+                            (#"{"vision_config": {"layer_norm_eps": "x"}, "text_config": {}}"#, "not a number")] {
+      try json.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+      #expect { try OpenAICLIPConfig(huggingFaceConfig: folder + "/config.json") } throws: { "\($0)".contains(message) }
+    }
+    // A config the file is far too small for is refused before the model is allocated.
+    try FileManager.default.copyItem(atPath: Fixtures.path("ch11-clip-small-hf/model.safetensors"), toPath: folder + "/model.safetensors")
+    try #"{"vision_config": {}, "text_config": {}}"#.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+    #expect { try OpenAICLIP(checkpoint: folder) } throws: { "\($0)".contains("the configuration needs at least") }
   }
 }
 

@@ -97,8 +97,11 @@ var losses: [Float] = []
 var computeSeconds = 0.0
 let startComm = communicator.seconds
 var epoch = 0, batchIndex = 0
+// This rank's rows of every global batch: it decodes only its own images (with --no-exchange, all of them).
+let rows = exchange == nil ? 0..<globalBatch : (rank * local)..<((rank + 1) * local)
 var loader = BatchLoader(dataset: dataset, images: trainImages, batchSize: globalBatch, tokenizer: tokenizer, pipeline: config.imagePipeline,
-                         side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed, epoch: 0)
+                         side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed, epoch: 0,
+                         shard: rows)
 let bar = lead ? ProgressBar(total: steps, label: "steps") : nil
 let trainStart = now()
 for step in 0..<steps {
@@ -107,7 +110,8 @@ for step in 0..<steps {
     epoch += 1
     batchIndex = 0
     loader = BatchLoader(dataset: dataset, images: trainImages, batchSize: globalBatch, tokenizer: tokenizer, pipeline: config.imagePipeline,
-                         side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed, epoch: epoch)
+                         side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed, epoch: epoch,
+                         shard: rows)
   }
   let batch = loader.batch(batchIndex)
   batchIndex += 1
@@ -115,17 +119,13 @@ for step in 0..<steps {
     FileHandle.standardError.write(Data("rank \(rank): dying at step \(step) (--die-at)\n".utf8))
     exit(3)
   }
-  // This rank's shard of the global batch (and of the dropout masks, drawn for the whole batch).
-  let rows = exchange == nil ? 0..<globalBatch : (rank * local)..<((rank + 1) * local)
+  // The loader made this rank's rows; the dropout masks are drawn for the whole batch and sliced.
   let side = config.model.vit.imageSize
   var masksRNG = SeededRNG(seed: config.seed ^ UInt64(step + 1) &* 0xA24B_AED4_963E_E407)
   let shape = [globalBatch, config.model.projectionDim]
   let masks = (dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG), dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG))
-  let length = batch.tokens.length
-  let tokens = TokenBatch(inputIds: Array(batch.tokens.inputIds[(rows.lowerBound * length)..<(rows.upperBound * length)]),
-                          attentionMask: Array(batch.tokens.attentionMask[(rows.lowerBound * length)..<(rows.upperBound * length)]),
-                          tokenTypeIds: Array(batch.tokens.tokenTypeIds[(rows.lowerBound * length)..<(rows.upperBound * length)]),
-                          batchSize: rows.count, length: length)
+  guard batch.pixels.shape[0] == rows.count else { fail("rank \(rank): \(rows.count - batch.pixels.shape[0]) of its images could not be read: \(batch.skipped)") }
+  let tokens = batch.tokens
   let multiplier = cosineMultiplier(step: step, warmupSteps: warmup, totalSteps: steps)
   for (i, base) in config.optimizer.groups.enumerated() where i < optimizer.groups.count {
     optimizer.groups[i].learningRate = base.learningRate * multiplier
@@ -133,7 +133,7 @@ for step in 0..<steps {
   let before = communicator.seconds, t0 = now()
   do {
     let result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer,
-                               pixels: batch.pixels.rows(rows).reshaped([rows.count, 3, side, side]), batch: tokens,
+                               pixels: batch.pixels.reshaped([rows.count, 3, side, side]), batch: tokens,
                                dropoutMasks: (masks.0.rows(rows), masks.1.rows(rows)), exchange: exchange)
     losses.append(result.loss)
     bar?.update(step + 1, info: String(format: "loss %.4f", result.loss))

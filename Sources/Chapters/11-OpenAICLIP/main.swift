@@ -78,13 +78,13 @@ notebook.note("conv \(config.patchSize)×\(config.patchSize) → \(config.numPat
 
 // MARK: 4. the text tower: causal, read at <|endoftext|>
 let short = ["a dog"]
-let shortIds = tokenizer.batch(short, contextLength: config.contextLength)
+let shortIds = embedder.tokenizer.batch(short, contextLength: config.contextLength)  // the checkpoint's own vocabulary
 let text = notebook.step("the text tower", "causal: token t attends to tokens 0…t; the feature is read at <|endoftext|>") {
   model.encodeText(shortIds, keepCaches: true)
 }
 let probs = text.cache.blocks[0].attention.probs  // (1, H, L, L)
 let l = probs.shape[2]
-notebook.note("\(short[0].debugDescription) → " + tokenizer.pieces(Array(shortIds[0].prefix(l))).joined(separator: " ")
+notebook.note("\(short[0].debugDescription) → " + embedder.tokenizer.pieces(Array(shortIds[0].prefix(l))).joined(separator: " ")
   + "  (the rows are cut after <|endoftext|>: later tokens cannot change it)")
 notebook.note("block 0, head 0 attention — zeros above the diagonal:")
 for i in 0..<l {
@@ -112,7 +112,8 @@ for hit in topK(probabilities, k: 5) {
 // MARK: 6. photo search
 var gallery: [(name: String, image: RGBImage)] = []
 if let folder = args.photos {
-  let paths = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.lowercased().hasSuffix(".jpg") || $0.lowercased().hasSuffix(".jpeg") }.sorted()
+  guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { fail("--photos \(folder): not a folder I can read") }
+  let paths = names.filter { $0.lowercased().hasSuffix(".jpg") || $0.lowercased().hasSuffix(".jpeg") }.sorted()
   for (path, result) in zip(paths, loadImages(paths.map { folder + "/" + $0 }) { $0 }) {
     if case .success(let image) = result { gallery.append((path, image)) }
   }

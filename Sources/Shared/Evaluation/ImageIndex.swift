@@ -53,9 +53,12 @@ public struct ImageIndex: Sendable {
   /// "size:mtime" of a checkpoint file, so an index notices when its model was retrained in place.
   public static func stamp(ofModel path: String) -> String {
     var isDirectory: ObjCBool = false
-    let weights = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-      ? path + "/model.safetensors" : path  // a Hugging Face folder: its weights file
-    return fileStamp(weights).map { "\($0.size):\($0.modified)" } ?? ""
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
+      // A Hugging Face folder: its weights and its config (an edited activation or eps is another model).
+      let parts = ["model.safetensors", "config.json"].map { name in fileStamp(path + "/" + name).map { "\($0.size):\($0.modified)" } ?? "-" }
+      return parts.joined(separator: "+")
+    }
+    return fileStamp(path).map { "\($0.size):\($0.modified)" } ?? ""
   }
 
   public func write(to path: String) throws {

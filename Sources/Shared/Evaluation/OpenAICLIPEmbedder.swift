@@ -24,6 +24,10 @@ public struct OpenAICLIPEmbedder {
     guard tokenizer.vocabularySize <= model.config.vocabSize else {
       throw CheckpointError(path: checkpoint, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's token table only \(model.config.vocabSize) rows")
     }
+    let scale = model.logitScale.storage[0]
+    guard scale.isFinite && scale < 80 else {
+      throw CheckpointError(path: checkpoint, reason: "logit_scale \(scale) is out of range: exp of it must be finite (OpenAI's is ln 100 = 4.6)")
+    }
     self.model = model
     self.tokenizer = tokenizer
     var config = EvalTransformConfig.openAICLIP

@@ -120,7 +120,9 @@ public struct OpenAICLIP: Sendable {
     }
     let resolved = try config ?? Self.inferConfig(file, format: format, path: weights)
     try resolved.validate(source: weights)
-    try file.requireParameters(atLeast: Double(resolved.visionLayers) * 12 * Double(resolved.visionWidth * resolved.visionWidth))
+    // Every parameter comes from the file: one that holds fewer cannot fill this config, so it is refused
+    // before the model is allocated (a config.json claiming width 10⁶ is an error, not an out-of-memory kill).
+    try file.requireParameters(atLeast: resolved.parameterCount)
     self.init(zeros: resolved)
     do {
       // Hugging Face's position_ids buffers are saved by older versions; nothing reads them.

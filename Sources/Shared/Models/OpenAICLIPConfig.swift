@@ -64,8 +64,19 @@ public struct OpenAICLIPConfig: Sendable, Equatable {
     try check(visionWidth % visionHeads == 0, "vision width \(visionWidth) is not divisible by \(visionHeads) heads")
     try check(textWidth % textHeads == 0, "text width \(textWidth) is not divisible by \(textHeads) heads")
     try check(layerNormEps > 0 && layerNormEps < 1, "layer_norm_eps \(layerNormEps) must be in (0, 1)")
-    try check(Double(visionWidth) * Double(visionWidth) * 12 * Double(visionLayers) < 4e9
-                && Double(vocabSize) * Double(textWidth) < 4e9, "the model would need more than 16 GB of weights")
+    try check(contextLength >= 2, "the text context (\(contextLength)) must hold <|startoftext|> and <|endoftext|>")
+    try check(numPatches <= 1 << 16, "\(imageSize)-pixel images in \(patchSize)-pixel patches make \(numPatches) patches (at most 65,536)")
+    try check(parameterCount < 2e9, String(format: "the model would have %.3g parameters (this port allocates at most 2e9, 8 GB)", parameterCount))
+  }
+
+  /// Every parameter a checkpoint of this configuration holds (the model adds only zero biases),
+  /// counted in Double before anything is allocated.
+  public var parameterCount: Double {
+    func tower(_ width: Int, _ layers: Int) -> Double { Double(layers) * (12 * Double(width) * Double(width) + 13 * Double(width)) }
+    let dv = Double(visionWidth), dt = Double(textWidth), e = Double(embedDim)
+    let vision = dv * 3 * Double(patchSize) * Double(patchSize) + dv * Double(visionTokens + 5) + tower(visionWidth, visionLayers)
+    let text = Double(vocabSize) * dt + Double(contextLength) * dt + 2 * dt + tower(textWidth, textLayers)
+    return vision + text + e * (dv + dt) + 1
   }
 
   /// A Hugging Face CLIPModel config.json (its vision_config, text_config and projection_dim).
@@ -103,12 +114,18 @@ public struct OpenAICLIPConfig: Sendable, Equatable {
           throw ConfigurationError(source: path, problems: ["\(section).intermediate_size is \(mlp); this port supports 4 × hidden_size (\(4 * width))"])
         }
       }
+      if let value = object["hidden_act"], !(value is String) {
+        throw ConfigurationError(source: path, problems: ["\(section).hidden_act is \(value), not a name"])
+      }
       let act = object["hidden_act"] as? String ?? "quick_gelu"
       guard let parsed = Activation(huggingFaceName: act) else {
         throw ConfigurationError(source: path, problems: ["\(section).hidden_act \"\(act)\" is not quick_gelu or gelu"])
       }
       activation = parsed
-      if let eps = object["layer_norm_eps"] as? NSNumber { layerNormEps = eps.floatValue }
+      if let eps = object["layer_norm_eps"] {
+        guard let number = eps as? NSNumber else { throw ConfigurationError(source: path, problems: ["\(section).layer_norm_eps is \(eps), not a number"]) }
+        layerNormEps = number.floatValue
+      }
     }
     let visionAct = vision["hidden_act"] as? String ?? "quick_gelu", textAct = text["hidden_act"] as? String ?? "quick_gelu"
     guard visionAct == textAct else {

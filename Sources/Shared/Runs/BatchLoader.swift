@@ -38,14 +38,19 @@ public final class BatchLoader: @unchecked Sendable {
   private var ready: [Int: TrainingBatch] = [:]
   private let available = DispatchSemaphore(value: 0)
   private let slots: DispatchSemaphore
+  public let shard: Range<Int>?
   private var cancelled = false
   /// Seconds the consumer spent waiting for batches.
   public private(set) var waitSeconds = 0.0
 
   /// `images`: this split's images; `shuffle`: a new order every epoch (training) or file order.
   /// `captionChoice`: nil = a random caption per image per epoch (training); k = always caption k.
+  /// `shard`: only these rows of every batch are made (chapter 10: each rank decodes its own share of
+  /// the global batch; the order, captions and augmentation of those rows are the whole batch's).
   public init(dataset: CaptionDataset, images: [String], batchSize: Int, tokenizer: BertTokenizer, pipeline: ImagePipeline,
-              side: Int, maxLength: Int, train: Bool, seed: UInt64, epoch: Int, startBatch: Int = 0, prefetch: Int = 3) {
+              side: Int, maxLength: Int, train: Bool, seed: UInt64, epoch: Int, startBatch: Int = 0, prefetch: Int = 3,
+              shard: Range<Int>? = nil) {
+    self.shard = shard
     self.dataset = dataset
     self.batchSize = batchSize
     self.tokenizer = tokenizer
@@ -106,7 +111,11 @@ public final class BatchLoader: @unchecked Sendable {
 
   /// Builds batch `index`: decode, transform, tokenize. Unreadable images are skipped and named.
   func make(_ index: Int) -> TrainingBatch {
-    let names = order[(index * batchSize)..<min(order.count, (index + 1) * batchSize)]
+    var names = order[(index * batchSize)..<min(order.count, (index + 1) * batchSize)]
+    if let shard {  // this rank's rows of the batch
+      let lower = min(names.startIndex + shard.lowerBound, names.endIndex), upper = min(names.startIndex + shard.upperBound, names.endIndex)
+      names = names[lower..<upper]
+    }
     var pixels: [Float] = [], captions: [String] = [], kept: [String] = [], skipped: [String] = []
     for name in names {
       // Per-image generator: the caption choice and augmentation depend only on (seed, epoch, image).

@@ -22,12 +22,32 @@ public struct CLIPTextCleaner: Sendable {
 
   // MARK: ftfy.fix_text without fix_encoding
 
-  /// ftfy's loop: entities (only when the text has no "<", i.e. is not markup), C1 controls read as
+  /// ftfy's loop: entities (only on lines before the first "<", which may be markup), C1 controls read as
   /// Windows-1252, Latin ligatures taken apart, full/half-width forms to normal width, curly quotes
   /// straightened, line breaks to \n, terminal colour escapes and stray control characters removed,
   /// NFC — repeated until the text stops changing.
   public func fixText(_ text: String) -> String {
-    let unescape = !text.unicodeScalars.contains("<")
+    // ftfy fixes the text line by line (each segment ends after a "\n"), and stops unescaping entities
+    // from the first line that holds a "<" (it may be markup) to the end.
+    var out = ""
+    var unescape = true
+    var segment = String.UnicodeScalarView()
+    func flush() {
+      if segment.isEmpty { return }
+      if segment.contains("<") { unescape = false }
+      out += fixSegment(String(segment), unescape: unescape)
+      segment = String.UnicodeScalarView()
+    }
+    for c in text.unicodeScalars {
+      segment.append(c)
+      if c == "\n" { flush() }
+    }
+    flush()
+    return out
+  }
+
+  /// ftfy's fix loop on one line.
+  func fixSegment(_ text: String, unescape: Bool) -> String {
     var s = text
     while true {
       let before = s

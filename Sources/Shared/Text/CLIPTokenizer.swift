@@ -112,6 +112,7 @@ public struct CLIPTokenizer: Sendable {
       throw VocabularyError(path: path, reason: "does not start with a #version line (not a BPE merges file)")
     }
     lines.removeFirst()
+    while lines.last?.isEmpty == true { lines.removeLast() }  // a final newline is not a merge
     var merges: [(String, String)] = []
     for (i, line) in lines.prefix(mergeCount).enumerated() {
       let parts = line.split(separator: " ", omittingEmptySubsequences: false)
@@ -136,7 +137,8 @@ public struct CLIPTokenizer: Sendable {
   public init(huggingFaceDirectory directory: String) throws {
     let vocabPath = directory + "/vocab.json", mergesPath = directory + "/merges.txt"
     let merges = try Self.readMerges(path: mergesPath)
-    guard let object = try? JSONSerialization.jsonObject(with: Data(try readText(vocabPath).utf8)) as? [String: Any] else {
+    let vocabText = try readText(vocabPath)
+    guard let object = try? JSONSerialization.jsonObject(with: Data(vocabText.utf8)) as? [String: Any] else {
       throw VocabularyError(path: vocabPath, reason: "is not a JSON object of token → id")
     }
     var tokens = [String](repeating: "", count: object.count)
@@ -153,12 +155,32 @@ public struct CLIPTokenizer: Sendable {
 
   // MARK: Encoding
 
-  /// BPE ids of `text` (no start/end tokens); with a `limit`, stops once that many ids exist.
+  /// BPE ids of `text` (no start/end tokens); with a `limit`, the first `limit` of them. A long text is
+  /// then cleaned and split only as far as the limit needs: no cleaning rule, entity or pre-token
+  /// reaches across an ASCII space, so a prefix cut at a space (and not inside a line that goes on to a
+  /// "<", which switches entities off for that whole line) starts with the same tokens as the whole.
   public func tokenIds(_ text: String, limit: Int? = nil) -> [Int] {
+    guard let limit else { return ids(cleaned: cleaner.clean(text), limit: Int.max) }
+    let scalars = Array(text.unicodeScalars)
+    var size = 4096
+    while size < scalars.count {
+      var end = size
+      while end < scalars.count && scalars[end] != " " && scalars[end] != "\n" { end += 1 }
+      var lineEnd = end
+      while lineEnd < scalars.count && scalars[lineEnd] != "\n" { lineEnd += 1 }
+      if scalars[end..<lineEnd].contains("<") { end = min(scalars.count, lineEnd + 1) }
+      let ids = ids(cleaned: cleaner.clean(String(String.UnicodeScalarView(scalars[0..<end]))), limit: limit + 1)
+      if ids.count > limit { return Array(ids.prefix(limit)) }
+      size *= 4
+    }
+    return ids(cleaned: cleaner.clean(text), limit: limit)
+  }
+
+  /// BPE ids of an already-cleaned text, stopping after the piece that reaches `limit`, cut to `limit`.
+  func ids(cleaned: String, limit: Int) -> [Int] {
     var ids: [Int] = []
-    let cap = limit ?? Int.max
-    for piece in pretokenize(cleaner.clean(text)) {
-      if ids.count >= cap { break }
+    for piece in pretokenize(cleaned) {
+      if ids.count >= limit { break }
       switch piece {
       case .special(let id): ids.append(id)
       case .text(let scalars):
@@ -167,11 +189,11 @@ public struct CLIPTokenizer: Sendable {
         for symbol in bpe(word) { ids.append(encoder[symbol]!) }  // every merge result and byte is in the vocabulary (init checks)
       }
     }
-    return ids.count > cap ? Array(ids.prefix(cap)) : ids
+    return ids.count > limit ? Array(ids.prefix(limit)) : ids
   }
 
   /// <|startoftext|> + ids + <|endoftext|>, at most `contextLength`: a longer text keeps its first 75
-  /// pieces and still ends in <|endoftext|> (the text tower reads its feature there).
+  /// tokens and still ends in <|endoftext|> (the text tower reads its feature there).
   public func encode(_ text: String, contextLength: Int = CLIPTokenizer.contextLength) -> [Int] {
     precondition(contextLength >= 2, "the context must hold <|startoftext|> and <|endoftext|>")
     return [startId] + tokenIds(text, limit: contextLength - 2) + [endId]
@@ -266,6 +288,13 @@ public struct CLIPTokenizer: Sendable {
       let l = Array(literal.unicodeScalars)
       return i + l.count <= s.count && Array(s[i..<(i + l.count)]) == l
     }
+    // open_clip compiles the pattern with IGNORECASE: after lower-casing, that still lets "ſ" (long s,
+    // which case-folds to s) end a contraction: "dog'ſ" is dog + 'ſ.
+    func matchesIgnoringCase(_ literal: String, at i: Int) -> Bool {
+      let l = Array(literal.unicodeScalars)
+      guard i + l.count <= s.count else { return false }
+      return zip(s[i..<(i + l.count)], l).allSatisfy { a, b in a == b || (b == "s" && a == "\u{017F}") }
+    }
     outer: while i < s.count {
       for (literal, id) in [("<start_of_text>", startId), ("<end_of_text>", endId)] where matches(literal, at: i) {
         pieces.append(.special(id))
@@ -273,7 +302,7 @@ public struct CLIPTokenizer: Sendable {
         continue outer
       }
       if s[i] == "'" {
-        for suffix in ["s", "t", "re", "ve", "m", "ll", "d"] where matches(suffix, at: i + 1) {
+        for suffix in ["s", "t", "re", "ve", "m", "ll", "d"] where matchesIgnoringCase(suffix, at: i + 1) {
           let end = i + 1 + suffix.unicodeScalars.count
           pieces.append(.text(Array(s[i..<end])))
           i = end
