@@ -12,6 +12,8 @@ Writes
                                                                     deterministic weights under its own keys,
                                                                     on Tensor.deterministic pixels (not stored)
     b32.openclip_image_features, b32.openclip_text_features           open_clip ViT-B-32-quickgelu on the same weights
+    preprocess.<image>                                               open_clip's image_transform(224) (OpenAI mean/std)
+                                                                    on three fixture JPEGs: an odd crop margin, upscaling
 Run: python Scripts/reference/ch11_openai_clip.py
 """
 import json
@@ -143,6 +145,12 @@ def main() -> None:
     out.update({"b32.ids": big_ids.float(), "b32.image_features": big_image, "b32.text_features": big_text,
                 "b32.logits": big_logits, "b32.openclip_image_features": oc_big_image,
                 "b32.openclip_text_features": oc_big_text})
+    # CLIP's preprocessing as open_clip runs it, on images whose crop margin is odd (73 px: torchvision
+    # rounds half to even) or that are upscaled (97 px wide, 150×100).
+    from PIL import Image
+    transform = open_clip.image_transform(224, is_train=False, mean=open_clip.OPENAI_DATASET_MEAN, std=open_clip.OPENAI_DATASET_STD)
+    for name in ("odd_333x251_422", "tall_97x301", "small_150x100"):
+        out[f"preprocess.{name}"] = transform(Image.open(os.path.join(FIXTURES, "images", name + ".jpg")).convert("RGB"))
     save_fixture("ch11-clip", out, {"transformers": __import__("transformers").__version__, "open_clip": open_clip.__version__})
 
 

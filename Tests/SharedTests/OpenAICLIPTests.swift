@@ -66,6 +66,24 @@ struct OpenAICLIPTests {
     expectClose(model.logits(imageFeatures: image, textFeatures: text), try fixture.tensor("b32.logits"), atol: 1e-3, rtol: 1e-5, "logits")
   }
 
+  @Test("CLIP's preprocessing equals open_clip's image_transform(224): an odd crop margin, upscaled images")
+  func preprocessing() throws {
+    let fixture = try Fixtures.load("ch11-clip")
+    let transform = EvalTransform(config: .openAICLIP)
+    for name in ["odd_333x251_422", "tall_97x301", "small_150x100"] {
+      let ours = transform(try JPEG.decode(path: fixtureImagePath(name)))
+      expectClose(ours, try fixture.tensor("preprocess." + name), atol: 1e-6, rtol: 0, "preprocess \(name)")
+    }
+  }
+
+  @Test("the three presets have OpenAI's parameter counts: ViT-B/32 151,277,313, ViT-B/16 149,620,737, ViT-L/14 427,616,513")
+  func presets() {
+    #expect(OpenAICLIPConfig.b32.parameterCount == 151_277_313)
+    #expect(OpenAICLIPConfig.b16.parameterCount == 149_620_737)
+    #expect(OpenAICLIPConfig.l14.parameterCount == 427_616_513)
+    #expect(OpenAICLIP(config: .b32).parameterCount == 151_277_313)  // the tables hold exactly what the config counts
+  }
+
   @Test("checkpoints that do not fit are clear errors naming the file")
   func badCheckpoints() throws {
     let folder = temporaryDirectory("clip-bad")
