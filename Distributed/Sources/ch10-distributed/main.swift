@@ -42,8 +42,14 @@ do { communicator = try Communicator() } catch { fail("\(error)") }
 let rank = communicator.rank, ranks = communicator.ranks
 // The ranks on this machine share its cores: each one's kernels get cores / local ranks threads
 // (Open MPI says how many ranks run here; without it, assume all of them).
+// CLIP_THREADS overrides it (Scripts/two-hosts.sh pins each "host" to one core, which Foundation's core
+// count does not see).
 let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
 kernelThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(localRanks, 1))
+if let text = ProcessInfo.processInfo.environment["CLIP_THREADS"] {
+  guard let threads = Int(text), threads >= 1, threads <= 1024 else { fail("CLIP_THREADS must be a number of threads from 1 to 1024, got \(text)") }
+  kernelThreads = threads
+}
 let lead = rank == 0  // rank 0 alone prints, draws and writes checkpoints
 let outDir = args.out
 let steps = args.steps
@@ -60,6 +66,9 @@ notebook.note("global batch \(globalBatch) = \(ranks) ranks × \(local) pairs; t
 if exchange == nil { notebook.note("--no-exchange: every rank trains alone on the whole batch (the single-process reference)") }
 
 // MARK: 2. data (every rank reads the same files; rank 0 generates them if needed)
+if lead {  // the checkpoints go here, whether or not the data does
+  do { try ensureDirectory(outDir) } catch { fail("cannot create the output folder \(outDir): \(error)") }
+}
 let dataDir = args.data ?? outDir + "/data"
 if lead && args.data == nil {
   var shapes = ShapesDatasetConfig()
