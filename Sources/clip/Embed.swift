@@ -88,11 +88,7 @@ struct EmbedImage: ParsableCommand {
         let width = features.shape[1]
         let vector = Array(features.storage[row * width..<(row + 1) * width])
         row += 1
-        if json {
-          print("{\"image\":\(jsonString(path)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")
-        } else {
-          print("\(path)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
-        }
+        printEmbedding(key: "image", name: path, vector, json: json)
       }
     }
     finish(skipped: failures, total: images.count)
@@ -131,30 +127,32 @@ struct Tokenize: ParsableCommand {
   }
 
   func run() throws {
+    // One tokenizer or the other, as (ids, their pieces) per text; printed the same way.
+    let tokenize: (String) -> (ids: [Int], pieces: [String])
     if let clip {
       let tokenizer: CLIPTokenizer
-      let fm = FileManager.default
       do {
-        tokenizer = fm.fileExists(atPath: clip + "/vocab.json") ? try CLIPTokenizer(huggingFaceDirectory: clip) : try CLIPTokenizer.bundled()
+        tokenizer = FileManager.default.fileExists(atPath: clip + "/vocab.json")
+          ? try CLIPTokenizer(huggingFaceDirectory: clip) : try CLIPTokenizer.bundled()
       } catch { fail("\(error)") }
-      for text in texts {
+      tokenize = { text in
         let ids = tokenizer.encode(text, contextLength: maxLength ?? CLIPTokenizer.contextLength)
-        if json {
-          print("{\"text\":\(jsonString(text)),\"input_ids\":[\(ids.map(String.init).joined(separator: ","))]}")
-        } else {
-          print("\(ids.map(String.init).joined(separator: " "))\t\(tokenizer.pieces(ids).joined(separator: " "))")
-        }
+        return (ids, tokenizer.pieces(ids))
       }
-      return
+    } else {
+      let tokenizer: BertTokenizer
+      do { tokenizer = try BertTokenizer(vocabularyPath: vocab!) } catch { fail("\(error)") }
+      tokenize = { text in
+        let ids = tokenizer.encode(text, maxLength: maxLength ?? 128)
+        return (ids, tokenizer.tokens(ids))
+      }
     }
-    let tokenizer: BertTokenizer
-    do { tokenizer = try BertTokenizer(vocabularyPath: vocab!) } catch { fail("\(error)") }
     for text in texts {
-      let ids = tokenizer.encode(text, maxLength: maxLength ?? 128)
+      let (ids, pieces) = tokenize(text)
       if json {
         print("{\"text\":\(jsonString(text)),\"input_ids\":[\(ids.map(String.init).joined(separator: ","))]}")
       } else {
-        print("\(ids.map(String.init).joined(separator: " "))\t\(tokenizer.tokens(ids).joined(separator: " "))")
+        print("\(ids.map(String.init).joined(separator: " "))\t\(pieces.joined(separator: " "))")
       }
     }
   }
@@ -200,21 +198,17 @@ struct EmbedText: ParsableCommand {
       embeddings = encoder.embed(texts)
     }
     for (i, text) in texts.enumerated() {
-      let row = embeddings.row(i).storage
-      if json {
-        print("{\"text\":\(jsonString(text)),\"embedding\":[\(row.map(jsonNumber).joined(separator: ","))]}")
-      } else {
-        print("\(text.debugDescription)  (\(row.count))  " + row.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
-      }
+      printEmbedding(key: "text", name: text, embeddings.row(i).storage, json: json, shown: text.debugDescription)
     }
   }
 }
 
-/// One embedding line: `{"image"|"text": name, "embedding": […]}` with --json, else the name and the first values.
-func printEmbedding(key: String, name: String, _ vector: [Float], json: Bool) {
+/// One embedding line: `{"image"|"text": name, "embedding": […]}` with --json, else `shown` (the name by
+/// default) and the first values.
+func printEmbedding(key: String, name: String, _ vector: [Float], json: Bool, shown: String? = nil) {
   if json {
     print("{\"\(key)\":\(jsonString(name)),\"embedding\":[\(vector.map(jsonNumber).joined(separator: ","))]}")
   } else {
-    print("\(name)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
+    print("\(shown ?? name)  (\(vector.count))  " + vector.prefix(8).map { formatNumber($0) }.joined(separator: " ") + " …")
   }
 }

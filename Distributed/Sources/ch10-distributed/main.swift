@@ -134,7 +134,6 @@ for step in 0..<steps {
   let shape = [globalBatch, config.model.projectionDim]
   let masks = (dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG), dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG))
   guard batch.pixels.shape[0] == rows.count else { fail("rank \(rank): \(rows.count - batch.pixels.shape[0]) of its images could not be read: \(batch.skipped)") }
-  let tokens = batch.tokens
   let multiplier = cosineMultiplier(step: step, warmupSteps: warmup, totalSteps: steps)
   for (i, base) in config.optimizer.groups.enumerated() where i < optimizer.groups.count {
     optimizer.groups[i].learningRate = base.learningRate * multiplier
@@ -142,7 +141,7 @@ for step in 0..<steps {
   let before = communicator.seconds, t0 = now()
   do {
     let result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer,
-                               pixels: batch.pixels.reshaped([rows.count, 3, side, side]), batch: tokens,
+                               pixels: batch.pixels.reshaped([rows.count, 3, side, side]), batch: batch.tokens,
                                dropoutMasks: (masks.0.rows(rows), masks.1.rows(rows)), exchange: exchange)
     losses.append(result.loss)
     bar?.update(step + 1, info: String(format: "loss %.4f", result.loss))

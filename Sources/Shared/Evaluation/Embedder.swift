@@ -68,28 +68,8 @@ public struct Embedder {
   /// Embeds JPEG files `batchSize` at a time; each batch is decoded and preprocessed on every core
   /// (`loadImages`), then run through the image tower as one batch.
   public func embedImageFiles(_ paths: [String], batchSize: Int = 32, progress: ProgressBar? = nil) -> EmbeddedFiles {
-    var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
-    let side = config.model.vit.imageSize
-    var start = 0
-    let started = now()
-    while start < paths.count {
-      let end = min(paths.count, start + batchSize)
-      var batch: [Float] = [], count = 0
-      for (offset, result) in loadImages(Array(paths[start..<end]), prepare: { pixels($0).storage }).enumerated() {
-        switch result {
-        case .success(let pixels):
-          batch += pixels
-          embedded.append(start + offset)
-          count += 1
-        case .failure(let error):
-          skipped.append(SkippedFile(path: paths[start + offset], reason: "\(error)"))
-        }
-      }
-      if count > 0 { storage += model.embedImages(Tensor(shape: [count, 3, side, side], storage: batch)).storage }
-      start = end
-      progress?.update(end, info: String(format: "%.0f img/s", Double(end) / max(now() - started, 1e-9)))
-    }
-    return EmbeddedFiles(embeddings: Tensor(shape: [embedded.count, dimension], storage: storage), embedded: embedded, skipped: skipped)
+    Evaluation.embedImageFiles(paths, batchSize: batchSize, side: config.model.vit.imageSize, width: dimension, progress: progress,
+                               pixels: { pixels($0).storage }, embed: { model.embedImages($0) })
   }
 }
 

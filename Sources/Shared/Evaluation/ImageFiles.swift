@@ -5,6 +5,8 @@
 import Foundation
 import Image
 import Kernels
+import Report
+import TensorCore
 
 /// Decodes each JPEG and applies `prepare` to it, `threads` files at a time; the results come back in
 /// the order of `paths`, each the prepared value or the error that stopped that file (the others go on).
@@ -23,4 +25,30 @@ public func loadImages<Prepared>(_ paths: [String], threads: Int = kernelThreads
     }
   }
   return results.map { $0! }
+}
+
+/// JPEG files through an image tower, `batchSize` per forward: each batch decoded and preprocessed on
+/// every core (`pixels` gives an image's (3, S, S) values), then `embed` turns (count, 3, S, S) into
+/// (count, width) rows. Files that cannot be read are skipped and named; the rest keep their order.
+public func embedImageFiles(_ paths: [String], batchSize: Int, side: Int, width: Int, progress: ProgressBar? = nil,
+                            pixels: (RGBImage) -> [Float], embed: (Tensor) -> Tensor) -> EmbeddedFiles {
+  var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
+  let started = now()
+  for start in stride(from: 0, to: paths.count, by: batchSize) {
+    let end = min(paths.count, start + batchSize)
+    var batch: [Float] = [], count = 0
+    for (offset, result) in loadImages(Array(paths[start..<end]), prepare: pixels).enumerated() {
+      switch result {
+      case .success(let values):
+        batch += values
+        embedded.append(start + offset)
+        count += 1
+      case .failure(let error):
+        skipped.append(SkippedFile(path: paths[start + offset], reason: "\(error)"))
+      }
+    }
+    if count > 0 { storage += embed(Tensor(shape: [count, 3, side, side], storage: batch)).storage }
+    progress?.update(end, info: String(format: "%.0f img/s", Double(end) / max(now() - started, 1e-9)))
+  }
+  return EmbeddedFiles(embeddings: Tensor(shape: [embedded.count, width], storage: storage), embedded: embedded, skipped: skipped)
 }

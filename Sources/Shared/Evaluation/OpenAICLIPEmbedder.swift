@@ -72,27 +72,10 @@ public struct OpenAICLIPEmbedder {
   /// JPEG files, `batchSize` per forward, decoded and preprocessed on every core; unit length unless
   /// `normalized` is false.
   public func embedImageFiles(_ paths: [String], batchSize: Int = 16, normalized: Bool = true, progress: ProgressBar? = nil) -> EmbeddedFiles {
-    var storage: [Float] = [], embedded: [Int] = [], skipped: [SkippedFile] = []
-    let s = model.config.imageSize
-    for start in stride(from: 0, to: paths.count, by: batchSize) {
-      let end = min(paths.count, start + batchSize)
-      var batch: [Float] = [], count = 0
-      for (offset, result) in loadImages(Array(paths[start..<end]), prepare: { pixels($0).storage }).enumerated() {
-        switch result {
-        case .success(let p):
-          batch += p
-          embedded.append(start + offset)
-          count += 1
-        case .failure(let error):
-          skipped.append(SkippedFile(path: paths[start + offset], reason: "\(error)"))
-        }
-      }
-      if count > 0 {
-        let features = model.encodeImage(Tensor(shape: [count, 3, s, s], storage: batch)).features
-        storage += (normalized ? l2Normalize(features).0 : features).storage
-      }
-      progress?.update(end, info: "")
+    Evaluation.embedImageFiles(paths, batchSize: batchSize, side: model.config.imageSize, width: dimension, progress: progress,
+                               pixels: { pixels($0).storage }) { batch in
+      let features = model.encodeImage(batch).features
+      return normalized ? l2Normalize(features).0 : features
     }
-    return EmbeddedFiles(embeddings: Tensor(shape: [embedded.count, dimension], storage: storage), embedded: embedded, skipped: skipped)
   }
 }

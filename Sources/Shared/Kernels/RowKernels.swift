@@ -116,6 +116,14 @@ public func softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, row
 
 // MARK: - GELU
 
+/// 0..<count in runs of 16,384 elements spread over the threads: `body(start, end)` per run (the
+/// elementwise kernels below: GELU and QuickGELU, forward and backward).
+@inline(__always)
+func parallelChunks(_ count: Int, _ body: (Int, Int) -> Void) {
+  let chunk = 16_384
+  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in body(c0 * chunk, min(count, c1 * chunk)) }
+}
+
 /// Exact GELU, PyTorch's default: gelu(x) = x/2 · (1 + erf(x/√2)).
 @inline(__always)
 public func geluScalar(_ x: Float) -> Float {
@@ -124,10 +132,8 @@ public func geluScalar(_ x: Float) -> Float {
 
 /// Parallel SIMD GELU over a buffer.
 public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-  let chunk = 16_384
-  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
-    var i = c0 * chunk
-    let end = min(count, c1 * chunk)
+  parallelChunks(count) { start, end in
+    var i = start
     while i + 16 <= end { store16(geluSIMD(load16(x + i)), y + i); i += 16 }
     if i < end {
       var tail = SIMD16<Float>()
@@ -148,10 +154,8 @@ public func quickGELUScalar(_ x: Float) -> Float {
 
 /// Parallel SIMD QuickGELU over a buffer.
 public func quickGELU(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-  let chunk = 16_384
-  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
-    var i = c0 * chunk
-    let end = min(count, c1 * chunk)
+  parallelChunks(count) { start, end in
+    var i = start
     while i + 16 <= end {
       let v = load16(x + i)
       store16(v / (1 + expSIMD(v * -1.702)), y + i)
@@ -163,10 +167,8 @@ public func quickGELU(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, c
 
 /// QuickGELU backward: with s = σ(1.702 x), d/dx [x·s] = s + 1.702 · x · s · (1 − s).
 public func quickGELUBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-  let chunk = 16_384
-  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
-    var i = c0 * chunk
-    let end = min(count, c1 * chunk)
+  parallelChunks(count) { start, end in
+    var i = start
     while i + 16 <= end {
       let v = load16(x + i)
       let s = 1 / (1 + expSIMD(v * -1.702))
@@ -261,10 +263,8 @@ public func geluDerivative(_ x: Float) -> Float {
 
 /// GELU backward: dx = dy · gelu'(x), SIMD, in parallel chunks.
 public func geluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
-  let chunk = 16_384
-  parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in
-    var i = c0 * chunk
-    let end = min(count, c1 * chunk)
+  parallelChunks(count) { start, end in
+    var i = start
     while i + 16 <= end { store16(load16(dy + i) * geluDerivativeSIMD(load16(x + i)), dx + i); i += 16 }
     while i < end { dx[i] = dy[i] * geluDerivative(x[i]); i += 1 }
   }

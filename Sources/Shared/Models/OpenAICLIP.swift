@@ -263,17 +263,9 @@ extension OpenAICLIP {
     let s = config.imageSize
     precondition(pixels.rank == 4 && pixels.shape[1] == 3 && pixels.shape[2] == s && pixels.shape[3] == s,
                  "CLIP expects pixels (B, 3, \(s), \(s)), got \(pixels.shape)")
-    let b = pixels.shape[0], n = config.numPatches, t = config.visionTokens, d = config.visionWidth
+    let b = pixels.shape[0]
     let (patchTokens, patchCache) = patchEmbed.forward(pixels)  // (B, N, D)
-    var x = Tensor.zeros([b, t, d])  // [class; patches] + positions
-    for bi in 0..<b {
-      for ti in 0..<t {
-        for k in 0..<d {
-          let v = ti == 0 ? classEmbedding.storage[k] : patchTokens.storage[(bi * n + ti - 1) * d + k]
-          x.storage[(bi * t + ti) * d + k] = v + visionPositions.storage[ti * d + k]
-        }
-      }
-    }
+    let x = prependClassToken(patchTokens, classToken: classEmbedding, positions: visionPositions)  // (B, T, D)
     let (normed, preCache) = lnPre.forward(x)
     let tower = runTower(normed, blocks: visionBlocks, pooledIndex: [Int](repeating: 0, count: b), norm: lnPost,
                          projection: visualProjection, keepCaches: keepCaches, onBlock: onBlock)
@@ -311,15 +303,7 @@ extension OpenAICLIP {
   func runTower(_ input: Tensor, blocks: [PreNormBlock], pooledIndex: [Int], norm: LayerNorm, projection: Linear,
                 keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPOutput {
     let b = input.shape[0], t = input.shape[1], d = input.shape[2]
-    var x = input
-    var caches: [PreNormBlockCache] = []
-    for (i, block) in blocks.enumerated() {
-      let t0 = now()
-      let (y, cache) = block.forward(x)
-      x = y
-      if keepCaches { caches.append(cache) }
-      onBlock?(i, x, now() - t0)
-    }
+    let (x, caches) = forwardBlocks(input, blocks, keepCaches: keepCaches, onBlock: onBlock)
     var rows = Tensor.zeros([b, d])  // (B, D) the pooled token of each sequence
     for bi in 0..<b { for k in 0..<d { rows.storage[bi * d + k] = x.storage[(bi * t + pooledIndex[bi]) * d + k] } }
     let (pooled, normCache) = norm.forward(rows)
@@ -351,20 +335,10 @@ extension OpenAICLIP {
     guard cache.blocks.count == visionBlocks.count, let patch = cache.patch, let preNorm = cache.preNorm, let before = cache.beforePreNorm else {
       fatalError("backwardImage needs the output of encodeImage(keepCaches: true)")
     }
-    var dx = towerBackward(dFeatures, cache: cache, blocks: visionBlocks, norm: lnPost, projection: visualProjection,
+    var dx = towerBackward(dFeatures, output: output, blocks: visionBlocks, norm: lnPost, projection: visualProjection,
                            blockGrads: \.visionBlocks, normGrads: \.lnPost, projectionGrads: \.visualProjection, grads: &grads)
     dx = lnPre.backward(dx, input: before, cache: preNorm, grads: &grads.lnPre)
-    let b = dx.shape[0], t = config.visionTokens, n = config.numPatches, d = config.visionWidth
-    var dTokens = Tensor.zeros([b, n, d])
-    for bi in 0..<b {
-      for ti in 0..<t {
-        for k in 0..<d {
-          let g = dx.storage[(bi * t + ti) * d + k]
-          grads.visionPositions.storage[ti * d + k] += g
-          if ti == 0 { grads.classEmbedding.storage[k] += g } else { dTokens.storage[(bi * n + ti - 1) * d + k] = g }
-        }
-      }
-    }
+    let dTokens = prependClassTokenBackward(dx, classToken: &grads.classEmbedding, positions: &grads.visionPositions)
     patchEmbed.backward(dTokens, cache: patch, grads: &grads.patchEmbed)
   }
 
@@ -373,7 +347,7 @@ extension OpenAICLIP {
   /// position rows and the token embedding rows the ids picked (scatter-added).
   public func backwardText(_ dFeatures: Tensor, output: OpenAICLIPOutput, ids: [[Int]], grads: inout OpenAICLIP) {
     guard output.cache.blocks.count == textBlocks.count else { fatalError("backwardText needs the output of encodeText(keepCaches: true)") }
-    let dx = towerBackward(dFeatures, cache: output.cache, blocks: textBlocks, norm: lnFinal, projection: textProjection,
+    let dx = towerBackward(dFeatures, output: output, blocks: textBlocks, norm: lnFinal, projection: textProjection,
                            blockGrads: \.textBlocks, normGrads: \.lnFinal, projectionGrads: \.textProjection, grads: &grads)
     let b = dx.shape[0], l = dx.shape[1], d = config.textWidth
     for bi in 0..<b {
@@ -389,20 +363,16 @@ extension OpenAICLIP {
   }
 
   /// The shared part: projection, final LayerNorm on the pooled rows, scatter to the pooled tokens, blocks.
-  func towerBackward(_ dFeatures: Tensor, cache: OpenAICLIPTowerCache, blocks: [PreNormBlock], norm: LayerNorm, projection: Linear,
+  func towerBackward(_ dFeatures: Tensor, output: OpenAICLIPOutput, blocks: [PreNormBlock], norm: LayerNorm, projection: Linear,
                      blockGrads: WritableKeyPath<OpenAICLIP, [PreNormBlock]>, normGrads: WritableKeyPath<OpenAICLIP, LayerNorm>,
                      projectionGrads: WritableKeyPath<OpenAICLIP, Linear>, grads: inout OpenAICLIP) -> Tensor {
-    let input = cache.embedded
-    let b = input.shape[0], t = input.shape[1], d = input.shape[2]
-    let pooled = norm.forward(cache.beforeNorm).0
-    let dPooled = projection.backward(dFeatures, input: pooled, grads: &grads[keyPath: projectionGrads])
+    let cache = output.cache
+    let b = cache.embedded.shape[0], t = cache.embedded.shape[1], d = cache.embedded.shape[2]
+    let dPooled = projection.backward(dFeatures, input: output.pooled, grads: &grads[keyPath: projectionGrads])
     let dRows = norm.backward(dPooled, input: cache.beforeNorm, cache: cache.norm, grads: &grads[keyPath: normGrads])
     var dx = Tensor.zeros([b, t, d])
     for bi in 0..<b { for k in 0..<d { dx.storage[(bi * t + cache.pooledIndex[bi]) * d + k] = dRows.storage[bi * d + k] } }
-    for i in stride(from: blocks.count - 1, through: 0, by: -1) {
-      dx = blocks[i].backward(dx, cache: cache.blocks[i], grads: &grads[keyPath: blockGrads][i])
-    }
-    return dx
+    return backwardBlocks(dx, blocks, caches: cache.blocks, grads: &grads[keyPath: blockGrads])
   }
 
   /// A gradient container: this model's shape, all zeros.

@@ -126,28 +126,10 @@ public struct ViT: Sendable {
     let s = config.imageSize
     precondition(pixels.rank == 4 && pixels.shape[1] == config.channels && pixels.shape[2] == s && pixels.shape[3] == s,
                  "ViT expects pixels (B, \(config.channels), \(s), \(s)), got \(pixels.shape)")
-    let b = pixels.shape[0], n = config.numPatches, t = config.numTokens, d = config.width
+    let b = pixels.shape[0], t = config.numTokens, d = config.width
     let (patchTokens, patchCache) = patchEmbed.forward(pixels)  // (B, N, D)
-    // Prepend the class token, add the position embedding.
-    var x = Tensor.zeros([b, t, d])
-    for bi in 0..<b {
-      for ti in 0..<t {
-        for k in 0..<d {
-          let v = ti == 0 ? clsToken.storage[k] : patchTokens.storage[(bi * n + ti - 1) * d + k]
-          x.storage[(bi * t + ti) * d + k] = v + posEmbed.storage[ti * d + k]
-        }
-      }
-    }
-    let embedded = x
-    var caches: [PreNormBlockCache] = []
-    caches.reserveCapacity(blocks.count)
-    for (i, block) in blocks.enumerated() {
-      let t0 = now()
-      let (y, cache) = block.forward(x)
-      x = y
-      if keepCaches { caches.append(cache) }
-      onBlock?(i, x, now() - t0)
-    }
+    let embedded = prependClassToken(patchTokens, classToken: clsToken, positions: posEmbed)  // (B, T, D)
+    let (x, caches) = forwardBlocks(embedded, blocks, keepCaches: keepCaches, onBlock: onBlock)
     let (normed, normCache) = norm.forward(x)  // (B, T, D)
     var pooled = Tensor.zeros([b, d])
     switch config.pool {
@@ -172,7 +154,7 @@ extension ViT {
   /// gradient enters the final norm at token 0 only, runs back through the blocks, and splits into the
   /// class token (token 0), the position embedding (every token) and the patch embedding (tokens 1…N).
   public func backward(dLogits: Tensor?, dPooled: Tensor?, output: ViTOutput, grads: inout ViT) {
-    let b = output.pooled.shape[0], t = config.numTokens, d = config.width, n = config.numPatches
+    let b = output.pooled.shape[0], t = config.numTokens, d = config.width
     if output.cache.blocks.count != blocks.count { fatalError("ViT.backward needs an output of forward(keepCaches: true)") }
     var dPool = dPooled ?? Tensor.zeros([b, d])
     if let dLogits {
@@ -186,24 +168,9 @@ extension ViT {
       dNormed = meanPoolBackward(dPool, mask: patchTokenMask(batch: b), length: t)
     }
     var dx = norm.backward(dNormed, input: output.cache.beforeNorm, cache: output.cache.norm, grads: &grads.norm)
-    for i in stride(from: blocks.count - 1, through: 0, by: -1) {
-      dx = blocks[i].backward(dx, cache: output.cache.blocks[i], grads: &grads.blocks[i])
-    }
-    // Split the gradient of [cls; patches] + pos.
-    var dTokens = Tensor.zeros([b, n, d])
-    for bi in 0..<b {
-      for ti in 0..<t {
-        for k in 0..<d {
-          let g = dx.storage[(bi * t + ti) * d + k]
-          grads.posEmbed.storage[ti * d + k] += g
-          if ti == 0 {
-            grads.clsToken.storage[k] += g
-          } else {
-            dTokens.storage[(bi * n + ti - 1) * d + k] = g
-          }
-        }
-      }
-    }
+    dx = backwardBlocks(dx, blocks, caches: output.cache.blocks, grads: &grads.blocks)
+    // The gradient of [cls; patches] + pos splits into the class token, the positions and the patches.
+    let dTokens = prependClassTokenBackward(dx, classToken: &grads.clsToken, positions: &grads.posEmbed)
     patchEmbed.backward(dTokens, cache: output.cache.patch, grads: &grads.patchEmbed)
   }
 
