@@ -83,7 +83,7 @@ let package = Package(
     ),
     .target(
       name: "Text",
-      dependencies: ["TensorCore", "CLIPAssets"],
+      dependencies: ["TensorCore", "IO", "CLIPAssets"],
       path: "Sources/Shared/Text",
       swiftSettings: releaseFlags
     ),

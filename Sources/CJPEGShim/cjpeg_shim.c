@@ -40,6 +40,10 @@ static void shim_copy_message(char *dst, const char *src) {
 }
 
 int cjpeg_decode(const unsigned char *data, size_t size, long long max_pixels, cjpeg_decoded *out) {
+  return cjpeg_decode_reduced(data, size, max_pixels, 0, out);
+}
+
+int cjpeg_decode_reduced(const unsigned char *data, size_t size, long long max_pixels, int min_short_side, cjpeg_decoded *out) {
   memset(out, 0, sizeof(*out));
   if (size == 0 || data == NULL) {
     shim_copy_message(out->message, "empty input (0 bytes)");
@@ -68,13 +72,28 @@ int cjpeg_decode(const unsigned char *data, size_t size, long long max_pixels, c
   jpeg_read_header(&cinfo, TRUE);
 
   long long declared = (long long)cinfo.image_width * (long long)cinfo.image_height;
+  out->scale_denom = 1;
   if (declared > max_pixels) {
-    snprintf(out->message, CJPEG_MESSAGE_LENGTH,
-             "declared size %ux%u (%lld pixels) is over the limit of %lld pixels",
-             cinfo.image_width, cinfo.image_height, declared, max_pixels);
-    jpeg_destroy_decompress(&cinfo);
-    return CJPEG_ERROR_TOO_LARGE;
+    // Over the limit: decode at 1/2, 1/4 or 1/8 in the DCT (libjpeg's scaling, nearly free), the most
+    // reduced that still keeps the shorter side at min_short_side, when the caller allows it.
+    int chosen = 0;
+    for (int d = 8; d >= 2 && min_short_side > 0; d /= 2) {
+      long long w = ((long long)cinfo.image_width + d - 1) / d, h = ((long long)cinfo.image_height + d - 1) / d;
+      if ((w < h ? w : h) >= min_short_side && w * h <= max_pixels) { chosen = d; break; }
+    }
+    if (!chosen) {
+      snprintf(out->message, CJPEG_MESSAGE_LENGTH,
+               "declared size %ux%u (%lld pixels) is over the limit of %lld pixels",
+               cinfo.image_width, cinfo.image_height, declared, max_pixels);
+      jpeg_destroy_decompress(&cinfo);
+      return CJPEG_ERROR_TOO_LARGE;
+    }
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = (unsigned int)chosen;
+    out->scale_denom = chosen;
   }
+  out->source_width = (int)cinfo.image_width;
+  out->source_height = (int)cinfo.image_height;
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
     shim_copy_message(out->message, "CMYK/YCCK JPEGs are not supported (convert the file to RGB)");
     jpeg_destroy_decompress(&cinfo);

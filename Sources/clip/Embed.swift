@@ -46,10 +46,10 @@ struct EmbedImage: ParsableCommand {
   func run() throws {
     if let clip {
       // CLIP's image features (get_image_features / encode_image: projected, not normalised).
-      let embedder: OpenAICLIPEmbedder
-      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip) } catch { fail("\(error)") }
+      let embedder = loadOpenAICLIP(clip)
       let result = embedder.embedImageFiles(images, normalized: false)
-      for skipped in result.skipped { FileHandle.standardError.write(Data("error: \(skipped.reason)\n".utf8)) }
+      for skipped in result.skipped { warnSkipped(skipped.path, skipped.reason) }
+      for reduction in result.reductions { warn("\(reduction)") }
       for (row, index) in result.embedded.enumerated() {
         printEmbedding(key: "image", name: images[index], result.embeddings.row(row).storage, json: json)
       }
@@ -59,7 +59,7 @@ struct EmbedImage: ParsableCommand {
     let cfg = ViTConfig.named(config)!
     let model: ViT
     if let vit {
-      do { model = try ViT(config: cfg, checkpointPath: vit) } catch { fail("\(error)") }
+      do { model = try ViT(config: cfg, checkpointPath: vit) } catch { failExplaining(error, vit, .timmViT) }
     } else {
       model = ViT(config: cfg)
       FileHandle.standardError.write(Data("note: no --vit given; using deterministic untrained weights\n".utf8))
@@ -71,16 +71,17 @@ struct EmbedImage: ParsableCommand {
     let batchSize = 8
     for start in stride(from: 0, to: images.count, by: batchSize) {
       let paths = Array(images[start..<min(images.count, start + batchSize)])
-      let loaded = loadImages(paths) { image in
+      let loaded = loadImages(paths, minShortSide: 2 * side) { image in
         transform.cropped(image).resized(width: side, height: side).normalizedTensor(mean: transform.config.mean, std: transform.config.std)
       }
-      let good = loaded.compactMap { try? $0.get() }
+      for reduction in loaded.reductions { warn("\(reduction)") }
+      let good = loaded.results.compactMap { try? $0.get() }
       let out = good.isEmpty ? nil
         : model.forward(Tensor(shape: [good.count, 3, side, side], storage: good.flatMap(\.storage)), keepCaches: false)
       var row = 0
-      for (path, result) in zip(paths, loaded) {
+      for (path, result) in zip(paths, loaded.results) {
         if case .failure(let error) = result {
-          FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+          warnSkipped(path, "\(error)")
           failures += 1
           continue
         }
@@ -191,10 +192,10 @@ struct EmbedText: ParsableCommand {
     let embeddings: Tensor
     if let clip {
       // CLIP's text features (get_text_features / encode_text: projected, not normalised).
-      do { embeddings = try OpenAICLIPEmbedder(checkpoint: clip).textFeatures(texts) } catch { fail("\(error)") }
+      embeddings = loadOpenAICLIP(clip).textFeatures(texts)
     } else {
       let encoder: SentenceEncoder
-      do { encoder = try SentenceEncoder(directory: model!) } catch { fail("\(error)") }
+      do { encoder = try SentenceEncoder(directory: model!) } catch { failExplaining(error, model!, .huggingFaceBERTFolder) }
       embeddings = encoder.embed(texts)
     }
     for (i, text) in texts.enumerated() {

@@ -52,31 +52,44 @@ struct ZeroShot: ParsableCommand {
   func run() throws {
     var templateList = clip == nil ? ZeroShotClassifier.defaultTemplates : ZeroShotClassifier.openAITemplates
     if let templates {
-      guard let text = try? String(contentsOfFile: templates, encoding: .utf8) else { fail("cannot read \(templates) as UTF-8 text") }
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: templates, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        fail("\(templates): \(isDirectory.boolValue ? "is a folder" : "no such file"); --templates takes a text file, one template per line, "
+          + "each with {} where the label goes (e.g. \"a photo of a {}.\")")
+      }
+      guard let text = try? String(contentsOfFile: templates, encoding: .utf8) else { fail("\(templates): cannot be read as UTF-8 text") }
       templateList = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-      guard !templateList.isEmpty, templateList.allSatisfy({ $0.contains("{}") }) else {
-        fail("\(templates): every template needs a {} where the label goes")
+      guard !templateList.isEmpty else {
+        fail("\(templates) holds no templates (it is empty): write one per line, each with {} where the label goes")
+      }
+      if let bad = templateList.first(where: { !$0.contains("{}") }) {
+        fail("\(templates): every template needs a {} where the label goes; \(bad.debugDescription) has none")
       }
     }
     var seen = Set<String>()
     for label in labelList where !seen.insert(label).inserted {
       warn("the label '\(label)' is given more than once: its probability is split between the copies")
     }
-    let logitScale: Float
+    let logitScale: Float, imageSide: Int
     let embedTexts: ([String]) -> Tensor, embedImages: ([RGBImage]) -> Tensor
     if let clip {
-      let embedder: OpenAICLIPEmbedder
-      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip) } catch { fail("\(error)") }
+      let embedder = loadOpenAICLIP(clip)
       (logitScale, embedTexts, embedImages) = (embedder.logitScale, embedder.embedTexts, embedder.embedImages)
+      imageSide = embedder.model.config.imageSize
     } else {
       let embedder = loadEmbedder(model!)
       (logitScale, embedTexts, embedImages) = (embedder.logitScale, { embedder.embedTexts($0) }, embedder.embedImages)
+      imageSide = embedder.config.model.vit.imageSize
     }
     let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: logitScale, embedTexts: embedTexts)
     var failed = 0
     for path in images {
       let image: RGBImage
-      do { image = try JPEG.decode(path: path) } catch {
+      do {
+        let decoded = try JPEG.decode(path: path, reducedToShortSide: 2 * imageSide)
+        if let reduction = decoded.reduction { warn("\(reduction)") }
+        image = decoded.image
+      } catch {
         warnSkipped(path, "\(error)")
         failed += 1
         continue
@@ -132,7 +145,8 @@ struct RetrieveEval: ParsableCommand {
       : splitByImage(dataset.images, validationFraction: embedder.config.validationFraction, seed: embedder.config.seed).validation
     guard images.count >= 2 else { fail("need at least 2 images, have \(images.count)") }
     let result = evaluateRetrieval(embedder: embedder, dataset: dataset, images: images,
-                                   progress: json ? nil : ProgressBar(total: images.count, label: "embedding"))
+                                   progress: json ? nil : ProgressBar(total: images.count, label: "embedding images"),
+                                   captionProgress: json ? nil : { ProgressBar(total: $0, label: "embedding captions") })
     for s in result.skipped { warnSkipped(s.path, s.reason) }
     guard result.kept.count >= 2 else {
       fail("only \(result.kept.count) of the \(images.count) images could be read: retrieval needs at least 2")

@@ -5,7 +5,19 @@ import Foundation
 import Shared
 
 func loadEmbedder(_ checkpoint: String) -> Embedder {
-  do { return try Embedder(checkpoint: checkpoint) } catch { fail("\(error)") }
+  do { return try Embedder(checkpoint: checkpoint) } catch { failExplaining(error, checkpoint, .trainingCheckpoint) }
+}
+
+func loadOpenAICLIP(_ checkpoint: String) -> OpenAICLIPEmbedder {
+  do { return try OpenAICLIPEmbedder(checkpoint: checkpoint) } catch {
+    failExplaining(error, checkpoint, .huggingFaceCLIPFolder, .openCLIPWeights)
+  }
+}
+
+/// Stops with `error`, and says what `path` is when it is not one of the `expected` kinds (a CLIP folder
+/// given to --model is pointed at --clip).
+func failExplaining(_ error: Error, _ path: String, _ expected: ModelFileKind...) -> Never {
+  fail(explainingKind(error, path: path, expected: expected))
 }
 
 func warn(_ message: String) {
@@ -24,9 +36,12 @@ struct Index: ParsableCommand {
       Walks DIR recursively for .jpg/.jpeg files, embeds each with the checkpoint's image tower and \
       writes the index (a safetensors file: the embeddings plus the file list) atomically. Files that \
       cannot be decoded are skipped with a warning naming each (exit status 3). Running it again \
-      re-embeds only new or changed files (by size and modification time) when the model is the same. \
-      An existing --out that is not an index is never replaced; a folder with no readable JPEG is an \
-      error and writes nothing.
+      re-embeds only new or changed files (by size and modification time) when the model is the same, \
+      and drops deleted ones. One index can hold several folders: indexing another folder into the \
+      same --out keeps the first folder's photos. The index so far is saved every --save-every seconds, \
+      so an interrupted run resumes where it stopped. An existing --out that is not an index is never \
+      replaced; an index made with another model that also holds other folders is replaced only with \
+      --overwrite; a folder with no readable JPEG is an error and writes nothing.
 
       Examples:
         clip index ~/Pictures --model output/ch08-training/best.safetensors --out pictures.index
@@ -46,48 +61,92 @@ struct Index: ParsableCommand {
   @Option(name: .long, help: "The index file to write (default: DIR/.clip-index.safetensors).")
   var out: String?
 
+  @Option(name: .long, parsing: .unconditional, help: "Save the index so far this often, in seconds (an interrupted run resumes from it).")
+  var saveEvery: Double = 60
+
+  @Flag(name: .long, help: "Replace an index made by another model even when it also holds other folders' photos.")
+  var overwrite = false
+
   func validate() throws {
     guard (model == nil) != (clip == nil) else { throw ValidationError("give --model (a trained checkpoint) or --clip (OpenAI CLIP), one of them") }
+    guard saveEvery >= 0 && saveEvery <= 1e9 else { throw ValidationError("--save-every must be a number of seconds ≥ 0, got \(saveEvery)") }
   }
 
   func run() throws {
     let model = self.model ?? clip!
     let kind = clip == nil ? "" : ImageIndex.openAICLIPKind
     let indexPath = out ?? (directory as NSString).appendingPathComponent(".clip-index.safetensors")
+    let folder = URL(fileURLWithPath: directory).standardizedFileURL.path
+    // The output first: a folder that is not there, or a file we may not replace, is found before an
+    // hour of embedding, not after it. Then the index is this process's until it is written.
+    let lock = claimIndexFile(indexPath)
     var previous: ImageIndex? = nil
     if FileManager.default.fileExists(atPath: indexPath) {
       // Only an index is ever replaced: anything else at --out is the user's and stays.
       do { previous = try ImageIndex.load(indexPath) } catch {
-        fail("\(indexPath) already exists and is not a clip index, so it was left as it is (\(error)); "
-          + "choose another --out")
+        fail("\(indexPath) already exists and is not a clip index, so it was left as it is (\(error)); choose another --out")
       }
       let absolute = URL(fileURLWithPath: model).standardizedFileURL.path
       if let p = previous, p.model != absolute || p.modelKind != kind || p.modelStamp != ImageIndex.stamp(ofModel: absolute) {
-        warn("the existing index was made by \(p.model == absolute ? "an earlier version of that checkpoint" : p.model): re-embedding everything")
+        let others = p.files.filter { !$0.path.hasPrefix(folder + "/") }
+        let maker = p.model == absolute ? "an earlier version of that model" : p.model
+        if !others.isEmpty && !overwrite {
+          fail("\(indexPath) was made by \(maker) and also indexes \(others.count) photos outside \(directory) "
+            + "(e.g. \(others[0].path)); this model cannot add to it. Choose another --out, or pass --overwrite to replace it "
+            + "with \(directory)'s photos only")
+        }
+        warn("the existing index was made by \(maker): re-embedding everything" + (others.isEmpty ? "" : " (--overwrite: its \(others.count) photos outside \(directory) are dropped)"))
         previous = nil
       }
     }
-    let paths: [String]
-    do { paths = try findJPEGs(in: directory) } catch { fail("\(error)") }
-    guard !paths.isEmpty else { fail("no .jpg or .jpeg files under \(directory): nothing to index, no index written") }
+    let found: FoundImages
+    do { found = try findJPEGs(in: directory) } catch { fail("\(error)") }
+    let paths = found.paths
+    for s in found.skipped { warnSkipped(s.path, s.reason) }
+    guard !paths.isEmpty else { fail("no readable .jpg or .jpeg files under \(directory): nothing to index, no index written") }
     print("\(paths.count) JPEG files under \(directory)")
-    let progress = ProgressBar(total: max(paths.count - (previous?.files.count ?? 0), 1), label: "embedding")
+    var options = ImageIndex.BuildOptions()
+    options.folder = folder
+    options.progress = { ProgressBar(total: $0, label: "embedding") }
+    options.saveEvery = saveEvery
+    options.save = { index in try index.write(to: indexPath) }
     let update: ImageIndex.Update
-    if let clip {
-      let embedder: OpenAICLIPEmbedder
-      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip) } catch { fail("\(error)") }
-      update = ImageIndex.build(paths: paths, embedder: embedder, previous: previous, progress: progress)
-    } else {
-      update = ImageIndex.build(paths: paths, embedder: loadEmbedder(model), previous: previous, progress: progress)
-    }
+    do {
+      if let clip {
+        update = try ImageIndex.build(paths: paths, embedder: loadOpenAICLIP(clip), previous: previous, options: options)
+      } else {
+        update = try ImageIndex.build(paths: paths, embedder: loadEmbedder(model), previous: previous, options: options)
+      }
+    } catch { fail("cannot save the index so far: \(error)") }
     let (index, report) = (update.index, update.report)
     for s in report.skipped { warnSkipped(s.path, s.reason) }
-    guard !index.files.isEmpty else {
+    for reduction in report.reductions { warn("\(reduction)") }
+    let skipped = report.skipped.count + found.skipped.count
+    guard index.files.count > report.otherFolders else {
       fail("none of the \(paths.count) JPEG files under \(directory) could be read: no index written")
     }
     do { try index.write(to: indexPath) } catch { fail("cannot write the index: \(error)") }
-    print("indexed \(index.files.count) images (\(report.embedded) embedded, \(report.reused) unchanged), \(report.skipped.count) skipped → \(indexPath)")
-    finish(skipped: report.skipped.count, total: paths.count)
+    lock.release()
+    print("indexed \(index.files.count - report.otherFolders) images (\(report.embedded) embedded, \(report.reused) unchanged), "
+      + "\(skipped) skipped → \(indexPath)" + (report.otherFolders > 0 ? " (which also holds \(report.otherFolders) photos of other folders)" : ""))
+    finish(skipped: skipped, total: paths.count + found.skipped.count)
+  }
+}
+
+/// Checks that `indexPath` can be written (its folder exists, it is not a folder or a device) and claims
+/// it with a lock file beside it, `.NAME.lock`: a second `clip index` into the same file waits for no one
+/// and is refused at once.
+func claimIndexFile(_ indexPath: String) -> FileLock {
+  let parent = parentPath(indexPath)
+  let folder = parent.isEmpty ? "." : parent
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+    fail("cannot write the index \(indexPath): \(folder) is not an existing folder (create it first, or choose another --out)")
+  }
+  do { _ = try regularFileTarget(indexPath) } catch { fail("cannot write the index: \(error)") }
+  guard access(folder, W_OK) == 0 else { fail("cannot write the index \(indexPath): the folder \(folder) is not writable") }
+  do { return try FileLock(path: folder + "/." + (indexPath as NSString).lastPathComponent + ".lock", what: indexPath) } catch {
+    fail("\(error)")
   }
 }
 
@@ -129,22 +188,22 @@ struct Search: ParsableCommand {
 
   func run() throws {
     let loaded: ImageIndex
-    do { loaded = try ImageIndex.load(index) } catch { fail("\(error)") }
+    do { loaded = try ImageIndex.load(index) } catch { failExplaining(error, index, .clipIndex) }
     guard !loaded.files.isEmpty else { fail("\(index) holds no images: nothing to search") }
     let override = model ?? clip
     if override == nil && loaded.modelStamp.isEmpty {
       warn("\(index) was made before indexes recorded their model's size and date: cannot tell whether \(loaded.model) changed since")
     } else if override == nil && loaded.modelStamp != ImageIndex.stamp(ofModel: loaded.model) {
+      let flag = loaded.modelKind == ImageIndex.openAICLIPKind ? "--clip" : "--model"
       fail("\(loaded.model), the model that made \(index), has changed since (or is gone): "
-        + "run clip index again, or pass --model to search with another checkpoint")
+        + "run clip index again, or pass \(flag) to search with another model of the same kind")
     }
     // The same kind of model as made the index, unless told otherwise (then say so: the widths may agree
     // while the spaces do not).
     let useCLIP = clip != nil || (model == nil && loaded.modelKind == ImageIndex.openAICLIPKind)
     let dimension: Int, queryEmbedding: Tensor
     if useCLIP {
-      let embedder: OpenAICLIPEmbedder
-      do { embedder = try OpenAICLIPEmbedder(checkpoint: clip ?? loaded.model) } catch { fail("\(error)") }
+      let embedder = loadOpenAICLIP(clip ?? loaded.model)
       (dimension, queryEmbedding) = (embedder.dimension, embedder.embedTexts([query]))
     } else {
       let embedder = loadEmbedder(model ?? loaded.model)
@@ -156,7 +215,13 @@ struct Search: ParsableCommand {
     if let override, (useCLIP ? ImageIndex.openAICLIPKind : "") != loaded.modelKind || URL(fileURLWithPath: override).standardizedFileURL.path != loaded.model {
       warn("searching \(index) (made by \(loaded.model)) with \(override): the scores mean something only if both embed into the same space")
     }
-    let hits = loaded.search(queryEmbedding, k: k)
+    // Photos deleted since they were indexed are passed over (and counted), not shown.
+    var hits: [(index: Int, score: Float)] = [], gone = 0
+    for hit in loaded.search(queryEmbedding, k: loaded.files.count) {
+      if hits.count == k { break }
+      if FileManager.default.fileExists(atPath: loaded.files[hit.index].path) { hits.append(hit) } else { gone += 1 }
+    }
+    if gone > 0 { warn("\(gone) indexed photos scored higher but no longer exist: run clip index again to drop them") }
     for (rank, hit) in hits.enumerated() {
       let file = loaded.files[hit.index].path
       if json {

@@ -41,6 +41,9 @@ struct Train: ParsableCommand {
   @Option(name: .long, help: "Continue from a checkpoint written by this command (its configuration is kept).")
   var resume: String?
 
+  @Flag(name: .long, help: "On --resume: continue although the data differs from the data the checkpoint was trained on.")
+  var allowOtherData = false
+
   @Flag(name: .long, help: "Replace a run already in --out (best.safetensors, last.safetensors, log.jsonl).")
   var overwrite = false
 
@@ -52,6 +55,7 @@ struct Train: ParsableCommand {
     if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     if let batchSize, batchSize < 2 || batchSize > 1 << 20 { throw ValidationError("--batch-size must be between 2 and \(1 << 20), got \(batchSize)") }
     if let epochs, epochs > 1 << 30 { throw ValidationError("--epochs must be at most \(1 << 30), got \(epochs)") }
+    if allowOtherData && resume == nil { throw ValidationError("--allow-other-data is for --resume: a new run trains on whatever data it is given") }
     if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
   }
 
@@ -80,7 +84,7 @@ struct Train: ParsableCommand {
     print("\(dataset.images.count) images, \(dataset.captionCount) captions (\(dataset.problems.count) rows skipped)")
     do {
       let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out,
-                                resume: resume, overwrite: overwrite)
+                                resume: resume, overwrite: overwrite, allowOtherData: allowOtherData)
       try trainer.run()
       print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.svg")
       if !dataset.problems.isEmpty || !trainer.skippedImages.isEmpty {

@@ -57,7 +57,7 @@ let afterMPI = [
           verifiedBy: "CLIPTokenizerTests (== open_clip), OpenAICLIPTests (vs CLIPModel, open_clip)", output: "—"),
 ]
 
-let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+let here = executableDirectory()  // the chapters are built beside the tour
 let root = repositoryRoot() ?? FileManager.default.currentDirectoryPath
 let mpiChapter = root + "/Distributed/.build/release/ch10-distributed"
 

@@ -113,7 +113,7 @@ struct CLIPTokenizerTests {
     #expect { try CLIPTokenizer(huggingFaceDirectory: folder) } throws: { "\($0)".contains("line 3 is not two symbols") }
     try merges.write(toFile: folder + "/merges.txt", atomically: true, encoding: .utf8)
     try "[1, 2]".write(toFile: folder + "/vocab.json", atomically: true, encoding: .utf8)
-    #expect { try CLIPTokenizer(huggingFaceDirectory: folder) } throws: { "\($0)".contains("vocab.json: is not a JSON object") }
+    #expect { try CLIPTokenizer(huggingFaceDirectory: folder) } throws: { "\($0)".contains("vocab.json: holds a list of 2, not a JSON object") }
     vocab.removeValue(forKey: "<|endoftext|>")
     vocab["<|endoftext|>x"] = 49407
     try JSONSerialization.data(withJSONObject: vocab).write(to: URL(fileURLWithPath: folder + "/vocab.json"))

@@ -22,6 +22,8 @@ typedef struct {
   int height;
   int source_components;              // 1 = grayscale, 3 = YCbCr/RGB in the file
   int progressive;                    // 1 when the file is progressive
+  int scale_denom;                    // 1, or 2/4/8 when decoded reduced (cjpeg_decode_reduced)
+  int source_width, source_height;    // the size the file declares
   unsigned char *pixels;              // width*height*3 RGB bytes, row-major; free with cjpeg_free
   char message[CJPEG_MESSAGE_LENGTH]; // libjpeg's message when the result is not CJPEG_OK
 } cjpeg_decoded;
@@ -29,6 +31,11 @@ typedef struct {
 /// Decodes a JPEG held in memory into 8-bit RGB (grayscale is replicated into R, G, B).
 /// Refuses images whose declared width*height exceeds max_pixels before allocating anything.
 int cjpeg_decode(const unsigned char *data, size_t size, long long max_pixels, cjpeg_decoded *out);
+
+/// The same, except that an image over max_pixels is decoded reduced by libjpeg's DCT scaling (1/8, 1/4
+/// or 1/2: the most reduced whose shorter side is still >= min_short_side and whose size is within
+/// max_pixels) instead of refused; min_short_side <= 0 refuses it as cjpeg_decode does.
+int cjpeg_decode_reduced(const unsigned char *data, size_t size, long long max_pixels, int min_short_side, cjpeg_decoded *out);
 
 /// Encodes width*height*3 RGB bytes as a baseline JPEG (4:2:0, the given quality 1..100).
 /// On success *out_data (free with cjpeg_free) and *out_size hold the file.

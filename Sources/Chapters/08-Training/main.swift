@@ -31,6 +31,7 @@ struct Options: ParsableCommand {
   @Flag(help: "Reproduce the seed's bug: the image tower at the text tower's learning rate.") var seedFaithfulLr = false
   @Flag(help: "Fail on the first malformed CSV row or missing image.") var strict = false
   @Flag(help: "Also write OUT/initial.safetensors, the untrained weights (the PyTorch twin starts from them).") var saveInitial = false
+  @Flag(help: "On --resume: continue although the data differs from the data the checkpoint was trained on.") var allowOtherData = false
   @Flag(help: "Replace a run already in OUT (best.safetensors, last.safetensors, log.jsonl).") var overwrite = false
 
   func validate() throws {
@@ -38,8 +39,14 @@ struct Options: ParsableCommand {
     if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     if let epochs, epochs > 1 << 30 { throw ValidationError("--epochs must be at most \(1 << 30), got \(epochs)") }
     if let batchSize, batchSize < 2 || batchSize > 1 << 20 { throw ValidationError("--batch-size must be between 2 and \(1 << 20), got \(batchSize)") }
-    if let seconds, !(seconds.isFinite && seconds > 0) { throw ValidationError("--seconds must be a positive number, got \(seconds)") }
-    if let lr, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+    // Ranges checked here, before any conversion: Int(1e300) would stop the program.
+    if let seconds, !(seconds > 0 && seconds <= 1e7) {
+      throw ValidationError("--seconds must be a number of seconds between 0 and 10000000 (about 116 days), got \(seconds)")
+    }
+    if let lr, !(lr > 0 && lr <= 10) {
+      throw ValidationError("--lr must be a learning rate in (0, 10] (1e-3 is typical), got \(lr.isFinite ? "\(lr)" : "a number too large for a Float")")
+    }
+    if allowOtherData && resume == nil { throw ValidationError("--allow-other-data is for --resume: a new run trains on whatever data it is given") }
     if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
     if resume != nil && !set.isEmpty { throw ValidationError("--resume continues a run with its own configuration: --set cannot change it") }
     if (data != nil || csv != nil) && (placement != nil || background != nil || !shapes.isEmpty) {
@@ -133,7 +140,7 @@ let trainer: Trainer
 do {
   let initial = initialText.map { CLIP(config: config.model, text: $0, seed: config.seed) }
   trainer = try Trainer(config: config, dataset: dataset, tokenizer: tokenizer, outputDirectory: outDir, resume: args.resume,
-                        overwrite: args.overwrite, initialModel: initial)
+                        overwrite: args.overwrite, initialModel: initial, allowOtherData: args.allowOtherData)
 } catch { fail("\(error)") }
 let run = trainer.config  // a resumed run trains with its checkpoint's configuration
 notebook.step("model", "\(trainer.model.parameterCount) parameters")

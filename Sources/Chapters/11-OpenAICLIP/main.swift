@@ -18,7 +18,13 @@ struct Options: ParsableCommand {
   @Option(help: "A folder of JPEGs to search (default: the sample photo and four crops of it).") var photos: String?
   @Option(help: "The caption whose tokens are traced.") var caption = "A photo of Grace Hopper’s naval uniform & medals!"
   @Option(help: "The sentence to search the photos for.") var query = "a woman in a uniform"
-  @Option(help: "How many ImageNet classes to score (default: all 1,000 with --clip, 50 on deterministic weights).") var classes: Int?
+  @Option(help: "How many ImageNet classes to score, 1–1000 (default: all 1,000 with --clip, 50 on deterministic weights).") var classes: Int?
+
+  func validate() throws {
+    if let classes, !(1...1000).contains(classes) {
+      throw ValidationError("--classes must be between 1 and 1000 (ImageNet has 1,000 classes), got \(classes)")
+    }
+  }
 }
 let args = Options.parseOrExit()
 let notebook = Notebook(title: "Chapter 11 · OpenAI's CLIP: BPE, a causal text tower, real checkpoints", steps: 7)
@@ -98,7 +104,7 @@ do {
   guard let path = BundledAssets.path(BundledAssets.imagenetClasses) else { fail("imagenet-classes.txt not found") }
   allClasses = try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
 } catch { fail("\(error)") }
-let classCount = min(allClasses.count, max(1, args.classes ?? (args.clip == nil ? 50 : allClasses.count)))
+let classCount = min(allClasses.count, args.classes ?? (args.clip == nil ? 50 : allClasses.count))
 let classNames = Array(allClasses.prefix(classCount)) + (classCount < allClasses.count ? ["military uniform"] : [])
 let templates = ["a photo of a {}."]
 let classifier = notebook.step("zero-shot", "\(classNames.count) ImageNet classes × \(templates.count) prompt (`clip zero-shot --clip` ensembles OpenAI's 80)") {
@@ -114,9 +120,15 @@ var gallery: [(name: String, image: RGBImage)] = []
 if let folder = args.photos {
   guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { fail("--photos \(folder): not a folder I can read") }
   let paths = names.filter { $0.lowercased().hasSuffix(".jpg") || $0.lowercased().hasSuffix(".jpeg") }.sorted()
-  for (path, result) in zip(paths, loadImages(paths.map { folder + "/" + $0 }) { $0 }) {
-    if case .success(let image) = result { gallery.append((path, image)) }
+  let loaded = loadImages(paths.map { folder + "/" + $0 }, minShortSide: 2 * embedder.model.config.imageSize) { $0 }
+  for (path, result) in zip(paths, loaded.results) {
+    switch result {
+    case .success(let image): gallery.append((path, image))
+    case .failure(let error): notebook.note("skipped \(error)")
+    }
   }
+  for reduction in loaded.reductions { notebook.note("note: \(reduction)") }
+  if gallery.isEmpty { fail("--photos \(folder): no JPEG there could be read") }
 } else {
   let w = photo.width, h = photo.height
   gallery = [("the photo", photo),

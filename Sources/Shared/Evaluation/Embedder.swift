@@ -35,8 +35,9 @@ public struct Embedder {
       throw CheckpointError(path: checkpoint, reason: "the model's embeddings overflow to NaN/∞ on a plain grey image and a short caption "
         + "(weights too large?); it cannot rank or classify anything")
     }
-    guard logitScale.isFinite && logitScale < 80 else {
-      throw CheckpointError(path: checkpoint, reason: "logit_scale \(logitScale) is out of range: exp of it must be finite (training keeps it ≤ ln 100)")
+    guard logitScale.isFinite && logitScale < 80 && logitScale > -69 else {
+      throw CheckpointError(path: checkpoint, reason: "logit_scale \(logitScale) is out of range: exp of it must be a finite number above 1e-30 "
+        + "(training keeps it ≤ ln 100; at 0 every zero-shot probability would be uniform)")
     }
   }
 
@@ -83,4 +84,6 @@ public struct EmbeddedFiles {
   public var embeddings: Tensor
   public var embedded: [Int]
   public var skipped: [SkippedFile]
+  /// Photos too large to decode in full, embedded from a reduced decode.
+  public var reductions: [JPEGReduction] = []
 }

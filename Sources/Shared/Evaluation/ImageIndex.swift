@@ -109,22 +109,56 @@ public struct ImageIndex: Sendable {
   }
 }
 
-/// Every JPEG (.jpg/.jpeg, any case) under `directory`, recursively, sorted; hidden files skipped.
-public func findJPEGs(in directory: String) throws -> [String] {
+/// The JPEGs under a folder, and what could not be looked at.
+public struct FoundImages {
+  public var paths: [String]  // absolute, sorted
+  public var skipped: [SkippedFile]  // names that are not UTF-8, folders that cannot be read
+}
+
+/// Every JPEG (.jpg/.jpeg, any case) under `directory`, recursively, sorted; hidden files and folders
+/// skipped, symbolic links to files followed (links to folders are not, so a loop cannot trap the walk).
+/// The walk reads names as bytes: a file whose name is not UTF-8 (Latin-1, from an old camera or a
+/// Windows share) cannot be carried in a Swift String, so it is named, escaped, with the way to rename it.
+public func findJPEGs(in directory: String) throws -> FoundImages {
   var isDirectory: ObjCBool = false
   guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-    throw CheckpointError(path: directory, reason: "not a folder")
+    throw CheckpointError(path: directory, reason: FileManager.default.fileExists(atPath: directory) ? "is a file, not a folder" : "no such folder")
   }
-  guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
-  var found: [String] = []
-  let directory = URL(fileURLWithPath: directory).standardizedFileURL.path  // absolute: the index works from any folder
-  while let relative = walker.nextObject() as? String {
-    let name = (relative as NSString).lastPathComponent
-    if name.hasPrefix(".") { continue }
-    let ext = (name as NSString).pathExtension.lowercased()
-    if ext == "jpg" || ext == "jpeg" { found.append((directory as NSString).appendingPathComponent(relative)) }
+  let root = URL(fileURLWithPath: directory).standardizedFileURL.path  // absolute: the index works from any folder
+  var found = FoundImages(paths: [], skipped: [])
+  func walk(_ folder: String) {
+    guard let handle = opendir(folder) else {
+      found.skipped.append(SkippedFile(path: folder + "/", reason: "cannot read the folder: \(String(cString: strerror(errno)))"))
+      return
+    }
+    defer { closedir(handle) }
+    while let entry = readdir(handle) {
+      let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+      if bytes.first == UInt8(ascii: ".") { continue }  // hidden, and . and ..
+      guard let name = String(validating: bytes, as: UTF8.self) else {
+        let escaped = bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }.joined()
+        let lower = escaped.lowercased()
+        if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") {
+          found.skipped.append(SkippedFile(path: folder + "/" + escaped, reason: "its name is not UTF-8 (Latin-1?), so it cannot be opened by name "
+            + "here; rename it to UTF-8, e.g. convmv -f latin1 -t utf8 --notest -r \(root)"))
+        }
+        continue
+      }
+      let path = folder + "/" + name
+      var info = stat()
+      guard stat(path, &info) == 0 else { continue }  // a dangling link
+      if (info.st_mode & S_IFMT) == S_IFDIR {
+        var link = stat()
+        if lstat(path, &link) == 0 && (link.st_mode & S_IFMT) != S_IFLNK { walk(path) }
+      } else {
+        let ext = (name as NSString).pathExtension.lowercased()
+        if ext == "jpg" || ext == "jpeg" { found.paths.append(path) }
+      }
+    }
   }
-  return found.sorted()
+  walk(root == "/" ? "" : root)
+  found.paths.sort()
+  return found
 }
 
 /// Size and modification time of a file (nil when it cannot be stat'ed).
@@ -137,9 +171,11 @@ public func fileStamp(_ path: String) -> IndexedFile? {
 
 extension ImageIndex {
   public struct UpdateReport {
-    public var reused = 0
+    public var reused = 0  // unchanged files whose rows were kept
     public var embedded = 0
+    public var otherFolders = 0  // rows of files outside the folder indexed, kept as they were
     public var skipped: [SkippedFile] = []
+    public var reductions: [JPEGReduction] = []  // photos too large to decode in full, embedded reduced
   }
 
   /// An index and how it was made.
@@ -148,33 +184,60 @@ extension ImageIndex {
     public var report: UpdateReport
   }
 
-  /// Indexes `paths` with `embedder`, reusing rows of `previous` (same model) for unchanged files.
-  public static func build(paths: [String], embedder: Embedder, previous: ImageIndex?, progress: ProgressBar? = nil)
+  /// How `build` reports and saves as it goes.
+  public struct BuildOptions {
+    /// The folder being indexed: `previous` rows of files outside it are kept (one index can hold
+    /// several folders); nil keeps only the rows of `paths`.
+    public var folder: String? = nil
+    /// A bar for the files that need embedding, made once their number is known.
+    public var progress: (Int) -> ProgressBar? = { _ in nil }
+    /// Files embedded between chances to save.
+    public var chunk = 64
+    /// Seconds between saves of the index so far (so a killed run loses at most this much work).
+    public var saveEvery: Double = .infinity
+    public var save: (ImageIndex) throws -> Void = { _ in }
+    public init() {}
+  }
+
+  /// Indexes `paths` with a trained checkpoint's image tower (chapter 08 / clip train).
+  public static func build(paths: [String], embedder: Embedder, previous: ImageIndex?, options: BuildOptions = BuildOptions()) throws
     -> Update
   {
-    build(paths: paths, model: embedder.checkpoint, kind: "", dimension: embedder.dimension, previous: previous, progress: progress) {
+    try build(paths: paths, model: embedder.checkpoint, kind: "", dimension: embedder.dimension, previous: previous, options: options) {
       embedder.embedImageFiles($0, progress: $1)
     }
   }
 
   /// Indexes `paths` with OpenAI's CLIP (chapter 11).
-  public static func build(paths: [String], embedder: OpenAICLIPEmbedder, previous: ImageIndex?, progress: ProgressBar? = nil)
+  public static func build(paths: [String], embedder: OpenAICLIPEmbedder, previous: ImageIndex?, options: BuildOptions = BuildOptions()) throws
     -> Update
   {
-    build(paths: paths, model: embedder.checkpoint, kind: openAICLIPKind, dimension: embedder.dimension, previous: previous,
-          progress: progress) { embedder.embedImageFiles($0, progress: $1) }
+    try build(paths: paths, model: embedder.checkpoint, kind: openAICLIPKind, dimension: embedder.dimension, previous: previous,
+              options: options) { embedder.embedImageFiles($0, progress: $1) }
   }
 
-  /// Indexes `paths` with any model: `embedFiles` turns files into unit rows of width `dimension`.
-  public static func build(paths: [String], model: String, kind: String, dimension p: Int, previous: ImageIndex?, progress: ProgressBar?,
-                           embedFiles: ([String], ProgressBar?) -> EmbeddedFiles) -> Update {
+  /// Indexes `paths` with any model: `embedFiles` turns files into unit rows of width `dimension`. Rows of
+  /// `previous` (when the same model made it) are reused for files whose size and mtime are unchanged,
+  /// and kept for files outside `options.folder`. The files to embed go `options.chunk` at a time, and
+  /// the index so far is handed to `options.save` every `options.saveEvery` seconds.
+  public static func build(paths: [String], model: String, kind: String, dimension p: Int, previous: ImageIndex?,
+                           options: BuildOptions = BuildOptions(), embedFiles: ([String], ProgressBar?) -> EmbeddedFiles) throws -> Update {
     var report = UpdateReport()
     var old: [String: (IndexedFile, Int)] = [:]
     let stamp = ImageIndex.stamp(ofModel: model)
+    var files: [IndexedFile] = [], rows: [[Float]] = []
     if let previous, previous.model == model, previous.modelKind == kind, previous.modelStamp == stamp, previous.embeddings.shape[1] == p {
       for (r, f) in previous.files.enumerated() { old[f.path] = (f, r) }
+      // Another folder's photos, indexed into the same file earlier: kept as they are.
+      if let folder = options.folder {
+        let inside = URL(fileURLWithPath: folder).standardizedFileURL.path + "/"
+        for (r, f) in previous.files.enumerated() where !f.path.hasPrefix(inside) {
+          files.append(f)
+          rows.append(Array(previous.embeddings.storage[(r * p)..<((r + 1) * p)]))
+          report.otherFolders += 1
+        }
+      }
     }
-    var files: [IndexedFile] = [], rows: [[Float]] = []
     var toEmbed: [IndexedFile] = []
     for path in paths {
       guard let stamp = fileStamp(path) else {
@@ -189,17 +252,30 @@ extension ImageIndex {
         toEmbed.append(stamp)
       }
     }
-    let result = embedFiles(toEmbed.map(\.path), progress)
-    for (r, i) in result.embedded.enumerated() {
-      files.append(toEmbed[i])
-      rows.append(Array(result.embeddings.storage[(r * p)..<((r + 1) * p)]))
+    // The index of everything so far, in path order whatever was reused.
+    func current() -> ImageIndex {
+      let order = files.indices.sorted { files[$0].path < files[$1].path }
+      return ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
+                        model: model, modelStamp: stamp, modelKind: kind)
     }
-    report.embedded = result.embedded.count
-    report.skipped += result.skipped
-    // Keep the index in path order whatever was reused.
-    let order = files.indices.sorted { files[$0].path < files[$1].path }
-    let index = ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
-                           model: model, modelStamp: stamp, modelKind: kind)
-    return Update(index: index, report: report)
+    let bar = toEmbed.isEmpty ? nil : options.progress(toEmbed.count)
+    var lastSave = now()
+    for start in stride(from: 0, to: toEmbed.count, by: max(options.chunk, 1)) {
+      let chunk = Array(toEmbed[start..<min(toEmbed.count, start + max(options.chunk, 1))])
+      bar?.offset = start
+      let result = embedFiles(chunk.map(\.path), bar)
+      for (r, i) in result.embedded.enumerated() {
+        files.append(chunk[i])
+        rows.append(Array(result.embeddings.storage[(r * p)..<((r + 1) * p)]))
+      }
+      report.embedded += result.embedded.count
+      report.skipped += result.skipped
+      report.reductions += result.reductions
+      if start + chunk.count < toEmbed.count && now() - lastSave >= options.saveEvery {
+        try options.save(current())
+        lastSave = now()
+      }
+    }
+    return Update(index: current(), report: report)
   }
 }

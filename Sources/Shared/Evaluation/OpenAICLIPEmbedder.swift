@@ -20,13 +20,17 @@ public struct OpenAICLIPEmbedder {
   /// ln of the inverse temperature (OpenAI's trained value is ln 100).
   public var logitScale: Float { model.logitScale.storage[0] }
 
+  /// ln 100: OpenAI clamps logit_scale here from above; its negative is the smallest scale accepted.
+  static let largestLogitScale: Float = 4.6052
+
   public init(model: OpenAICLIP, tokenizer: CLIPTokenizer, checkpoint: String = "") throws {
     guard tokenizer.vocabularySize <= model.config.vocabSize else {
       throw CheckpointError(path: checkpoint, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's token table only \(model.config.vocabSize) rows")
     }
     let scale = model.logitScale.storage[0]
-    guard scale.isFinite && scale < 80 else {
-      throw CheckpointError(path: checkpoint, reason: "logit_scale \(scale) is out of range: exp of it must be finite (OpenAI's is ln 100 = 4.6)")
+    guard scale.isFinite && scale < 80 && scale >= -Self.largestLogitScale else {
+      throw CheckpointError(path: checkpoint, reason: "logit_scale \(scale) is out of range: it must be in [−4.61, 80) — exp of it "
+        + "between 1/100 (below it every zero-shot probability comes out uniform) and a finite number (OpenAI's is ln 100 = 4.6)")
     }
     self.model = model
     self.tokenizer = tokenizer
@@ -59,7 +63,7 @@ public struct OpenAICLIPEmbedder {
   /// Text features (N, E) as `get_text_features` / `encode_text` return them (not normalised), 64 texts per forward.
   public func textFeatures(_ texts: [String]) -> Tensor {
     inBatches(texts, of: 64, rowShape: [dimension]) { batch in
-      model.encodeText(tokenizer.batch(batch, contextLength: model.config.contextLength)).features
+      model.encodeText(tokenizer.batch(batch, contextLength: model.config.contextLength), endOfText: tokenizer.endId).features
     }
   }
 

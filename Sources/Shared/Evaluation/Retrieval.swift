@@ -12,13 +12,24 @@ import Foundation
 
 /// Retrieval over `images` of a caption set, every caption of each image, embeddings computed in
 /// batches (with a progress bar when given). Unreadable images are left out and returned.
-public func evaluateRetrieval(embedder: Embedder, dataset: CaptionDataset, images: [String], progress: ProgressBar? = nil)
-  -> RetrievalEvaluation
+/// `captionProgress` makes a bar for the captions once their number is known (hundreds of thousands of
+/// captions take minutes to embed).
+public func evaluateRetrieval(embedder: Embedder, dataset: CaptionDataset, images: [String], progress: ProgressBar? = nil,
+                              captionProgress: ((Int) -> ProgressBar?)? = nil) -> RetrievalEvaluation
 {
   let embedded = embedder.embedImageFiles(images.map { dataset.imageDirectory + "/" + $0 }, progress: progress)
   let kept = embedded.embedded.map { images[$0] }
   let captions = dataset.captionList(of: kept)
-  let similarity = embedded.embeddings.matmul(embedder.embedTexts(captions.texts), transposeOther: true)
+  let bar = captionProgress?(captions.texts.count)
+  let started = now()
+  var done = 0
+  let texts = inBatches(captions.texts, of: 4096, rowShape: [embedder.dimension]) { batch in
+    let rows = embedder.embedTexts(batch)
+    done += batch.count
+    bar?.update(done, info: String(format: "%.0f captions/s", Double(done) / max(now() - started, 1e-9)))
+    return rows
+  }
+  let similarity = embedded.embeddings.matmul(texts, transposeOther: true)
   let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText)
   return RetrievalEvaluation(imageToText: retrievalMetrics(ranks: ranks.imageToText), textToImage: retrievalMetrics(ranks: ranks.textToImage),
                              similarity: similarity, imageEmbeddings: embedded.embeddings, kept: kept, captions: captions,

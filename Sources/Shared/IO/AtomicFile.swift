@@ -19,7 +19,8 @@ public struct FileWriteError: Error, CustomStringConvertible {
 /// Writes `bytes` to `path` atomically: temp file in the same folder → fsync → rename.
 /// Either the old file or the complete new one is there afterwards, never a torn one.
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
-  let directory = (path as NSString).deletingLastPathComponent
+  let path = try regularFileTarget(path)
+  let directory = parentPath(path)
   let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
   let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
   if fd < 0 { throw FileWriteError(path: path, reason: String(cString: strerror(errno))) }
@@ -62,9 +63,56 @@ public func staleTemporaryFiles(in directory: String, of targets: [String]) -> [
   }.sorted()
 }
 
-/// Creates the folder (and parents) if needed; returns the path.
+/// Creates the folder (and parents) if needed; returns the path. A part of the path that is a file, a
+/// device or unwritable is an error that says which part and why (never a Foundation error dump).
 @discardableResult
 public func ensureDirectory(_ path: String) throws -> String {
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  guard !path.isEmpty else { throw FileWriteError(path: path, reason: "an empty path is not a folder") }
+  var prefix = path.hasPrefix("/") ? "/" : ""
+  for part in path.split(separator: "/") {
+    prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+    var info = stat()
+    if stat(prefix, &info) == 0 {
+      guard (info.st_mode & S_IFMT) == S_IFDIR else {
+        throw FileWriteError(path: path, reason: prefix == path ? "it is a file, not a folder (choose a folder name)"
+          : "\(prefix) is a file, not a folder")
+      }
+      continue
+    }
+    if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+      throw FileWriteError(path: path, reason: "cannot create the folder \(prefix): \(String(cString: strerror(errno)))")
+    }
+  }
   return path
+}
+
+/// Refuses to write over anything but a regular file: `rename` would replace a device (`/dev/null`), and
+/// a folder is never an output file. A symbolic link is followed: the file it points to is replaced, the
+/// link stays. Returns the path to write.
+public func regularFileTarget(_ path: String) throws -> String {
+  var info = stat()
+  guard lstat(path, &info) == 0 else { return path }  // nothing there yet
+  if (info.st_mode & S_IFMT) == S_IFLNK {
+    guard let resolved = realpath(path, nil) else { return path }  // a dangling link: write beside it as named
+    defer { free(resolved) }
+    return try regularFileTarget(String(cString: resolved))
+  }
+  switch info.st_mode & S_IFMT {
+  case S_IFREG: return path
+  case S_IFDIR: throw FileWriteError(path: path, reason: "it is a folder; give a file name")
+  default: throw FileWriteError(path: path, reason: "it is a device or special file, not a regular file")
+  }
+}
+
+/// The folder part of `path`, as `NSString.deletingLastPathComponent` gives it ("a/b" → "a", "/a" → "/",
+/// "ab" → ""), which traps on a one-character path in swift-corelibs-foundation (Swift 6.3.1): a user's
+/// `--out x` must not stop the program.
+public func parentPath(_ path: String) -> String {
+  var trimmed = Substring(path)
+  while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+  guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+  if slash == trimmed.startIndex { return "/" }
+  var parent = trimmed[..<slash]
+  while parent.count > 1 && parent.hasSuffix("/") { parent = parent.dropLast() }
+  return String(parent)
 }

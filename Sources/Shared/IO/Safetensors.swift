@@ -30,6 +30,7 @@ public indirect enum SafetensorsError: Error, CustomStringConvertible, Equatable
   case cannotRead(path: String, reason: String)
   case inFile(path: String, SafetensorsError)  // a malformed file read by path: the problem, with the file
   case tooShort(size: Int)
+  case notSafetensors(looksLike: String)
   case headerLengthOutOfRange(headerLength: UInt64, fileSize: Int)
   case invalidJSON(String)
   case malformedEntry(key: String, reason: String)
@@ -44,6 +45,7 @@ public indirect enum SafetensorsError: Error, CustomStringConvertible, Equatable
     switch self {
     case let .cannotRead(path, reason): return "cannot read safetensors file \(path): \(reason)"
     case let .inFile(path, error): return "\(path): \(error)"
+    case let .notSafetensors(kind): return "not a safetensors file (\(kind))"
     case let .tooShort(size): return "not a safetensors file: \(size) bytes is shorter than the 8-byte header length"
     case let .headerLengthOutOfRange(n, size):
       return "safetensors header length \(n) runs past the end of the \(size)-byte file"
@@ -100,6 +102,11 @@ public struct SafetensorsFile: Sendable {
     guard data.count >= 8 else { throw SafetensorsError.tooShort(size: data.count) }
     var headerLength: UInt64 = 0
     for i in 0..<8 { headerLength |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
+    // A safetensors header is a JSON object: anything else (a JPEG, a config.json, a PyTorch .bin) is
+    // another kind of file, and saying which helps more than a header length of 5064878326892452095.
+    guard data.count > 8, data[data.startIndex + 8] == UInt8(ascii: "{") else {
+      throw SafetensorsError.notSafetensors(looksLike: sniffFileKind(data))
+    }
     guard headerLength <= UInt64(data.count - 8) else {
       throw SafetensorsError.headerLengthOutOfRange(headerLength: headerLength, fileSize: data.count)
     }
@@ -269,4 +276,22 @@ public func halfToFloat(_ h: UInt16) -> Float {
   }
   if exponent == 31 { return Float(bitPattern: sign | 0x7f80_0000 | (mantissa << 13)) }
   return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+}
+
+/// What a file that is not safetensors seems to be, from its first bytes, for error messages.
+public func sniffFileKind(_ data: Data) -> String {
+  let head = [UInt8](data.prefix(16))
+  func starts(_ bytes: [UInt8]) -> Bool { head.count >= bytes.count && Array(head.prefix(bytes.count)) == bytes }
+  if starts([0xFF, 0xD8, 0xFF]) { return "it is a JPEG image" }
+  if starts([0x89, 0x50, 0x4E, 0x47]) { return "it is a PNG image" }
+  if starts([0x52, 0x49, 0x46, 0x46]) { return "it is a RIFF file, e.g. a WebP image" }
+  if starts([0x50, 0x4B, 0x03, 0x04]) {
+    return "it is a ZIP archive, as PyTorch's torch.save writes .pt/.bin files: convert it with safetensors.torch.save_file"
+  }
+  if starts([0x80]) && head.count > 1 && head[1] <= 5 { return "it is a Python pickle, as older PyTorch .bin files are: convert it with safetensors.torch.save_file" }
+  if starts([0x1F, 0x8B]) { return "it is gzip-compressed" }
+  let text = head.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0xEF || $0 == 0xBB || $0 == 0xBF }
+  if let first = text.first, first == UInt8(ascii: "{") || first == UInt8(ascii: "[") { return "it is JSON text, e.g. a config.json" }
+  if head.allSatisfy({ $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20..<0x7F).contains($0) }) { return "it is a text file" }
+  return "its first bytes are not a safetensors header"
 }

@@ -89,7 +89,7 @@ extension CheckedConfiguration {
 /// checked once. Refused: a malformed assignment, a path that is not a field (also a misspelt one
 /// that decoding would drop), `null` for a field not in `nullable`, and a result that fails `check`.
 public func applyingAssignments<C: Codable & CheckedConfiguration>(_ assignments: [String], to value: C, flag: String,
-                                                                    nullable: Set<String> = []) throws -> C {
+                                                                    nullable: Set<String> = [], diagnose: Bool = true) throws -> C {
   guard !assignments.isEmpty else { return value }
   guard var root = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as? [String: Any] else {
     throw ConfigurationError(source: flag, problems: ["the configuration does not encode as a JSON object"])
@@ -101,8 +101,24 @@ public func applyingAssignments<C: Codable & CheckedConfiguration>(_ assignments
     let path = assignment[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
     guard !path.contains(where: \.isEmpty) else { throw problem("empty field name in '\(assignment[..<eq])'") }
     let text = String(assignment[assignment.index(after: eq)...])
-    let parsed: Any = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+    var parsed: Any = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
     let isNull = parsed is NSNull
+    // What the field holds now says what it can take: say so here rather than in the decoder's words.
+    var current: Any? = root
+    for key in path { current = (current as? [String: Any])?[key] }
+    let name = path.joined(separator: ".")
+    switch current {
+    case let group as [String: Any] where !(parsed is [String: Any]):
+      throw problem("'\(name)' is a group of fields (\(group.keys.sorted().joined(separator: ", "))): set one of them, "
+        + "as \(name).\(group.keys.sorted().first ?? "field")=…")
+    case is String where !(parsed is String) && !isNull:
+      parsed = text  // a name that looks like a number ("--set name=3") is still a name
+    case is NSNumber where parsed is String:
+      throw problem("'\(name)' is a number, not the text \(text.debugDescription)")
+    case is [Any] where !(parsed is [Any]) && !isNull:
+      throw problem("'\(name)' is a list, written as JSON: \(name)=[…]")
+    default: break
+    }
     if isNull && !nullable.contains(path.joined(separator: ".")) {
       throw problem("'\(path.joined(separator: "."))' cannot be null" + (nullable.isEmpty ? "" : " (only \(nullable.sorted().joined(separator: ", ")) can)"))
     }
@@ -124,6 +140,18 @@ public func applyingAssignments<C: Codable & CheckedConfiguration>(_ assignments
   }
   let decoded: C
   do { decoded = try JSONDecoder().decode(C.self, from: JSONSerialization.data(withJSONObject: root)) } catch {
+    // A number the field's type cannot hold (2.5 for a count, -5 for a seed, 1e300) fails as "not valid
+    // JSON" at the top level: find the assignment that does it and say what the field takes.
+    for assignment in assignments where diagnose
+      && (try? applyingAssignments([assignment], to: value, flag: flag, nullable: nullable, diagnose: false)) == nil {
+      let text = String(assignment[assignment.index(after: assignment.firstIndex(of: "=")!)...])
+      if let number = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) as? NSNumber {
+        let x = number.doubleValue
+        let reason = text == "true" || text == "false" ? "takes a number, not true or false" : !x.isFinite || abs(x) > 1e15 ? "is out of range"
+          : x != x.rounded() ? "must be a whole number" : x < 0 ? "must not be negative" : "is out of range"
+        throw ConfigurationError(source: "\(flag) \(assignment)", problems: ["'\(assignment.prefix { $0 != "=" })' \(reason), got \(text)"])
+      }
+    }
     throw ConfigurationError(source: flag + " " + assignments.joined(separator: " "), problems: [describeJSONError(error)])
   }
   // A misspelt field decodes to nothing: a field set to a value must be there when written out again.
@@ -152,6 +180,18 @@ public func naming<T>(_ path: String, _ body: () throws -> T) throws -> T {
 
 /// A JSON or decoding error in one readable line: the field path and what is wrong, instead of
 /// Foundation's `NSCocoaErrorDomain Code=3840 … UserInfo={…}` dump.
+/// A Swift type as a user would name what a JSON field should hold.
+func plainTypeName(_ type: Any.Type) -> String {
+  let name = "\(type)"
+  if ["Int", "Int32", "Int64", "UInt64", "UInt32", "UInt"].contains(name) { return "a whole number" }
+  if ["Float", "Double"].contains(name) { return "a number" }
+  if name == "String" { return "text (a JSON string)" }
+  if name == "Bool" { return "true or false" }
+  if name.hasPrefix("Dictionary") { return "a group of fields (a JSON object)" }
+  if name.hasPrefix("Array") { return "a list (a JSON array)" }
+  return "a \(name)"
+}
+
 public func describeJSONError(_ error: Error) -> String {
   func path(_ keys: [CodingKey]) -> String {
     keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
@@ -161,9 +201,9 @@ public func describeJSONError(_ error: Error) -> String {
     case let .keyNotFound(key, context):
       return "missing field '\(path(context.codingPath + [key]))'"
     case let .typeMismatch(type, context):
-      return "field '\(path(context.codingPath))' is not a \(type)"
+      return "field '\(path(context.codingPath))' is not \(plainTypeName(type))"
     case let .valueNotFound(type, context):
-      return "field '\(path(context.codingPath))' is null, expected a \(type)"
+      return "field '\(path(context.codingPath))' is null, expected \(plainTypeName(type))"
     case let .dataCorrupted(context):
       if let underlying = context.underlyingError { return describeJSONError(underlying) }
       return "field '\(path(context.codingPath))': \(context.debugDescription)"
@@ -174,4 +214,60 @@ public func describeJSONError(_ error: Error) -> String {
   let ns = error as NSError
   if let detail = ns.userInfo[NSDebugDescriptionErrorKey] as? String { return "not valid JSON: \(detail)" }
   return "not valid JSON (\(ns.localizedDescription))"
+}
+
+// MARK: - JSON files from outside (config.json, vocab.json)
+
+/// Reads a JSON file that must hold one object. A missing file, bytes that are not UTF-8, broken JSON
+/// and another top level (a list, a number) are each said in plain words, naming the file.
+public func readJSONObject(_ path: String) throws -> [String: Any] {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+    throw ConfigurationError(source: path, problems: ["no such file"])
+  }
+  guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
+    throw ConfigurationError(source: path, problems: [isDirectory.boolValue ? "is a folder, not a JSON file" : "cannot read the file"])
+  }
+  guard String(data: data, encoding: .utf8) != nil else {
+    throw ConfigurationError(source: path, problems: ["is not UTF-8 text (a JSON file must be; was it saved in another encoding?)"])
+  }
+  let json: Any
+  do { json = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
+    throw ConfigurationError(source: path, problems: [describeJSONError(error)])
+  }
+  guard let object = json as? [String: Any] else {
+    throw ConfigurationError(source: path, problems: ["holds \(describeJSONValue(json)), not a JSON object ({…})"])
+  }
+  return object
+}
+
+/// A JSON value as a user would name it in a message: `the text "128"`, `the number 2.5`, `true`, `null`,
+/// `a list of 3`, `an object`.
+public func describeJSONValue(_ value: Any) -> String {
+  switch value {
+  case let text as String: return "the text \(text.debugDescription)"
+  case let number as NSNumber where isJSONBool(number): return number.boolValue ? "true" : "false"
+  case let number as NSNumber: return "the number \(number)"
+  case is NSNull: return "null"
+  case let list as [Any]: return "a list of \(list.count)"
+  case is [String: Any]: return "an object"
+  default: return "\(value)"
+  }
+}
+
+/// true/false in JSON (Foundation reads them as NSNumber, whose `is Bool` is also true for 0 and 1).
+func isJSONBool(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+
+/// A JSON number that is a whole number within ±1e15 (not text, not true/false, not 2.5), or nil.
+public func jsonInteger(_ value: Any) -> Int? {
+  guard let number = value as? NSNumber, !isJSONBool(number) else { return nil }
+  let x = number.doubleValue
+  guard x.isFinite, x == x.rounded(), abs(x) <= 1e15 else { return nil }
+  return Int(x)
+}
+
+/// A JSON number (not text, not true/false), or nil.
+public func jsonDouble(_ value: Any) -> Double? {
+  guard let number = value as? NSNumber, !isJSONBool(number) else { return nil }
+  return number.doubleValue
 }

@@ -17,12 +17,44 @@ public struct JPEGError: Error, CustomStringConvertible, Equatable {
   public var description: String { "\(source): \(reason)" }
 }
 
-/// The largest image we decode, in pixels. Larger declared sizes are refused before allocating.
-public let maxJPEGPixels = 100_000_000
+/// The largest image decoded in full, in pixels: Pillow's own ceiling (2 × Image.MAX_IMAGE_PIXELS, above
+/// which it raises DecompressionBombError), so every photo Pillow opens is decoded exactly as it
+/// decodes it — a 108 MP phone photo among them (324 MB of RGB while it is resized). Larger declared
+/// sizes are refused before allocating, or decoded reduced when the caller allows it.
+public let maxJPEGPixels = 178_956_970
+
+/// A photo over the limit, decoded reduced by libjpeg's DCT scaling rather than lost.
+public struct JPEGReduction: Sendable, Equatable, CustomStringConvertible {
+  public var source: String
+  public var declaredWidth: Int
+  public var declaredHeight: Int
+  public var scale: Int  // 2, 4 or 8
+  public var width: Int  // as decoded
+  public var height: Int
+  public var description: String {
+    "\(source) is \(declaredWidth)×\(declaredHeight) (\(declaredWidth * declaredHeight / 1_000_000) MP), over the \(maxJPEGPixels / 1_000_000) MP "
+      + "that Pillow opens; decoded at 1/\(scale) (\(width)×\(height)) by libjpeg's DCT scaling, so its pixels are close to, not equal "
+      + "to, a full decode's"
+  }
+}
+
+/// A decoded photo, and how it was reduced if it was.
+public struct DecodedJPEG: Sendable {
+  public var image: RGBImage
+  public var reduction: JPEGReduction?
+}
 
 public enum JPEG {
   /// Decodes a JPEG file into 8-bit RGB. Grayscale files are replicated into R, G and B.
   public static func decode(path: String, maxPixels: Int = maxJPEGPixels) throws -> RGBImage {
+    try decode(path: path, maxPixels: maxPixels, reducedToShortSide: 0).image
+  }
+
+  /// Decodes a JPEG file; one over `maxPixels` is decoded at 1/2, 1/4 or 1/8 (the most reduced whose
+  /// shorter side stays at least `minShortSide`) instead of refused, and says so in `reduction`.
+  public static func decode(path: String, maxPixels: Int = maxJPEGPixels, reducedToShortSide minShortSide: Int)
+    throws -> DecodedJPEG
+  {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw JPEGError(kind: .unreadable, source: path, reason: "no such file")
@@ -31,12 +63,19 @@ public enum JPEG {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw JPEGError(kind: .unreadable, source: path, reason: "cannot read the file")
     }
-    return try decode(bytes: [UInt8](data), source: path, maxPixels: maxPixels)
+    return try decode(bytes: [UInt8](data), source: path, maxPixels: maxPixels, reducedToShortSide: minShortSide)
   }
 
   /// Decodes JPEG bytes held in memory.
   public static func decode(bytes: [UInt8], source: String = "<memory>", maxPixels: Int = maxJPEGPixels) throws
     -> RGBImage
+  {
+    try decode(bytes: bytes, source: source, maxPixels: maxPixels, reducedToShortSide: 0).image
+  }
+
+  /// Decodes JPEG bytes; see `decode(path:maxPixels:reducedToShortSide:)`.
+  public static func decode(bytes: [UInt8], source: String = "<memory>", maxPixels: Int = maxJPEGPixels, reducedToShortSide minShortSide: Int)
+    throws -> DecodedJPEG
   {
     if bytes.isEmpty { throw JPEGError(kind: .empty, source: source, reason: "empty file (0 bytes)") }
     if bytes.count < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
@@ -45,7 +84,7 @@ public enum JPEG {
     }
     var result = cjpeg_decoded()
     let code = bytes.withUnsafeBufferPointer { buffer in
-      cjpeg_decode(buffer.baseAddress, buffer.count, Int64(maxPixels), &result)
+      cjpeg_decode_reduced(buffer.baseAddress, buffer.count, Int64(maxPixels), Int32(clamping: minShortSide), &result)
     }
     let message = withUnsafeBytes(of: result.message) { raw in
       String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
@@ -55,7 +94,11 @@ public enum JPEG {
       defer { cjpeg_free(result.pixels) }
       let count = Int(result.width) * Int(result.height) * 3
       let pixels = [UInt8](UnsafeBufferPointer(start: result.pixels, count: count))
-      return RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels)
+      let image = RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels)
+      let reduction = result.scale_denom > 1
+        ? JPEGReduction(source: source, declaredWidth: Int(result.source_width), declaredHeight: Int(result.source_height),
+                        scale: Int(result.scale_denom), width: image.width, height: image.height) : nil
+      return DecodedJPEG(image: image, reduction: reduction)
     case Int(CJPEG_ERROR_TOO_LARGE): throw JPEGError(kind: .tooLarge, source: source, reason: message)
     case Int(CJPEG_ERROR_UNSUPPORTED): throw JPEGError(kind: .unsupported, source: source, reason: message)
     case Int(CJPEG_ERROR_EMPTY): throw JPEGError(kind: .empty, source: source, reason: message)

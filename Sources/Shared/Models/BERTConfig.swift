@@ -46,19 +46,16 @@ public struct BERTConfig: Sendable, Equatable, Codable {
   /// Reads `vocab_size`, `hidden_size`, `num_hidden_layers`, `num_attention_heads`,
   /// `intermediate_size`, `max_position_embeddings`, `type_vocab_size`, `layer_norm_eps`.
   public init(huggingFaceConfig path: String) throws {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw BERTConfigError(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+    let object: [String: Any]
+    do { object = try readJSONObject(path) } catch let error as ConfigurationError {
+      throw BERTConfigError(path: path, reason: error.problems.joined(separator: "; "))
     }
-    let json: Any
-    do { json = try JSONSerialization.jsonObject(with: data) } catch {
-      throw BERTConfigError(path: path, reason: describeJSONError(error))
-    }
-    guard let object = json as? [String: Any] else { throw BERTConfigError(path: path, reason: "not a JSON object") }
     func int(_ key: String) throws -> Int {
-      guard let n = object[key] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue < 1e9 else {
-        throw BERTConfigError(path: path, reason: "'\(key)' is missing or not a positive integer")
+      guard let value = object[key], let n = jsonInteger(value), n > 0, n < 1_000_000_000 else {
+        throw BERTConfigError(path: path, reason: "'\(key)' is missing or not a positive integer"
+          + (object[key].map { " (it is \(describeJSONValue($0)))" } ?? ""))
       }
-      return n.intValue
+      return n
     }
     self.init()
     vocabSize = try int("vocab_size")
@@ -69,14 +66,16 @@ public struct BERTConfig: Sendable, Equatable, Codable {
     maxPositions = try int("max_position_embeddings")
     if object["type_vocab_size"] != nil { typeVocabSize = try int("type_vocab_size") }
     if let eps = object["layer_norm_eps"] {
-      guard let n = eps as? NSNumber else { throw BERTConfigError(path: path, reason: "'layer_norm_eps' is not a number") }
-      layerNormEps = n.floatValue
+      guard let n = jsonDouble(eps) else { throw BERTConfigError(path: path, reason: "'layer_norm_eps' is \(describeJSONValue(eps)), not a number") }
+      layerNormEps = Float(n)
     }
-    if let kind = object["position_embedding_type"] as? String, kind != "absolute" {
-      throw BERTConfigError(path: path, reason: "position_embedding_type '\(kind)' is not supported (only 'absolute')")
-    }
-    if let act = object["hidden_act"] as? String, act != "gelu" {
-      throw BERTConfigError(path: path, reason: "hidden_act '\(act)' is not supported (only exact 'gelu')")
+    for (key, only) in [("position_embedding_type", "absolute"), ("hidden_act", "gelu")] {
+      guard let value = object[key] else { continue }
+      guard let name = value as? String else { throw BERTConfigError(path: path, reason: "'\(key)' is \(describeJSONValue(value)), not a name") }
+      guard name == only else {
+        throw BERTConfigError(path: path, reason: key == "hidden_act" ? "hidden_act '\(name)' is not supported (only exact 'gelu')"
+          : "position_embedding_type '\(name)' is not supported (only 'absolute')")
+      }
     }
     guard hiddenSize % heads == 0 else {
       throw BERTConfigError(path: path, reason: "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(heads)")

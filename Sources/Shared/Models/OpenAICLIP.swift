@@ -142,7 +142,7 @@ public struct OpenAICLIP: Sendable {
         return preset
       }
     }
-    throw CheckpointError(path: path, reason: "its shapes match none of ViT-B/32, ViT-B/16, ViT-L/14; pass the folder's config.json")
+    throw CheckpointError(path: path, reason: "its shapes match none of ViT-B/32, ViT-B/16, ViT-L/14, so its sizes are unknown without the config.json of its folder")
   }
 
   public var parameterCount: Int { Self.parameterTable(config, format: .openCLIP).reduce(0) { $0 + $1.get(self).count } }
@@ -277,13 +277,19 @@ extension OpenAICLIP {
   }
 
   // ANCHOR: encodeText
-  /// Token rows (B, L ≤ context), each with its <|endoftext|> (the largest id in the row, as open_clip
-  /// finds it) → text features (B, E), not normalised. Tokens after the end of text cannot change the
-  /// result (the mask is causal), so the rows are cut after the latest one.
-  public func encodeText(_ ids: [[Int]], keepCaches: Bool = false, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
+  /// Token rows (B, L ≤ context), each with its <|endoftext|> → text features (B, E), not normalised.
+  /// Each row is read at the first `endOfText` id (Hugging Face's rule: the tokenizer's own end token,
+  /// wherever a vocab.json puts it) or, with nil, at its largest id (open_clip's `argmax`: the same
+  /// place when <|endoftext|> is the last id, as in OpenAI's vocabulary). Tokens after the end of text
+  /// cannot change the result (the mask is causal), so the rows are cut after the latest one.
+  public func encodeText(_ ids: [[Int]], endOfText: Int? = nil, keepCaches: Bool = false,
+                         onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
     let b = ids.count, d = config.textWidth
     precondition(b > 0, "encodeText needs at least one row")
-    let ends = ids.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) } ?? 0 }
+    let ends = ids.map { row in
+      if let endOfText { return row.firstIndex(of: endOfText) ?? row.count - 1 }
+      return row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) } ?? 0
+    }
     let l = (ends.max() ?? 0) + 1
     if l > config.contextLength { fatalError("a row is \(l) tokens long; the model reads \(config.contextLength)") }
     var x = Tensor.zeros([b, l, d])

@@ -81,19 +81,16 @@ public struct OpenAICLIPConfig: Sendable, Equatable {
 
   /// A Hugging Face CLIPModel config.json (its vision_config, text_config and projection_dim).
   public init(huggingFaceConfig path: String) throws {
-    guard let data = FileManager.default.contents(atPath: path) else { throw ConfigurationError(source: path, problems: ["cannot read the file"]) }
-    guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-      throw ConfigurationError(source: path, problems: ["is not a JSON object"])
-    }
+    let root = try readJSONObject(path)
     guard let vision = root["vision_config"] as? [String: Any], let text = root["text_config"] as? [String: Any] else {
-      throw ConfigurationError(source: path, problems: ["has no vision_config / text_config (not a CLIPModel config)"])
+      throw ConfigurationError(source: path, problems: ["has no vision_config / text_config objects (not a CLIPModel config)"])
     }
     func int(_ object: [String: Any], _ key: String, _ fallback: Int, _ section: String) throws -> Int {
       guard let value = object[key] else { return fallback }
-      guard let number = value as? NSNumber, number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e9 else {
-        throw ConfigurationError(source: path, problems: ["\(section).\(key) is \(value), not an integer"])
+      guard let number = jsonInteger(value), abs(number) < 1_000_000_000 else {
+        throw ConfigurationError(source: path, problems: ["\(section).\(key) is \(describeJSONValue(value)), not a whole number"])
       }
-      return number.intValue
+      return number
     }
     self.init()
     // Hugging Face's defaults are ViT-B/32's, which these fallbacks repeat.
@@ -109,13 +106,14 @@ public struct OpenAICLIPConfig: Sendable, Equatable {
     textHeads = try int(text, "num_attention_heads", 8, "text_config")
     embedDim = try int(root, "projection_dim", 512, "config")
     for (section, object, width) in [("vision_config", vision, visionWidth), ("text_config", text, textWidth)] {
-      if let mlp = object["intermediate_size"] {
-        guard (mlp as? NSNumber)?.intValue == 4 * width else {
+      if object["intermediate_size"] != nil {
+        let mlp = try int(object, "intermediate_size", 4 * width, section)
+        guard mlp == 4 * width else {
           throw ConfigurationError(source: path, problems: ["\(section).intermediate_size is \(mlp); this port supports 4 × hidden_size (\(4 * width))"])
         }
       }
       if let value = object["hidden_act"], !(value is String) {
-        throw ConfigurationError(source: path, problems: ["\(section).hidden_act is \(value), not a name"])
+        throw ConfigurationError(source: path, problems: ["\(section).hidden_act is \(describeJSONValue(value)), not a name"])
       }
       let act = object["hidden_act"] as? String ?? "quick_gelu"
       guard let parsed = Activation(huggingFaceName: act) else {
@@ -123,8 +121,10 @@ public struct OpenAICLIPConfig: Sendable, Equatable {
       }
       activation = parsed
       if let eps = object["layer_norm_eps"] {
-        guard let number = eps as? NSNumber else { throw ConfigurationError(source: path, problems: ["\(section).layer_norm_eps is \(eps), not a number"]) }
-        layerNormEps = number.floatValue
+        guard let number = jsonDouble(eps) else {
+          throw ConfigurationError(source: path, problems: ["\(section).layer_norm_eps is \(describeJSONValue(eps)), not a number"])
+        }
+        layerNormEps = Float(number)
       }
     }
     let visionAct = vision["hidden_act"] as? String ?? "quick_gelu", textAct = text["hidden_act"] as? String ?? "quick_gelu"

@@ -17,7 +17,7 @@ public typealias BundledAssets = CLIPAssets.BundledAssets
 /// location) to the folder holding Package.swift and Assets/. Chapters use it to find bundled files.
 public func repositoryRoot(sourceFile: String = #filePath) -> String? {
   let fm = FileManager.default
-  var candidates = [fm.currentDirectoryPath, (sourceFile as NSString).deletingLastPathComponent]
+  var candidates = [fm.currentDirectoryPath, parentPath(sourceFile)]
   var found: String?
   while let dir = candidates.first, found == nil {
     candidates.removeFirst()
@@ -27,10 +27,21 @@ public func repositoryRoot(sourceFile: String = #filePath) -> String? {
         found = d
         break
       }
-      d = (d as NSString).deletingLastPathComponent
+      d = parentPath(d)
     }
   }
   return found
+}
+
+/// The folder of the running executable, wherever it was started from: found through /proc/self/exe
+/// (`arguments[0]` is only a name when the program was found on PATH, and relative to wherever the
+/// user stood).
+public func executableDirectory() -> String {
+  var buffer = [CChar](repeating: 0, count: 4096)
+  let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+  let path = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    : (Bundle.main.executablePath ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path)
+  return parentPath(path)
 }
 
 /// Prints `error: …` on one line to standard error and exits with status 1: the one way the chapters and

@@ -15,6 +15,8 @@ public final class ProgressBar {
   let interactive = isatty(1) != 0
   var lastQuarter = 0
   var lastDraw = 0.0
+  /// Added to every `done`: work split into parts, each counting from 0, draws one bar.
+  public var offset = 0
 
   public init(total: Int, label: String) {
     self.total = max(total, 1)
@@ -23,6 +25,8 @@ public final class ProgressBar {
 
   /// `done` items finished; `info` is appended (e.g. "loss 1.23  lr 1e-3  412 img/s").
   public func update(_ done: Int, info: String) {
+    // A count past either end is drawn at that end: the bar reports progress, it never stops the work.
+    let done = min(max(offset + done, 0), total)
     let elapsed = now() - started
     let fraction = Double(done) / Double(total)
     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0

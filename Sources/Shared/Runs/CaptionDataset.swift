@@ -34,7 +34,7 @@ public struct CaptionDataset: Sendable {
     guard let data = FileManager.default.contents(atPath: csvPath), let text = String(data: data, encoding: .utf8) else {
       throw DataProblem(file: csvPath, line: 0, message: FileManager.default.fileExists(atPath: csvPath) ? "not readable UTF-8 text" : "no such file")
     }
-    let folder = (csvPath as NSString).deletingLastPathComponent
+    let folder = parentPath(csvPath)
     let directory = imageDirectory ?? ["images", "Images", "flickr30k_images"].map { folder + "/" + $0 }
       .first { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && d.boolValue } ?? folder
     let firstLine = text.prefix { $0 != "\n" }
@@ -105,4 +105,30 @@ public struct CaptionDataset: Sendable {
 public struct CaptionList: Sendable {
   public var texts: [String]
   public var imageOfText: [Int]
+}
+
+/// Which data a run trained on, as a checkpoint remembers it: counts and an FNV-1a digest of every image
+/// name (relative to its folder, so a moved folder is the same data) with its captions. A resumed run
+/// on other data would judge best.safetensors on another validation split.
+public struct DataFingerprint: Sendable, Codable, Equatable, CustomStringConvertible {
+  public var images: Int
+  public var captions: Int
+  public var digest: String  // 16 hex digits
+
+  public init(_ dataset: CaptionDataset) {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    func mix(_ text: String) {
+      for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+      hash = (hash ^ 0xFF) &* 0x100_0000_01b3  // a separator no UTF-8 text contains
+    }
+    for image in dataset.images.sorted() {
+      mix(image)
+      for caption in dataset.captions[image] ?? [] { mix(caption) }
+    }
+    images = dataset.images.count
+    captions = dataset.captionCount
+    digest = String(format: "%016llx", hash)
+  }
+
+  public var description: String { "\(images) images, \(captions) captions, fingerprint \(digest)" }
 }

@@ -87,6 +87,8 @@ extension ShapesDatasetConfig: CheckedConfiguration {
     c.require(unseenImages == 0 || !heldOut.isEmpty, "heldOut", "must name at least one pair when unseenImages is \(unseenImages)")
     c.within(twoShapeFraction, 0..<1.000001, "twoShapeFraction")
     c.atLeast(jpegQuality, "jpegQuality", maximum: 100)
+    c.require(!colours.isEmpty && !shapes.isEmpty, colours.isEmpty ? "colours" : "shapes",
+              "must name at least one (colours: \(Self.palette.keys.sorted().joined(separator: ", ")); shapes: \(Self.knownShapes.joined(separator: ", ")))")
     for colour in colours where Self.palette[colour] == nil {
       c.require(false, "colours", "'\(colour)' is not one of \(Self.palette.keys.sorted().joined(separator: ", "))")
     }
@@ -94,7 +96,7 @@ extension ShapesDatasetConfig: CheckedConfiguration {
       c.require(false, "shapes", "'\(shape)' is not one of \(Self.knownShapes.joined(separator: ", "))")
     }
     c.require(Set(colours).count == colours.count && Set(shapes).count == shapes.count, "colours", "names must not repeat")
-    for pair in heldOut {
+    for pair in heldOut where !colours.isEmpty && !shapes.isEmpty {
       c.require(pair.count == 2 && colours.contains(pair[0]) && shapes.contains(pair[1]), "heldOut",
                 "each pair must be [colour, shape] from the lists, got \(pair)")
     }

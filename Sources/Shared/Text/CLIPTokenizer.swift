@@ -14,6 +14,7 @@
 
 import CLIPAssets
 import Foundation
+import IO
 import TensorCore
 
 /// One adjacent pair of BPE symbols (each a token's UTF-8 bytes: compared byte for byte).
@@ -107,12 +108,18 @@ public struct CLIPTokenizer: Sendable {
   /// the first `mergeCount` lines are used, each two symbols separated by one space.
   public static func readMerges(path: String) throws -> [(String, String)] {
     let text = try readText(path)
-    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+    // Split on the scalar, not the Character: "\r\n" is one Character in Swift, so a file with Windows line
+    // endings split on "\n" would be one line, and read as no merges at all.
+    var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+      .map { line in String(String.UnicodeScalarView(line.last == "\r" ? line.dropLast() : line[...])) }
     guard let header = lines.first, header.contains("#version") else {
       throw VocabularyError(path: path, reason: "does not start with a #version line (not a BPE merges file)")
     }
     lines.removeFirst()
     while lines.last?.isEmpty == true { lines.removeLast() }  // a final newline is not a merge
+    guard !lines.isEmpty else {
+      throw VocabularyError(path: path, reason: "has no merges after its #version line: every word would be spelt byte by byte")
+    }
     var merges: [(String, String)] = []
     for (i, line) in lines.prefix(mergeCount).enumerated() {
       let parts = line.split(separator: " ", omittingEmptySubsequences: false)
@@ -137,18 +144,26 @@ public struct CLIPTokenizer: Sendable {
   public init(huggingFaceDirectory directory: String) throws {
     let vocabPath = directory + "/vocab.json", mergesPath = directory + "/merges.txt"
     let merges = try Self.readMerges(path: mergesPath)
-    let vocabText = try readText(vocabPath)
-    guard let object = try? JSONSerialization.jsonObject(with: Data(vocabText.utf8)) as? [String: Any] else {
-      throw VocabularyError(path: vocabPath, reason: "is not a JSON object of token → id")
+    let object: [String: Any]
+    do { object = try readJSONObject(vocabPath) } catch let error as ConfigurationError {
+      throw VocabularyError(path: vocabPath, reason: error.problems.joined(separator: "; ") + " (vocab.json maps each token to its id)")
     }
     var tokens = [String](repeating: "", count: object.count)
     var encoder: [[UInt8]: Int] = [:]
     for (token, value) in object {
-      guard let id = (value as? NSNumber)?.intValue, id >= 0, id < object.count, tokens[id].isEmpty else {
-        throw VocabularyError(path: vocabPath, reason: "token \(token.debugDescription) has id \(value), not a fresh id in 0..<\(object.count)")
+      guard let id = jsonInteger(value), id >= 0, id < object.count, tokens[id].isEmpty else {
+        throw VocabularyError(path: vocabPath, reason: "token \(token.debugDescription) has id \(describeJSONValue(value)), "
+          + "not a fresh whole number in 0..<\(object.count)")
       }
       tokens[id] = token
       encoder[Array(token.utf8)] = id
+    }
+    // Every token past the 512 byte tokens and the 2 special ones is made by one merge: fewer merges than
+    // that (a cut-off merges.txt) leave tokens no word can reach, and every text tokenizes differently.
+    let madeByMerges = tokens.count - 2 * Self.byteCharacters.count - 2
+    guard merges.count >= madeByMerges else {
+      throw VocabularyError(path: mergesPath, reason: "has \(merges.count) merges, but \(vocabPath) has \(tokens.count) tokens, "
+        + "which take \(madeByMerges): is it cut short?")
     }
     try self.init(tokens: tokens, encoder: encoder, merges: merges, source: vocabPath)
   }

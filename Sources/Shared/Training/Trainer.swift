@@ -16,18 +16,23 @@ import Foundation
 /// Where the trainer reports (the chapter prints; tests collect).
 public protocol TrainingObserver: AnyObject {
   func log(_ line: String)
+  /// Something the user should act on (an unreadable image, a stretched schedule): standard error when
+  /// printing, so it is not lost among the epoch lines.
+  func warn(_ line: String)
   /// A bar for the steps of one epoch, or nil to show none.
   func progressBar(total: Int, label: String) -> ProgressBar?
 }
 
 extension TrainingObserver {
   public func progressBar(total: Int, label: String) -> ProgressBar? { nil }
+  public func warn(_ line: String) { log("warning: " + line) }
 }
 
 /// Prints each line and a progress bar per epoch (`clip train`, chapter 09's `--train`).
 public final class PrintingObserver: TrainingObserver {
   public init() {}
   public func log(_ line: String) { print(line) }
+  public func warn(_ line: String) { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
   public func progressBar(total: Int, label: String) -> ProgressBar? { ProgressBar(total: total, label: label) }
 }
 
@@ -52,6 +57,9 @@ public final class Trainer {
   public internal(set) var lastCheckpoint: String?
   /// Training images that could not be read (each logged once with the reason), this run.
   public internal(set) var skippedImages: Set<String> = []
+  /// This process's claim on the output folder (OUT/.lock), from the first check to the end of `run`:
+  /// a second run into the same folder is refused instead of interleaving logs and checkpoints.
+  var folderLock: FileLock?
 
   /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
   /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
@@ -60,9 +68,33 @@ public final class Trainer {
 
   /// A fresh run, or a resumed one when `resume` names a checkpoint. On resume the checkpoint's
   /// configuration is used, except `config.epochs`, which must be more than the epochs already done.
-  public init(config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
+  public convenience init(config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
               resume: String? = nil, overwrite: Bool = false, initialModel: CLIP? = nil,
-              observer: TrainingObserver = PrintingObserver()) throws {
+              observer: TrainingObserver = PrintingObserver(), allowOtherData: Bool = false) throws {
+    // Claim the folder first: every check below (and --overwrite's removals) must see no other writer.
+    let createdFolder = !FileManager.default.fileExists(atPath: outputDirectory)
+    let lock: FileLock
+    do {
+      try ensureDirectory(outputDirectory)
+      lock = try FileLock(path: outputDirectory + "/.lock", what: outputDirectory)
+    } catch let error as FileLockError {
+      throw TrainingError(message: error.description)
+    } catch {
+      throw TrainingError(message: "cannot use the output folder: \(error)")
+    }
+    do {
+      try self.init(checkedConfig: config, dataset: dataset, tokenizer: tokenizer, outputDirectory: outputDirectory, resume: resume,
+                    overwrite: overwrite, initialModel: initialModel, observer: observer, allowOtherData: allowOtherData, lock: lock)
+    } catch {
+      lock.release()
+      if createdFolder { rmdir(outputDirectory) }  // the folder this refused run made, if it is still empty
+      throw error
+    }
+  }
+
+  private init(checkedConfig config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
+               resume: String?, overwrite: Bool, initialModel: CLIP?, observer: TrainingObserver, allowOtherData: Bool, lock: FileLock) throws {
+    folderLock = lock
     let existing = Self.runFiles.filter { FileManager.default.fileExists(atPath: outputDirectory + "/" + $0) }
     if let resume, !existing.isEmpty,
       URL(fileURLWithPath: resume).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath()
@@ -77,11 +109,9 @@ public final class Trainer {
         throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
           + "continue it with --resume \(outputDirectory)/last.safetensors, choose another --out, or pass --overwrite to replace it")
       }
-
     }
     // Fail before training if the output folder cannot be written.
     do {
-      try ensureDirectory(outputDirectory)
       try writeFileAtomically(Array("ok\n".utf8), to: outputDirectory + "/.write-test")
       try? FileManager.default.removeItem(atPath: outputDirectory + "/.write-test")
     } catch {
@@ -108,8 +138,17 @@ public final class Trainer {
       // A cosine schedule spans the run's epochs: extending them would lift a finished run's learning
       // rate back up mid-way, a schedule no uninterrupted run has.
       if loaded.config.schedule == .cosine && config.epochs != loaded.config.epochs {
-        observer.log("warning: \(resume) follows a cosine schedule over \(loaded.config.epochs) epochs; continuing to \(config.epochs) "
+        observer.warn("\(resume) follows a cosine schedule over \(loaded.config.epochs) epochs; continuing to \(config.epochs) "
           + "stretches it, so the learning rate rises again from where it was — a schedule no uninterrupted run has")
+      }
+      let here = DataFingerprint(dataset)
+      if let trained = loaded.state.data, trained != here {
+        guard allowOtherData else {
+          throw TrainingError(message: "\(resume) was trained on other data (\(trained)); this data has \(here) "
+            + "(\(dataset.imageDirectory)). Resume with the data it was trained on; if these are the same photos and captions after "
+            + "an edit, pass --allow-other-data (the validation split and best.safetensors then refer to this data)")
+        }
+        observer.warn("\(resume) was trained on other data (\(trained)); continuing on \(here) as asked (--allow-other-data)")
       }
       var resumedConfig = loaded.config
       resumedConfig.epochs = config.epochs
@@ -117,12 +156,14 @@ public final class Trainer {
       model = loaded.model
       optimizer = loaded.optimizer
       state = loaded.state
+      state.data = here
       lastCheckpoint = resume
     } else {
       self.config = config
       model = initialModel ?? CLIP(config: config.model, seed: config.seed)
       optimizer = AdamW(model: model, config: config.optimizer)
       state = TrainingState()
+      state.data = DataFingerprint(dataset)
       state.groups = optimizer.groups
       state.scheduler = ReduceLROnPlateau(factor: config.plateauFactor, patience: config.plateauPatience)
     }

@@ -41,6 +41,7 @@ public struct TrainingState: Sendable, Codable, Equatable {
   public var bestValidationLoss: Float = .infinity
   public var history: [EpochRecord] = []
   public var stepLosses: [Float] = []  // every training loss, for the curve
+  public var data: DataFingerprint? = nil  // the data trained on (nil in checkpoints written before it was kept)
   public init() {}
 }
 

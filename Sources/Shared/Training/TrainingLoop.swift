@@ -9,6 +9,7 @@ import TensorCore
 import Models
 import Runs
 import Report
+import IO
 import Foundation
 
 extension Trainer {
@@ -25,7 +26,7 @@ extension Trainer {
   /// contrastive loss without negatives). Either way the epoch moves on to its next batch. A
   /// non-finite loss or gradient throws and changes nothing.
   public func step(_ batch: TrainingBatch) throws -> StepResult? {
-    for s in batch.skipped where skippedImages.insert(s).inserted { observer.log("warning: skipping unreadable image \(s)") }
+    for s in batch.skipped where skippedImages.insert(s).inserted { observer.warn("skipping unreadable image \(s)") }
     guard batch.images.count >= 2 else {
       state.batchInEpoch += 1
       return nil
@@ -119,6 +120,16 @@ extension Trainer {
   /// last.safetensors is written mid-epoch). Chapter 08 writes this same loop out with the same pieces.
   @discardableResult
   public func run(stopAfterSteps: Int? = nil) throws -> [EpochRecord] {
+    // The folder is this run's until it returns (claimed again when a finished trainer runs once more).
+    if folderLock == nil {
+      do { folderLock = try FileLock(path: outputDirectory + "/.lock", what: outputDirectory) } catch {
+        throw TrainingError(message: "\(error)")
+      }
+    }
+    defer {
+      folderLock?.release()
+      folderLock = nil
+    }
     var stepsThisCall = 0
     while state.epoch < config.epochs {
       let epochStart = now()

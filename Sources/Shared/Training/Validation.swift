@@ -14,7 +14,7 @@ extension Trainer {
     let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
     let validation = evaluate(images: validationSet)
     if !validation.skipped.isEmpty {
-      observer.log("warning: \(validation.skipped.count) of \(validationSet.count) validation images could not be read "
+      observer.warn("\(validation.skipped.count) of \(validationSet.count) validation images could not be read "
         + "(first: \(validation.skipped[0])); the validation loss and recall are over the other \(validationSet.count - validation.skipped.count)")
     }
     if validationSet.count >= 2 && validationSet.count - validation.skipped.count < 2 {
