@@ -68,6 +68,10 @@ int cjpeg_decode_reduced(const unsigned char *data, size_t size, long long max_p
     return CJPEG_ERROR_LIBJPEG;
   }
   jpeg_create_decompress(&cinfo);
+  // A cap on libjpeg's own memory: a progressive JPEG keeps every DCT coefficient of the whole image
+  // (width x height x components x 2 bytes, at any output scale), so a small file declaring 65500x65500
+  // would ask for 25 GB. Past the cap libjpeg asks for a backing store, which this build lacks: an error.
+  cinfo.mem->max_memory_to_use = CJPEG_MAX_LIBJPEG_MEMORY;
   jpeg_mem_src(&cinfo, data, (unsigned long)size);
   jpeg_read_header(&cinfo, TRUE);
 

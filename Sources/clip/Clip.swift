@@ -26,6 +26,7 @@ struct Clip: ParsableCommand {
   /// ArgumentParser's own entry point, after the memory policy every executable here sets first.
   static func main() {
     keepFreedMemory()
+    refuseArgumentsThatAreNotUTF8()
     do {
       var command = try parseAsRoot()
       try command.run()

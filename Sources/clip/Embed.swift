@@ -133,8 +133,7 @@ struct Tokenize: ParsableCommand {
     if let clip {
       let tokenizer: CLIPTokenizer
       do {
-        tokenizer = FileManager.default.fileExists(atPath: clip + "/vocab.json")
-          ? try CLIPTokenizer(huggingFaceDirectory: clip) : try CLIPTokenizer.bundled()
+        tokenizer = try CLIPTokenizer.forCheckpoint(clip)
       } catch { fail("\(error)") }
       tokenize = { text in
         let ids = tokenizer.encode(text, contextLength: maxLength ?? CLIPTokenizer.contextLength)

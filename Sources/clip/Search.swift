@@ -24,6 +24,12 @@ func warn(_ message: String) {
   FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
 }
 
+/// `path` with control characters (newline, tab, ESC …) written as escapes, for one line of text output.
+func printablePath(_ path: String) -> String {
+  guard path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return path }
+  return path.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
+}
+
 /// "warning: skipped PATH: reason", with the path once even when the reason starts with it.
 func warnSkipped(_ path: String, _ reason: String) {
   warn(reason.hasPrefix(path) ? "skipped " + reason : "skipped \(path): \(reason)")
@@ -70,23 +76,34 @@ struct Index: ParsableCommand {
   func validate() throws {
     guard (model == nil) != (clip == nil) else { throw ValidationError("give --model (a trained checkpoint) or --clip (OpenAI CLIP), one of them") }
     guard saveEvery >= 0 && saveEvery <= 1e9 else { throw ValidationError("--save-every must be a number of seconds ≥ 0, got \(saveEvery)") }
+    if directory.isEmpty { throw ValidationError("the folder to index is an empty string") }
+    if let out, out.isEmpty { throw ValidationError("--out is an empty string: give the index file's name") }
+    if (model ?? clip ?? "x").isEmpty { throw ValidationError("--model/--clip is an empty string") }
+  }
+
+  /// The embedder, loaded before the folder is walked (a wrong model is found in a second, not after
+  /// a walk over a photo library).
+  enum Model {
+    case trained(Embedder)
+    case openAI(OpenAICLIPEmbedder)
   }
 
   func run() throws {
     let model = self.model ?? clip!
     let kind = clip == nil ? "" : ImageIndex.openAICLIPKind
-    let indexPath = out ?? (directory as NSString).appendingPathComponent(".clip-index.safetensors")
-    let folder = URL(fileURLWithPath: directory).standardizedFileURL.path
     // The output first: a folder that is not there, or a file we may not replace, is found before an
-    // hour of embedding, not after it. Then the index is this process's until it is written.
-    let lock = claimIndexFile(indexPath)
+    // hour of embedding, not after it. Then the index is this process's until it is written. A link is
+    // followed: the file it names is the index (and is what is locked).
+    let (indexPath, lock) = claimIndexFile(out ?? (directory as NSString).appendingPathComponent(".clip-index.safetensors"))
+    let folder = resolvedPath(directory)
+    let embedder: Model = clip.map { .openAI(loadOpenAICLIP($0)) } ?? .trained(loadEmbedder(model))
     var previous: ImageIndex? = nil
     if FileManager.default.fileExists(atPath: indexPath) {
       // Only an index is ever replaced: anything else at --out is the user's and stays.
       do { previous = try ImageIndex.load(indexPath) } catch {
         fail("\(indexPath) already exists and is not a clip index, so it was left as it is (\(error)); choose another --out")
       }
-      let absolute = URL(fileURLWithPath: model).standardizedFileURL.path
+      let absolute = resolvedPath(model)
       if let p = previous, p.model != absolute || p.modelKind != kind || p.modelStamp != ImageIndex.stamp(ofModel: absolute) {
         let others = p.files.filter { !$0.path.hasPrefix(folder + "/") }
         let maker = p.model == absolute ? "an earlier version of that model" : p.model
@@ -99,9 +116,28 @@ struct Index: ParsableCommand {
         previous = nil
       }
     }
+    // A folder that is gone, or holds no photo any more: its rows leave the index (the other folders' stay).
+    var folderExists: ObjCBool = false
+    if let p = previous, !FileManager.default.fileExists(atPath: folder, isDirectory: &folderExists) || !folderExists.boolValue
+      || ((try? findJPEGs(in: directory))?.paths.isEmpty ?? false)
+    {
+      let keep = p.files.indices.filter { !p.files[$0].path.hasPrefix(folder + "/") }
+      if keep.count < p.files.count {
+        guard !keep.isEmpty else {
+          fail("\(directory) has no photos any more, and \(indexPath) holds only its \(p.files.count): delete the index file to drop it")
+        }
+        let width = p.embeddings.shape[1]
+        var pruned = p
+        pruned.files = keep.map { p.files[$0] }
+        pruned.embeddings = Tensor(shape: [keep.count, width], storage: keep.flatMap { p.embeddings.storage[($0 * width)..<(($0 + 1) * width)] })
+        do { try pruned.write(to: indexPath) } catch { fail("cannot write the index: \(error)") }
+        print("dropped the \(p.files.count - keep.count) photos of \(directory), which has none any more; \(indexPath) keeps \(keep.count) of other folders")
+        return
+      }
+    }
     let found: FoundImages
     do { found = try findJPEGs(in: directory) } catch { fail("\(error)") }
-    let paths = found.paths
+    let paths = found.paths.filter { $0 != resolvedPath(indexPath) }  // an index named .jpg inside the folder is not a photo
     for s in found.skipped { warnSkipped(s.path, s.reason) }
     guard !paths.isEmpty else { fail("no readable .jpg or .jpeg files under \(directory): nothing to index, no index written") }
     print("\(paths.count) JPEG files under \(directory)")
@@ -112,10 +148,9 @@ struct Index: ParsableCommand {
     options.save = { index in try index.write(to: indexPath) }
     let update: ImageIndex.Update
     do {
-      if let clip {
-        update = try ImageIndex.build(paths: paths, embedder: loadOpenAICLIP(clip), previous: previous, options: options)
-      } else {
-        update = try ImageIndex.build(paths: paths, embedder: loadEmbedder(model), previous: previous, options: options)
+      switch embedder {
+      case .openAI(let e): update = try ImageIndex.build(paths: paths, embedder: e, previous: previous, options: options)
+      case .trained(let e): update = try ImageIndex.build(paths: paths, embedder: e, previous: previous, options: options)
       }
     } catch { fail("cannot save the index so far: \(error)") }
     let (index, report) = (update.index, update.report)
@@ -133,19 +168,37 @@ struct Index: ParsableCommand {
   }
 }
 
-/// Checks that `indexPath` can be written (its folder exists, it is not a folder or a device) and claims
-/// it with a lock file beside it, `.NAME.lock`: a second `clip index` into the same file waits for no one
-/// and is refused at once.
-func claimIndexFile(_ indexPath: String) -> FileLock {
+/// Checks that `path` can be written as an index — its folder exists and takes a new file there (the
+/// temporary file is really made and removed, which also catches an immutable folder or a name too long
+/// for it), and it is not a folder or a device — and claims it with a lock file beside it, `.NAME.lock`:
+/// a second `clip index` into the same file is refused at once. A symbolic link is followed: the file it
+/// names is the index. Returns that path and the lock; stops with a message otherwise.
+func claimIndexFile(_ path: String) -> (path: String, lock: FileLock) {
+  if path.hasSuffix("/") { fail("cannot write the index \(path): it names a folder (ends in /); give a file name") }
+  let indexPath: String
+  do { indexPath = try regularFileTarget(path) } catch { fail("cannot write the index: \(error)") }
   let parent = parentPath(indexPath)
   let folder = parent.isEmpty ? "." : parent
   var isDirectory: ObjCBool = false
   guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
     fail("cannot write the index \(indexPath): \(folder) is not an existing folder (create it first, or choose another --out)")
   }
-  do { _ = try regularFileTarget(indexPath) } catch { fail("cannot write the index: \(error)") }
-  guard access(folder, W_OK) == 0 else { fail("cannot write the index \(indexPath): the folder \(folder) is not writable") }
-  do { return try FileLock(path: folder + "/." + (indexPath as NSString).lastPathComponent + ".lock", what: indexPath) } catch {
+  let name = (indexPath as NSString).lastPathComponent
+  guard name.utf8.count <= 230 else {
+    fail("cannot write the index \(indexPath): its name is \(name.utf8.count) bytes; the temporary and lock files beside it need "
+      + "\(255 - 230) more than that within the 255 a file name may have — choose a shorter name")
+  }
+  // Half-written indexes of runs killed mid-save (their process gone for a minute).
+  for stale in staleTemporaryFiles(in: folder, of: [name]) { try? FileManager.default.removeItem(atPath: folder + "/" + stale) }
+  let probe = temporaryName(for: indexPath)  // the very name the index is written under before its rename
+  unlink(probe)
+  let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
+  guard fd >= 0 else {
+    fail("cannot write the index \(indexPath): the folder \(folder) does not take new files (\(String(cString: strerror(errno))))")
+  }
+  close(fd)
+  unlink(probe)
+  do { return (indexPath, try FileLock(path: folder + "/." + name + ".lock", what: indexPath)) } catch {
     fail("\(error)")
   }
 }
@@ -183,6 +236,7 @@ struct Search: ParsableCommand {
   func validate() throws {
     if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
     if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty: say what to look for") }
+    if index.isEmpty { throw ValidationError("the index is an empty string: give the file clip index wrote") }
     if model != nil && clip != nil { throw ValidationError("give --model or --clip, not both") }
   }
 
@@ -212,7 +266,7 @@ struct Search: ParsableCommand {
     guard dimension == loaded.embeddings.shape[1] else {
       fail("the model embeds into \(dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
     }
-    if let override, (useCLIP ? ImageIndex.openAICLIPKind : "") != loaded.modelKind || URL(fileURLWithPath: override).standardizedFileURL.path != loaded.model {
+    if let override, (useCLIP ? ImageIndex.openAICLIPKind : "") != loaded.modelKind || resolvedPath(override) != loaded.model {
       warn("searching \(index) (made by \(loaded.model)) with \(override): the scores mean something only if both embed into the same space")
     }
     // Photos deleted since they were indexed are passed over (and counted), not shown.
@@ -221,13 +275,18 @@ struct Search: ParsableCommand {
       if hits.count == k { break }
       if FileManager.default.fileExists(atPath: loaded.files[hit.index].path) { hits.append(hit) } else { gone += 1 }
     }
-    if gone > 0 { warn("\(gone) indexed photos scored higher but no longer exist: run clip index again to drop them") }
+    if gone > 0 { warn("\(gone) indexed photos scored higher but no longer exist: run clip index on their folder again to drop them") }
+    if loaded.pending > 0 {
+      warn("\(index) was saved by a clip index run that stopped with \(loaded.pending) photos still to embed: run it again to finish")
+    }
+    guard !hits.isEmpty else { fail("none of the \(loaded.files.count) photos in \(index) exists any more: run clip index again") }
     for (rank, hit) in hits.enumerated() {
       let file = loaded.files[hit.index].path
       if json {
         print("{\"rank\":\(rank + 1),\"file\":\(jsonString(file)),\"score\":\(jsonNumber(hit.score))}")
       } else {
-        print(String(format: "%2d. %.4f  %@", rank + 1, hit.score, file as NSString))
+        // A name with a newline or an escape sequence must not break the line or drive the terminal.
+        print(String(format: "%2d. %.4f  %@", rank + 1, hit.score, printablePath(file) as NSString))
       }
     }
   }

@@ -29,8 +29,8 @@ struct Train: ParsableCommand {
   @Option(name: .long, help: "The captions file, if not DIR/captions.csv.")
   var csv: String?
 
-  @Option(name: .long, help: "Output folder.")
-  var out: String = "output/train"
+  @Option(name: .customLong("out"), help: "Output folder (default: output/train, or with --resume the checkpoint's own folder).")
+  var outOption: String?
 
   @Option(name: .long, parsing: .unconditional, help: "Epochs (on --resume: the total, more than the epochs already done).")
   var epochs: Int?
@@ -58,6 +58,10 @@ struct Train: ParsableCommand {
     if allowOtherData && resume == nil { throw ValidationError("--allow-other-data is for --resume: a new run trains on whatever data it is given") }
     if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
   }
+
+  /// Where the run goes: --out, else a resumed checkpoint's own folder (continuing it elsewhere would start
+  /// a second run beside the first), else output/train.
+  var out: String { outOption ?? resume.map { parentPath($0).isEmpty ? "." : parentPath($0) } ?? "output/train" }
 
   func run() throws {
     var trainingConfig = TrainingConfig.named(config ?? "tiny")!

@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #define CJPEG_MESSAGE_LENGTH 256
+/// libjpeg's working memory per decode (1.5 GB): a 179 MP progressive colour photo needs about 1.1 GB.
+#define CJPEG_MAX_LIBJPEG_MEMORY (1536L * 1024 * 1024)
 
 /// Result codes.
 enum {

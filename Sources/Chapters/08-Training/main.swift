@@ -18,7 +18,9 @@ struct Options: ParsableCommand {
   @Option(help: "Change one field of the configuration: --set model.vit.depth=3 (repeatable; JSON values).") var set: [String] = []
   @Option(help: "Folder with captions.csv and the images (default: OUT/data, generated).") var data: String?
   @Option(help: "The captions file, if not DATA/captions.csv.") var csv: String?
-  @Option(help: "Output folder.") var out = "output/ch08-training"
+  @Option(name: .customLong("out"), help: "Output folder (default: output/ch08-training, or with --resume the checkpoint's own folder).") var outOption: String?
+  /// --out, else a resumed checkpoint's own folder, else output/ch08-training.
+  var out: String { outOption ?? resume.map { parentPath($0).isEmpty ? "." : parentPath($0) } ?? "output/ch08-training" }
   @Option(parsing: .unconditional, help: "Epochs.") var epochs: Int?
   @Option(parsing: .unconditional, help: "Batch size (at least 2).") var batchSize: Int?
   @Option(parsing: .unconditional, help: "Stop training after this many seconds of training (evaluation not counted).") var seconds: Double?
@@ -44,7 +46,14 @@ struct Options: ParsableCommand {
       throw ValidationError("--seconds must be a number of seconds between 0 and 10000000 (about 116 days), got \(seconds)")
     }
     if let lr, !(lr > 0 && lr <= 10) {
-      throw ValidationError("--lr must be a learning rate in (0, 10] (1e-3 is typical), got \(lr.isFinite ? "\(lr)" : "a number too large for a Float")")
+      throw ValidationError("--lr must be a learning rate in (0, 10] (1e-3 is typical), got \(lr.isNaN ? "nan" : lr.isFinite ? "\(lr)" : "a number too large for a Float")")
+    }
+    // --set and --shapes are part of the command line: a bad one is exit 64 with its message, like any flag.
+    if !set.isEmpty, let base = TrainingConfig.named(config ?? "tiny") {
+      do { _ = try base.setting(set) } catch { throw ValidationError("\(error)") }
+    }
+    if !shapes.isEmpty {
+      do { _ = try applyingAssignments(shapes, to: ShapesDatasetConfig(), flag: "--shapes") } catch { throw ValidationError("\(error)") }
     }
     if allowOtherData && resume == nil { throw ValidationError("--allow-other-data is for --resume: a new run trains on whatever data it is given") }
     if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }

@@ -18,7 +18,7 @@ struct Options: ParsableCommand {
   @Option(help: "A folder of JPEGs to search (default: the sample photo and four crops of it).") var photos: String?
   @Option(help: "The caption whose tokens are traced.") var caption = "A photo of Grace Hopper’s naval uniform & medals!"
   @Option(help: "The sentence to search the photos for.") var query = "a woman in a uniform"
-  @Option(help: "How many ImageNet classes to score, 1–1000 (default: all 1,000 with --clip, 50 on deterministic weights).") var classes: Int?
+  @Option(parsing: .unconditional, help: "How many ImageNet classes to score, 1–1000 (default: all 1,000 with --clip, 50 on deterministic weights).") var classes: Int?
 
   func validate() throws {
     if let classes, !(1...1000).contains(classes) {

@@ -25,7 +25,7 @@ public struct Embedder {
     let loaded = try TrainingCheckpoint.loadModel(checkpoint)
     (model, config) = (loaded.model, loaded.config)
     tokenizer = try .bundledUncased()  // MiniLM's vocab.txt is the same file
-    self.checkpoint = URL(fileURLWithPath: checkpoint).standardizedFileURL.path  // absolute: indexes record it
+    self.checkpoint = resolvedPath(checkpoint)  // absolute, links resolved: indexes record it
     try tokenizer.checkFits(vocabSize: config.model.text.vocabSize, vocabularySource: "Assets/bert-base-uncased-vocab.txt",
                             modelSource: checkpoint)
     // Finite weights can still overflow: one probe image and caption must embed to finite unit vectors.

@@ -40,6 +40,9 @@ public struct ImageIndex: Sendable {
   /// for OpenAI's CLIP (chapter 11). Search loads the same kind.
   public var modelKind: String = ""
   public static let openAICLIPKind = "openai-clip"
+  /// Photos a run was still embedding when it saved this index (0 when the run finished): their rows are
+  /// the earlier ones, or missing for new photos, until `clip index` runs again.
+  public var pending = 0
 
   public init(files: [IndexedFile], embeddings: Tensor, model: String, modelStamp: String = "", modelKind: String = "") {
     precondition(embeddings.shape.count == 2 && embeddings.shape[0] == files.count, "one embedding row per file")
@@ -72,6 +75,7 @@ public struct ImageIndex: Sendable {
       "model": model,
       "model_stamp": modelStamp,
       "model_kind": modelKind,
+      "pending": String(pending),
       "files": String(decoding: try JSONEncoder().encode(files), as: UTF8.self),
     ])
     writer.add("embeddings", embeddings)
@@ -97,8 +101,10 @@ public struct ImageIndex: Sendable {
     guard let model = file.metadata["model"], !model.isEmpty else {
       throw CheckpointError(path: path, reason: "does not say which model made it (no 'model' in its metadata)")
     }
-    return ImageIndex(files: files, embeddings: embeddings, model: model, modelStamp: file.metadata["model_stamp"] ?? "",
-                      modelKind: file.metadata["model_kind"] ?? "")
+    var index = ImageIndex(files: files, embeddings: embeddings, model: model, modelStamp: file.metadata["model_stamp"] ?? "",
+                           modelKind: file.metadata["model_kind"] ?? "")
+    index.pending = max(0, Int(file.metadata["pending"] ?? "0") ?? 0)
+    return index
   }
 
   /// The best `k` files for a unit query embedding (P): (file index, cosine similarity), best first.
@@ -122,9 +128,12 @@ public struct FoundImages {
 public func findJPEGs(in directory: String) throws -> FoundImages {
   var isDirectory: ObjCBool = false
   guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-    throw CheckpointError(path: directory, reason: FileManager.default.fileExists(atPath: directory) ? "is a file, not a folder" : "no such folder")
+    var info = stat()
+    let loop = stat(directory, &info) != 0 && errno == ELOOP
+    throw CheckpointError(path: directory, reason: loop ? "is a loop of symbolic links, not a folder"
+      : FileManager.default.fileExists(atPath: directory) ? "is a file, not a folder" : "no such folder")
   }
-  let root = URL(fileURLWithPath: directory).standardizedFileURL.path  // absolute: the index works from any folder
+  let root = resolvedPath(directory)  // absolute and symlink-free: one photo, one row, from any folder
   var found = FoundImages(paths: [], skipped: [])
   func walk(_ folder: String) {
     guard let handle = opendir(folder) else {
@@ -138,15 +147,28 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
       guard let name = String(validating: bytes, as: UTF8.self) else {
         let escaped = bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }.joined()
         let lower = escaped.lowercased()
-        if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") {
-          found.skipped.append(SkippedFile(path: folder + "/" + escaped, reason: "its name is not UTF-8 (Latin-1?), so it cannot be opened by name "
-            + "here; rename it to UTF-8, e.g. convmv -f latin1 -t utf8 --notest -r \(root)"))
+        var info = stat()
+        let isFolder = bytes.map { CChar(bitPattern: $0) }.withUnsafeBufferPointer { raw in
+          var cName = Array(raw)
+          cName.append(0)
+          return fstatat(dirfd(handle), cName, &info, 0) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        }
+        if isFolder || lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") {
+          found.skipped.append(SkippedFile(path: folder + "/" + escaped + (isFolder ? "/" : ""),
+                                           reason: "its name is not UTF-8 (Latin-1?), so \(isFolder ? "the photos in this folder" : "it") cannot be "
+                                             + "opened by name here; rename it to UTF-8, e.g. convmv -f latin1 -t utf8 --notest -r \(root)"))
         }
         continue
       }
       let path = folder + "/" + name
       var info = stat()
-      guard stat(path, &info) == 0 else { continue }  // a dangling link
+      guard stat(path, &info) == 0 else {
+        let ext = (name as NSString).pathExtension.lowercased()
+        if ext == "jpg" || ext == "jpeg" {
+          found.skipped.append(SkippedFile(path: path, reason: "a symbolic link to a file that does not exist (\(String(cString: strerror(errno))))"))
+        }
+        continue
+      }
       if (info.st_mode & S_IFMT) == S_IFDIR {
         var link = stat()
         if lstat(path, &link) == 0 && (link.st_mode & S_IFMT) != S_IFLNK { walk(path) }
@@ -162,11 +184,11 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
 }
 
 /// Size and modification time of a file (nil when it cannot be stat'ed).
+/// A symbolic link is followed: the photo (or model) it points to is what changes.
 public func fileStamp(_ path: String) -> IndexedFile? {
-  guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-    let size = (attributes[.size] as? NSNumber)?.intValue, let date = attributes[.modificationDate] as? Date
-  else { return nil }
-  return IndexedFile(path: path, size: size, modified: date.timeIntervalSince1970)
+  var info = stat()
+  guard stat(path, &info) == 0 else { return nil }
+  return IndexedFile(path: path, size: Int(info.st_size), modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
 }
 
 extension ImageIndex {
@@ -230,7 +252,7 @@ extension ImageIndex {
       for (r, f) in previous.files.enumerated() { old[f.path] = (f, r) }
       // Another folder's photos, indexed into the same file earlier: kept as they are.
       if let folder = options.folder {
-        let inside = URL(fileURLWithPath: folder).standardizedFileURL.path + "/"
+        let inside = resolvedPath(folder) + "/"
         for (r, f) in previous.files.enumerated() where !f.path.hasPrefix(inside) {
           files.append(f)
           rows.append(Array(previous.embeddings.storage[(r * p)..<((r + 1) * p)]))
@@ -239,6 +261,7 @@ extension ImageIndex {
       }
     }
     var toEmbed: [IndexedFile] = []
+    var earlier: [String: [Float]] = [:]  // the previous rows of changed files, kept in saves until replaced
     for path in paths {
       guard let stamp = fileStamp(path) else {
         report.skipped.append(SkippedFile(path: path, reason: "cannot read its size and date"))
@@ -250,13 +273,25 @@ extension ImageIndex {
         report.reused += 1
       } else {
         toEmbed.append(stamp)
+        if let (f, r) = old[path] { earlier[f.path] = Array(previous!.embeddings.storage[(r * p)..<((r + 1) * p)]) }
       }
     }
-    // The index of everything so far, in path order whatever was reused.
-    func current() -> ImageIndex {
-      let order = files.indices.sorted { files[$0].path < files[$1].path }
-      return ImageIndex(files: order.map { files[$0] }, embeddings: Tensor(shape: [files.count, p], storage: order.flatMap { rows[$0] }),
-                        model: model, modelStamp: stamp, modelKind: kind)
+    // The index of everything so far, in path order whatever was reused. A save part-way keeps the earlier
+    // rows (and stamps) of the files not yet embedded again, so an interrupted run never shrinks the index;
+    // their old stamps make the next run embed them.
+    func current(notYetEmbedded rest: ArraySlice<IndexedFile> = []) -> ImageIndex {
+      var allFiles = files, allRows = rows
+      for f in rest {
+        if let row = earlier[f.path], let (oldFile, _) = old[f.path] {
+          allFiles.append(oldFile)
+          allRows.append(row)
+        }
+      }
+      let order = allFiles.indices.sorted { allFiles[$0].path < allFiles[$1].path }
+      var index = ImageIndex(files: order.map { allFiles[$0] }, embeddings: Tensor(shape: [allFiles.count, p], storage: order.flatMap { allRows[$0] }),
+                             model: model, modelStamp: stamp, modelKind: kind)
+      index.pending = rest.count
+      return index
     }
     let bar = toEmbed.isEmpty ? nil : options.progress(toEmbed.count)
     var lastSave = now()
@@ -272,7 +307,7 @@ extension ImageIndex {
       report.skipped += result.skipped
       report.reductions += result.reductions
       if start + chunk.count < toEmbed.count && now() - lastSave >= options.saveEvery {
-        try options.save(current())
+        try options.save(current(notYetEmbedded: toEmbed[(start + chunk.count)...]))
         lastSave = now()
       }
     }

@@ -45,10 +45,8 @@ public struct OpenAICLIPEmbedder {
   /// vocab.json and merges.txt brings its own tokenizer, anything else uses the bundled merges.
   public init(checkpoint path: String) throws {
     let model = try OpenAICLIP(checkpoint: path)
-    let fm = FileManager.default
-    let tokenizer = fm.fileExists(atPath: path + "/vocab.json") && fm.fileExists(atPath: path + "/merges.txt")
-      ? try CLIPTokenizer(huggingFaceDirectory: path) : try CLIPTokenizer.bundled()
-    try self.init(model: model, tokenizer: tokenizer, checkpoint: URL(fileURLWithPath: path).standardizedFileURL.path)
+    let tokenizer = try CLIPTokenizer.forCheckpoint(path)
+    try self.init(model: model, tokenizer: tokenizer, checkpoint: resolvedPath(path))
   }
 
   /// One image as the model reads it: (3, S, S).

@@ -20,9 +20,10 @@ public struct FileWriteError: Error, CustomStringConvertible {
 /// Either the old file or the complete new one is there afterwards, never a torn one.
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
   let path = try regularFileTarget(path)
-  let directory = parentPath(path)
-  let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
-  let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+  let temporary = temporaryName(for: path)
+  // A fresh file of our own: a name someone planted (a link to another file) is removed, never written through.
+  unlink(temporary)
+  let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
   if fd < 0 { throw FileWriteError(path: path, reason: String(cString: strerror(errno))) }
   var written = 0
   let ok: Bool = bytes.withUnsafeBytes { raw in
@@ -46,6 +47,12 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     unlink(temporary)
     throw FileWriteError(path: path, reason: reason)
   }
+}
+
+/// Where `writeFileAtomically` writes before the rename: `.NAME.tmp-PID` beside the target.
+public func temporaryName(for path: String) -> String {
+  let directory = parentPath(path)
+  return (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
 }
 
 /// The temporary files (`.NAME.tmp-PID`, NAME one of `targets`) that `writeFileAtomically` left in
@@ -93,7 +100,15 @@ public func regularFileTarget(_ path: String) throws -> String {
   var info = stat()
   guard lstat(path, &info) == 0 else { return path }  // nothing there yet
   if (info.st_mode & S_IFMT) == S_IFLNK {
-    guard let resolved = realpath(path, nil) else { return path }  // a dangling link: write beside it as named
+    guard let resolved = realpath(path, nil) else {
+      // A dangling link: the file it names is made, and the link stays.
+      var buffer = [CChar](repeating: 0, count: 4096)
+      let n = readlink(path, &buffer, buffer.count - 1)
+      guard n > 0 else { return path }
+      let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let parent = parentPath(path)
+      return target.hasPrefix("/") || parent.isEmpty ? target : parent + "/" + target
+    }
     defer { free(resolved) }
     return try regularFileTarget(String(cString: resolved))
   }
@@ -115,4 +130,15 @@ public func parentPath(_ path: String) -> String {
   var parent = trimmed[..<slash]
   while parent.count > 1 && parent.hasSuffix("/") { parent = parent.dropLast() }
   return String(parent)
+}
+
+/// The absolute, symlink-free path of something that exists (realpath), or `path` made absolute as
+/// written when it does not: `lnk/../x` is where the OS finds it, not where the text says, and one file
+/// reached by two names is one file.
+public func resolvedPath(_ path: String) -> String {
+  if let resolved = realpath(path, nil) {
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }
+  return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }

@@ -29,9 +29,18 @@ public final class FileLock: @unchecked Sendable {
   public init(path: String, what: String) throws {
     self.path = path
     while true {
-      let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+      // Never through a link: a symbolic or hard link planted at the lock's name would have us truncate
+      // whatever file it points to (as root, any file).
+      let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
       guard fd >= 0 else {
-        throw FileLockError(path: path, reason: "cannot create the lock file \(path): \(String(cString: strerror(errno)))")
+        let reason = errno == ELOOP ? "it is a symbolic link, not a lock file this tool made (remove it)" : String(cString: strerror(errno))
+        throw FileLockError(path: path, reason: "cannot create the lock file \(path): \(reason)")
+      }
+      var opened = stat()
+      if fstat(fd, &opened) != 0 || (opened.st_mode & S_IFMT) != S_IFREG || opened.st_nlink != 1 {
+        close(fd)
+        throw FileLockError(path: path, reason: "cannot use the lock file \(path): it is not a plain file of its own "
+          + "(a hard link or a special file); remove it if no run is using it")
       }
       if flock(fd, LOCK_EX | LOCK_NB) != 0 {
         let error = errno

@@ -16,6 +16,7 @@ public enum ModelFileKind: Equatable, Sendable {
   case timmViT  // patch_embed.proj.weight
   case otherSafetensors
   case notSafetensors(String)  // what it looks like instead
+  case trainingRunFolder  // OUT of clip train / chapter 08: last.safetensors, best.safetensors
   case folder  // a folder that is none of the above
 
   /// The kind of `path`, or nil when nothing is there.
@@ -27,6 +28,9 @@ public enum ModelFileKind: Equatable, Sendable {
       guard let config = hasConfig ? try? readJSONObject(path + "/config.json") : [:] else { return nil }  // broken: the error says so
       if config["vision_config"] != nil || (config["model_type"] as? String) == "clip" { return .huggingFaceCLIPFolder }
       if (config["model_type"] as? String) == "bert" || FileManager.default.fileExists(atPath: path + "/vocab.txt") { return .huggingFaceBERTFolder }
+      if FileManager.default.fileExists(atPath: path + "/best.safetensors") || FileManager.default.fileExists(atPath: path + "/last.safetensors") {
+        return .trainingRunFolder
+      }
       return .folder
     }
     let file: SafetensorsFile
@@ -43,10 +47,12 @@ public enum ModelFileKind: Equatable, Sendable {
     return .otherSafetensors
   }
 
-  /// What it is, and which flag takes it.
-  public var explanation: String {
+  /// What the thing at `path` is, and which flag takes it.
+  public func explanation(_ path: String) -> String {
     switch self {
-    case .trainingCheckpoint: return "it is a training checkpoint (clip train / chapter 08): clip zero-shot, index and retrieve-eval take it with --model"
+    case .trainingCheckpoint:
+      return "it is a training checkpoint of clip train / chapter 08, which clip zero-shot, index, search and retrieve-eval read (with --model)"
+    case .trainingRunFolder: return "it is a training run's folder: give the checkpoint in it, \(path)/best.safetensors (or last.safetensors)"
     case .clipIndex: return "it is a clip index: search it with clip search INDEX QUERY"
     case .preprocessOutput: return "it is the pixel values clip preprocess wrote, not a model"
     case .huggingFaceCLIPFolder: return "it is a Hugging Face CLIP folder: give it with --clip"
@@ -67,5 +73,5 @@ public enum ModelFileKind: Equatable, Sendable {
 public func explainingKind(_ error: Error, path: String, expected: [ModelFileKind]) -> String {
   guard let kind = ModelFileKind.identify(path), !expected.contains(kind), kind != .folder, kind != .otherSafetensors else { return "\(error)" }
   if case .notSafetensors = kind, "\(error)".contains("not a safetensors file") { return "\(error)" }
-  return "\(error) — \(kind.explanation)"
+  return "\(error) — \(kind.explanation(path))"
 }

@@ -88,6 +88,11 @@ public struct SafetensorsFile: Sendable {
       throw SafetensorsError.cannotRead(path: path, reason: "no such file")
     }
     if isDirectory.boolValue { throw SafetensorsError.cannotRead(path: path, reason: "is a directory") }
+    var info = stat()
+    if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
+      let kind = (info.st_mode & S_IFMT) == S_IFIFO ? "a FIFO (named pipe)" : (info.st_mode & S_IFMT) == S_IFSOCK ? "a socket" : "a device"
+      throw SafetensorsError.cannotRead(path: path, reason: "is \(kind), not a file")
+    }
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)

@@ -102,6 +102,11 @@ public enum JPEG {
     case Int(CJPEG_ERROR_TOO_LARGE): throw JPEGError(kind: .tooLarge, source: source, reason: message)
     case Int(CJPEG_ERROR_UNSUPPORTED): throw JPEGError(kind: .unsupported, source: source, reason: message)
     case Int(CJPEG_ERROR_EMPTY): throw JPEGError(kind: .empty, source: source, reason: message)
+    case _ where message.contains("Backing store not supported") || message.contains("Insufficient memory"):
+      throw JPEGError(kind: .tooLarge, source: source, reason: "too large to decode in the memory there is "
+        + "(\(result.source_width > 0 ? "\(result.source_width)×\(result.source_height), " : "")a progressive JPEG holds every coefficient of the "
+        + "whole image at once; libjpeg may use 1.5 GB): \(message)")
+    case Int(CJPEG_ERROR_NO_MEMORY): throw JPEGError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
     default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt JPEG: \(message)")
     }
   }

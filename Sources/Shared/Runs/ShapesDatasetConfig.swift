@@ -77,7 +77,7 @@ public struct ShapesDatasetConfig: Sendable, Codable, Equatable {
 
 extension ShapesDatasetConfig: CheckedConfiguration {
   public func check(_ c: inout ConfigurationCheck) {
-    c.atLeast(images, "images", minimum: 0, maximum: 1 << 22)
+    c.atLeast(images, "images", minimum: 4, maximum: 1 << 22)  // two to train on, one to validate, at the least
     c.atLeast(testImages, "testImages", minimum: 0, maximum: 1 << 22)
     c.atLeast(unseenImages, "unseenImages", minimum: 0, maximum: 1 << 22)
     c.atLeast(size, "size", minimum: 8, maximum: 4096)
@@ -96,11 +96,12 @@ extension ShapesDatasetConfig: CheckedConfiguration {
       c.require(false, "shapes", "'\(shape)' is not one of \(Self.knownShapes.joined(separator: ", "))")
     }
     c.require(Set(colours).count == colours.count && Set(shapes).count == shapes.count, "colours", "names must not repeat")
-    for pair in heldOut where !colours.isEmpty && !shapes.isEmpty {
-      c.require(pair.count == 2 && colours.contains(pair[0]) && shapes.contains(pair[1]), "heldOut",
-                "each pair must be [colour, shape] from the lists, got \(pair)")
-    }
-    c.require(colours.count * shapes.count - Set(heldOut.map { $0.joined(separator: " ") }).count >= 2, "heldOut",
+    let strays = heldOut.filter { !($0.count == 2 && colours.contains($0[0]) && shapes.contains($0[1])) }
+    c.require(strays.isEmpty || colours.isEmpty || shapes.isEmpty, "heldOut",
+              "names pairs that are not [colour, shape] from the lists: \(strays.map { $0.joined(separator: " ") }.joined(separator: ", ")) "
+                + "(changing colours or shapes? set heldOut too, e.g. heldOut=[])")
+    let heldOutPairs = Set(heldOut.filter { !strays.contains($0) }.map { $0.joined(separator: " ") })
+    c.require(colours.count * shapes.count - heldOutPairs.count >= 2, "heldOut",
               "must leave at least two colour–shape pairs to train on")
   }
 }

@@ -108,10 +108,10 @@ public struct CLIPTokenizer: Sendable {
   /// the first `mergeCount` lines are used, each two symbols separated by one space.
   public static func readMerges(path: String) throws -> [(String, String)] {
     let text = try readText(path)
-    // Split on the scalar, not the Character: "\r\n" is one Character in Swift, so a file with Windows line
-    // endings split on "\n" would be one line, and read as no merges at all.
-    var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
-      .map { line in String(String.UnicodeScalarView(line.last == "\r" ? line.dropLast() : line[...])) }
+    // Lines end in \n, \r\n or a lone \r (Python's universal newlines, as Hugging Face opens the file). Split on
+    // scalars, not Characters: "\r\n" is one Character in Swift, so a split on "\n" would find no line end at all.
+    let normalised = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+    var lines = normalised.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
     guard let header = lines.first, header.contains("#version") else {
       throw VocabularyError(path: path, reason: "does not start with a #version line (not a BPE merges file)")
     }
@@ -122,9 +122,9 @@ public struct CLIPTokenizer: Sendable {
     }
     var merges: [(String, String)] = []
     for (i, line) in lines.prefix(mergeCount).enumerated() {
-      let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw VocabularyError(path: path, reason: "line \(i + 2) is not two symbols separated by one space: \(line.prefix(60).debugDescription)")
+      let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })  // Python's split(): runs of blanks, none at the ends
+      guard parts.count == 2 else {
+        throw VocabularyError(path: path, reason: "line \(i + 2) is not two symbols separated by a space: \(line.prefix(60).debugDescription)")
       }
       merges.append((String(parts[0]), String(parts[1])))
     }
@@ -137,6 +137,20 @@ public struct CLIPTokenizer: Sendable {
       throw VocabularyError(path: BundledAssets.clipMerges, reason: "not found in " + BundledAssets.searchPath.joined(separator: " or "))
     }
     return try CLIPTokenizer(merges: try readMerges(path: path), source: path)
+  }
+
+  /// The tokenizer of a CLIP checkpoint: a folder's own vocab.json + merges.txt, or the bundled merges
+  /// for a folder with neither (or a single file). One without the other is an error naming the missing
+  /// file: silently falling back to the bundled vocabulary would change every id.
+  public static func forCheckpoint(_ path: String) throws -> CLIPTokenizer {
+    let fm = FileManager.default
+    let vocab = fm.fileExists(atPath: path + "/vocab.json"), merges = fm.fileExists(atPath: path + "/merges.txt")
+    if vocab && merges { return try CLIPTokenizer(huggingFaceDirectory: path) }
+    if vocab || merges {
+      throw VocabularyError(path: path + (vocab ? "/merges.txt" : "/vocab.json"), reason: "no such file, though \(vocab ? "vocab.json" : "merges.txt") "
+        + "is there: a Hugging Face CLIP tokenizer needs both (copy the missing one from the model's folder, or remove both to use the bundled vocabulary)")
+    }
+    return try bundled()
   }
 
   /// A Hugging Face CLIP folder's tokenizer: vocab.json (token → id) and merges.txt. The ids are

@@ -106,6 +106,10 @@ public final class Trainer {
     if resume == nil {
       try config.validate(source: "the training configuration")
       if !existing.isEmpty && !overwrite {
+        guard existing.contains("last.safetensors") else {
+          throw TrainingError(message: "\(outputDirectory) holds what an earlier run left before its first checkpoint "
+            + "(\(existing.joined(separator: ", ")); nothing to resume): pass --overwrite to replace it, or choose another --out")
+        }
         throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
           + "continue it with --resume \(outputDirectory)/last.safetensors, choose another --out, or pass --overwrite to replace it")
       }
