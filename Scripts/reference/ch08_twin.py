@@ -113,8 +113,9 @@ class TwinCLIP(torch.nn.Module):
                                          layer_norm_eps=t["layerNormEps"], hidden_act="gelu", hidden_dropout_prob=0.0,
                                          attention_probs_dropout_prob=0.0), add_pooling_layer=False)
         p = c["model"]["projectionDim"]
-        self.image_projection = ProjectionHead(v["width"], p)
-        self.text_projection = ProjectionHead(t["hiddenSize"], p)
+        head = LinearHead if c["model"].get("head", "seed") == "linear" else ProjectionHead
+        self.image_projection = head(v["width"], p)
+        self.text_projection = head(t["hiddenSize"], p)
         self.logit_scale = torch.nn.Parameter(torch.tensor(0.0))
 
     # Checkpoint keys exactly as chapter 07's reference model names them (same attribute names).
@@ -126,6 +127,17 @@ class TwinCLIP(torch.nn.Module):
         m = mask[..., None].float()
         text = F.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
         return self.image_projection(feats, image_mask), self.text_projection(text, text_mask)
+
+
+class LinearHead(torch.nn.Module):
+    """OpenAI's CLIP's projection (the Swift config's head "linear"): one Linear, no dropout, no LayerNorm."""
+
+    def __init__(self, embedding_dim, projection_dim):
+        super().__init__()
+        self.projection = torch.nn.Linear(embedding_dim, projection_dim)
+
+    def forward(self, x, mask=None):
+        return self.projection(x)
 
 
 def clip_loss(image, text, logit_scale):
@@ -234,8 +246,9 @@ def main():
                "text" if key.startswith("text_encoder.") else "heads"].append(p)
     base = [opt_c["textLearningRate"] if opt_c.get("seedFaithfulImageLearningRate") else opt_c["imageLearningRate"],
             opt_c["textLearningRate"], opt_c["headLearningRate"], opt_c["headLearningRate"]]
-    optimizer = torch.optim.AdamW([{"params": groups["image"], "lr": base[0], "weight_decay": 0.0},
-                                   {"params": groups["text"], "lr": base[1], "weight_decay": 0.0},
+    tower_decay = opt_c.get("towerWeightDecay", 0.0)
+    optimizer = torch.optim.AdamW([{"params": groups["image"], "lr": base[0], "weight_decay": tower_decay},
+                                   {"params": groups["text"], "lr": base[1], "weight_decay": tower_decay},
                                    {"params": groups["heads"], "lr": base[2], "weight_decay": opt_c["headWeightDecay"]},
                                    {"params": groups["scale"], "lr": base[3], "weight_decay": 0.0}],
                                   betas=(opt_c["beta1"], opt_c["beta2"]), eps=opt_c["eps"], foreach=False)
@@ -267,6 +280,8 @@ def main():
     clip_norm = opt_c.get("gradientClip")
     log = open(log_path, "a")
     step, training_seconds = 0, 0.0
+    # The run's time budget: --seconds, else the config's own (the tiny default is 300 s).
+    budget = args.seconds if args.seconds is not None else config.get("seconds")
     print(f"twin: {sum(p.numel() for p in model.parameters())} parameters, {len(train)} train images, {epochs} epochs × "
           f"{steps_per_epoch} steps of {batch_size}, {torch.get_num_threads()} threads", flush=True)
     done = False
@@ -279,9 +294,16 @@ def main():
             if len(names) < 2:  # a contrastive batch needs two pairs: Swift skips it too, without a step
                 continue
             pixels, ids, mask = batches.make(names, epoch, train=True)
-            if config.get("schedule", "plateau") == "cosine":
-                mult = (step + 1) / warmup if step < warmup else \
-                    0.5 * (1 + math.cos(math.pi * min(step - warmup, max(total, warmup + 1) - warmup) / (max(total, warmup + 1) - warmup)))
+            schedule = config.get("schedule", "plateau")
+            if schedule in ("cosine", "constant"):
+                warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+                if schedule == "constant":
+                    mult = warm
+                elif budget is not None:  # a time budget: the cosine runs on training seconds (Swift's rule)
+                    mult = warm * 0.5 * (1 + math.cos(math.pi * min(1.0, training_seconds / budget)))
+                else:
+                    mult = (step + 1) / warmup if step < warmup else \
+                        0.5 * (1 + math.cos(math.pi * min(step - warmup, max(total, warmup + 1) - warmup) / (max(total, warmup + 1) - warmup)))
                 for g, lr in zip(optimizer.param_groups, base):
                     g["lr"] = lr * mult
             masks = (None, None)
@@ -306,7 +328,7 @@ def main():
                 print(f"step {step}: loss {loss.item():.6f}", flush=True)
                 if step >= args.steps:
                     return
-            if args.seconds is not None and training_seconds >= args.seconds:
+            if budget is not None and training_seconds >= budget:
                 done = True
                 break
         if done:

@@ -14,7 +14,8 @@ struct Train: ParsableCommand {
       log.jsonl and loss-curve.svg go to OUT.
 
       Examples:
-        clip train                                   # tiny model, generated shapes, a few minutes
+        clip train                                   # tiny model, generated shapes, 300 s of training
+        clip train --seconds 60 --shapes 'radius=[0.12,0.3]' --set model.dropout=0
         clip train --data ~/flickr8k --config seed --epochs 1
         clip train --resume output/train/last.safetensors
       """
@@ -41,6 +42,18 @@ struct Train: ParsableCommand {
   @Option(name: .long, help: "Continue from a checkpoint written by this command (its configuration is kept).")
   var resume: String?
 
+  @Option(name: .long, parsing: .unconditional, help: "Seconds of training (evaluation not counted; tiny's default 300): the cosine spans them.")
+  var seconds: Double?
+
+  @Option(name: .long, parsing: .unconditional, help: "One learning rate for every group.")
+  var lr: Float?
+
+  @Option(name: .long, help: "Change one field of the configuration: --set model.vit.depth=3 (repeatable; JSON values).")
+  var set: [String] = []
+
+  @Option(name: .long, help: "Generated data only: change one field of the shapes dataset: --shapes 'radius=[0.12,0.3]' (repeatable).")
+  var shapes: [String] = []
+
   @Flag(name: .long, help: "On --resume: continue although the data differs from the data the checkpoint was trained on.")
   var allowOtherData = false
 
@@ -57,6 +70,21 @@ struct Train: ParsableCommand {
     if let epochs, epochs > 1 << 30 { throw ValidationError("--epochs must be at most \(1 << 30), got \(epochs)") }
     if allowOtherData && resume == nil { throw ValidationError("--allow-other-data is for --resume: a new run trains on whatever data it is given") }
     if resume != nil && overwrite { throw ValidationError("--resume continues a run; --overwrite starts a new one: pick one") }
+    // The same ranges and messages as chapter 08's.
+    if let seconds, !(seconds > 0 && seconds <= 1e7) {
+      throw ValidationError("--seconds must be a number of seconds between 0 and 10000000 (about 116 days), got \(seconds)")
+    }
+    if let lr, !(lr > 0 && lr <= 10) {
+      throw ValidationError("--lr must be a learning rate in (0, 10] (1e-3 is typical), got \(lr.isNaN ? "nan" : lr.isFinite ? "\(lr)" : "a number too large for a Float")")
+    }
+    if resume != nil && (!set.isEmpty || lr != nil) { throw ValidationError("--resume continues a run with its own configuration: --set and --lr cannot change it") }
+    if (data != nil || csv != nil) && !shapes.isEmpty { throw ValidationError("--shapes shape generated data, not --data or --csv") }
+    if !set.isEmpty, let base = TrainingConfig.named(config ?? "tiny") {
+      do { _ = try base.setting(set) } catch { throw ValidationError("\(error)") }
+    }
+    if !shapes.isEmpty {
+      do { _ = try applyingAssignments(shapes, to: ShapesDatasetConfig(), flag: "--shapes") } catch { throw ValidationError("\(error)") }
+    }
   }
 
   /// Where the run goes: --out, else a resumed checkpoint's own folder (continuing it elsewhere would start
@@ -65,20 +93,26 @@ struct Train: ParsableCommand {
 
   func run() throws {
     var trainingConfig = TrainingConfig.named(config ?? "tiny")!
-    if let epochs { trainingConfig.epochs = epochs }
+    // --epochs alone: exactly that many epochs, no time budget; with --seconds, whichever ends first.
+    if let epochs { trainingConfig.epochs = epochs; if seconds == nil { trainingConfig.seconds = nil } }
+    if let seconds { trainingConfig.seconds = seconds }
     if let batchSize { trainingConfig.batchSize = batchSize }
+    if let lr { (trainingConfig.optimizer.imageLearningRate, trainingConfig.optimizer.textLearningRate, trainingConfig.optimizer.headLearningRate) = (lr, lr, lr) }
+    do { trainingConfig = try trainingConfig.setting(set) } catch { fail("\(error)") }
     if let resume {
       do {
         trainingConfig = try resumedConfiguration(checkpoint: resume, epochs: epochs, name: config, batchSize: batchSize)
+        if let seconds { trainingConfig.seconds = seconds }  // the run's total budget, as --epochs is its total
       } catch { fail("\(error)") }
     }
     let dataDir = data ?? out + "/data"
     let csvPath = csv ?? dataDir + "/captions.csv"
     if data == nil && csv == nil {
       do {
-        if try ShapesDataset.needsGenerating(ShapesDatasetConfig(), in: dataDir, customised: false) {
+        let shapesConfig = try applyingAssignments(shapes, to: ShapesDatasetConfig(), flag: "--shapes")
+        if try ShapesDataset.needsGenerating(shapesConfig, in: dataDir, customised: !shapes.isEmpty) {
           print("generating the shapes dataset into \(dataDir) …")
-          try ShapesDataset.generate(ShapesDatasetConfig(), into: dataDir)
+          try ShapesDataset.generate(shapesConfig, into: dataDir)
         }
       } catch { fail("\(error)") }
     }

@@ -258,6 +258,47 @@ struct BackwardTests {
     expectFiniteDifferences("head dx", at: x, analytic: dx) { weightedSum(head.forward($0, dropoutMask: mask).0, g) }
   }
 
+  @Test("the linear projection head (OpenAI's): one Linear, its gradients by finite differences, only its two keys in the table")
+  func linearProjectionHead() throws {
+    var head = ProjectionHead(inputWidth: 10, outputWidth: 6, kind: .linear)
+    head.projection = Linear(weight: randomTensor([6, 10], seed: 3), bias: randomTensor([6], seed: 4))
+    let x = randomTensor([5, 10], seed: 5), g = randomTensor([5, 6], seed: 6)
+    let (y, cache) = head.forward(x, dropoutMask: randomTensor([5, 6], seed: 7))  // a mask is ignored: no dropout
+    expectClose(y, head.projection.forward(x), atol: 0, rtol: 0, "y = projection(x)")
+    var grads = head
+    grads.projection = Linear(weight: .zeros([6, 10]), bias: .zeros([6]))
+    let dx = head.backward(g, cache: cache, grads: &grads)
+    expectFiniteDifferences("linear head dx", at: x, analytic: dx) { weightedSum(head.forward($0).0, g) }
+    expectFiniteDifferences("linear head dW", at: head.projection.weight, analytic: grads.projection.weight) { w in
+      var h = head
+      h.projection.weight = w
+      return weightedSum(h.forward(x).0, g)
+    }
+    var config = CLIPConfig.testTiny
+    config.head = .linear
+    let keys = CLIP.parameterTable(config).map(\.key).filter { $0.contains("projection.") }
+    #expect(keys == ["image_projection.projection.weight", "image_projection.projection.bias", "text_projection.projection.weight",
+                     "text_projection.projection.bias"])
+  }
+
+  @Test("standard initialisation: towers N(0, 0.02²) with biases 0 and norms 1/0, deterministic from the seed")
+  func standardInitialisation() {
+    var config = CLIPConfig.testTiny
+    config.initialisation = .standard
+    let a = CLIP(config: config, seed: 5), b = CLIP(config: config, seed: 5)
+    for p in CLIP.parameterTable(config) where p.key.hasPrefix("image_encoder.") || p.key.hasPrefix("text_encoder.") {
+      let values = p.get(a).storage
+      #expect(values == p.get(b).storage, "\(p.key) deterministic")
+      if p.key.hasSuffix(".bias") { #expect(values.allSatisfy { $0 == 0 }, "\(p.key)") }
+      else if p.key.lowercased().contains("norm") { #expect(values.allSatisfy { $0 == 1 }, "\(p.key)") }
+      else if values.count >= 1000 {
+        let mean = values.reduce(0, +) / Float(values.count)
+        let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(values.count)).squareRoot()
+        #expect(abs(mean) < 0.002 && abs(std - 0.02) < 0.002 && values.allSatisfy { abs($0) <= 0.13 }, "\(p.key): mean \(mean), std \(std)")
+      }
+    }
+  }
+
   @Test("dropout: the seeded mask is replayed, and has the right rate and scale")
   func dropout() {
     var rng1 = SeededRNG(seed: 9), rng2 = SeededRNG(seed: 9)

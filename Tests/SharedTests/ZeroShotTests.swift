@@ -66,6 +66,49 @@ struct ZeroShotTests {
     #expect(m.recall[1] == 0.5 && m.recall[5] == 1 && m.meanRank == 1.75 && m.medianRank == 1.5)
   }
 
+  @Test("repeated captions: a perfect model scores R@1 = 100% both ways, and R@1 does not depend on the repeats")
+  func repeatedCaptions() {
+    // 12 images of 4 classes, 3 each, captioned as the shapes data is: every caption names the class, so
+    // each text describes all three images of its class ("a red circle" twice, "a picture of a red circle").
+    // A perfect model: image and text embeddings are the class's one-hot vector.
+    let classes = ["red circle", "blue square", "green star", "pink cross"]
+    var texts: [String] = [], imageOfText: [Int] = [], imageClass: [Int] = []
+    for i in 0..<12 {
+      imageClass.append(i % 4)
+      for text in ["a \(classes[i % 4])", "a \(classes[i % 4])", "a picture of a \(classes[i % 4])"] {
+        texts.append(text)
+        imageOfText.append(i)
+      }
+    }
+    let textClass = imageOfText.map { imageClass[$0] }
+    var similarity = Tensor.zeros([12, texts.count])
+    for i in 0..<12 { for t in 0..<texts.count where imageClass[i] == textClass[t] { similarity[i, t] = 1 } }
+    let ranks = retrievalRanks(similarity: similarity, imageOfText: imageOfText, texts: texts)
+    #expect(retrievalMetrics(ranks: ranks.imageToText).recall[1] == 1 && retrievalMetrics(ranks: ranks.textToImage).recall[1] == 1, "\(ranks)")
+    #expect(ranks.imageToText.count == 12 && ranks.textToImage.count == 36)
+    // Counted caption by caption (no texts), the same perfect model read 0%: each right caption ties with
+    // the 6 identical captions of the two class mates, and ties count against the query.
+    let old = retrievalRanks(similarity: similarity, imageOfText: imageOfText)
+    #expect(retrievalMetrics(ranks: old.imageToText).recall[1] == 0 && retrievalMetrics(ranks: old.textToImage).recall[1] == 0)
+    // A model right about colour only: ranks do depend on the texts, and repeating every caption once
+    // more changes no R@1.
+    for i in 0..<12 {
+      for t in 0..<texts.count where imageClass[i] / 2 == textClass[t] / 2 { similarity[i, t] = 1 }
+    }
+    let once = retrievalRanks(similarity: similarity, imageOfText: imageOfText, texts: texts)
+    let n = texts.count
+    var doubled: [Float] = []
+    for i in 0..<12 {
+      let row = Array(similarity.storage[(i * n)..<((i + 1) * n)])
+      doubled += row + row
+    }
+    let twice = retrievalRanks(similarity: Tensor(shape: [12, 2 * n], storage: doubled), imageOfText: imageOfText + imageOfText,
+                               texts: texts + texts)
+    #expect(retrievalMetrics(ranks: twice.imageToText).recall[1] == retrievalMetrics(ranks: once.imageToText).recall[1])
+    #expect(retrievalMetrics(ranks: twice.textToImage).recall[1] == retrievalMetrics(ranks: once.textToImage).recall[1])
+    #expect(once.imageToText.allSatisfy { $0 == 3 }, "the other class of the same pair of colours ties above: \(once.imageToText)")
+  }
+
   @Test("the index survives a round trip and searches by cosine")
   func indexRoundTrip() throws {
     let dir = temporaryDirectory("index")

@@ -21,9 +21,9 @@ struct Options: ParsableCommand {
   @Option(name: .customLong("out"), help: "Output folder (default: output/ch08-training, or with --resume the checkpoint's own folder).") var outOption: String?
   /// --out, else a resumed checkpoint's own folder, else output/ch08-training.
   var out: String { outOption ?? resume.map { parentPath($0).isEmpty ? "." : parentPath($0) } ?? "output/ch08-training" }
-  @Option(parsing: .unconditional, help: "Epochs.") var epochs: Int?
+  @Option(parsing: .unconditional, help: "Epochs (alone: exactly this many, no time budget; with --seconds: a cap).") var epochs: Int?
   @Option(parsing: .unconditional, help: "Batch size (at least 2).") var batchSize: Int?
-  @Option(parsing: .unconditional, help: "Stop training after this many seconds of training (evaluation not counted).") var seconds: Double?
+  @Option(parsing: .unconditional, help: "Seconds of training (evaluation not counted; default 300): the cosine spans them, so the run ends decayed on any machine.") var seconds: Double?
   @Option(help: "Generated data: where a shape sits, centred or anywhere.") var placement: ShapesDatasetConfig.Placement?
   @Option(help: "Generated data: flat, noisy or gradient backgrounds.") var background: ShapesDatasetConfig.Background?
   @Option(help: "Generated data: change one field of the shapes dataset: --shapes twoShapeFraction=0 (repeatable; see OUT/data/dataset.json).") var shapes: [String] = []
@@ -77,7 +77,10 @@ let notebook = Notebook(title: "Chapter 08 · training CLIP", steps: 6)
 
 // MARK: 1. configuration
 var config = TrainingConfig.named(args.config ?? "tiny")!
-if let n = args.epochs { config.epochs = n }
+// A time budget (--seconds, 300 by default) or a number of epochs: --epochs alone trains that many
+// epochs; with both, whichever ends first (the cosine follows the seconds).
+if let n = args.epochs { config.epochs = n; if args.seconds == nil { config.seconds = nil } }
+if let s = args.seconds { config.seconds = s }
 if let n = args.batchSize { config.batchSize = n }
 if let v = args.lr { config.optimizer.imageLearningRate = v; config.optimizer.textLearningRate = v; config.optimizer.headLearningRate = v }
 if args.seedFaithfulLr { config.optimizer.seedFaithfulImageLearningRate = true }
@@ -90,6 +93,7 @@ if let resume = args.resume {
       if args.seedFaithfulLr { optimizer.seedFaithfulImageLearningRate = true }
       if args.lit { optimizer.freezeText = true }
     }
+    if let s = args.seconds { config.seconds = s }  // a time budget is the run's total, as --epochs is
   } catch { fail("\(error)") }
 }
 var initialText: BERT? = nil
@@ -169,16 +173,17 @@ if let probe { notebook.note("zero-shot after each epoch: " + probe.sets.map { "
   + " over \(probe.classes.count) classes, templates " + probe.templates.map { "“\($0)”" }.joined(separator: " ")) }
 
 // MARK: 4. the training loop
-notebook.step("train", "\(run.epochs) epochs × \(trainer.stepsPerEpoch) steps of \(run.batchSize)" + (args.seconds.map { ", at most \(Int($0)) s" } ?? ""))
-var trainingSeconds = 0.0  // the clock stops for validation and zero-shot
+notebook.step("train", run.seconds.map { String(format: "%.0f s of training (the cosine spans them), epochs of %d steps of %d", $0, trainer.stepsPerEpoch, run.batchSize) }
+  ?? "\(run.epochs) epochs × \(trainer.stepsPerEpoch) steps of \(run.batchSize)")
+// The training clock (trainer.state.trainingSeconds) runs only in trainer.step: validation and zero-shot stop it.
 var curve: [(seconds: Double, test: Double, unseen: Double)] = []
-training: while trainer.state.epoch < run.epochs {
+var lastScores: [String: ZeroShotEvaluation]? = nil
+training: while trainer.state.epoch < run.epochs && !trainer.outOfTime {
   let epochStart = now()
   let batches = trainer.batches()  // shuffled by (seed, epoch), decoded ahead on a background thread
   defer { batches.cancel() }
-  let bar = ProgressBar(total: trainer.stepsPerEpoch, label: "epoch \(trainer.state.epoch + 1)/\(run.epochs)")
-  var clock = now()
-  while trainer.state.batchInEpoch < trainer.stepsPerEpoch {
+  let bar = ProgressBar(total: trainer.stepsPerEpoch, label: "epoch \(trainer.state.epoch + 1)" + (run.seconds == nil ? "/\(run.epochs)" : ""))
+  while trainer.state.batchInEpoch < trainer.stepsPerEpoch && !trainer.outOfTime {
     let batch = batches.batch(trainer.state.batchInEpoch)  // (B, 3, S, S) pixels, (B, L) token ids
     // forward → loss → backward → clip → AdamW (Sources/Shared/Training/TrainStep.swift), then the log
     do {
@@ -187,14 +192,11 @@ training: while trainer.state.epoch < run.epochs {
                                                             trainer.optimizer.groups[0].learningRate, result.gradientNorm))
       }
     } catch { fail("\(error)") }
-    trainingSeconds += now() - clock
-    clock = now()
-    if let budget = args.seconds, trainingSeconds >= budget { break }
   }
   trainer.recordDataWait(batches.waitSeconds)
   // validate → ReduceLROnPlateau (plateau schedule) → zero-shot → checkpoint
-  let outOfTime = args.seconds.map { trainingSeconds >= $0 } ?? false
-  if outOfTime && trainer.state.batchInEpoch < trainer.stepsPerEpoch {
+  let trainingSeconds = trainer.state.trainingSeconds
+  if trainer.outOfTime && trainer.state.batchInEpoch < trainer.stepsPerEpoch {
     // Before the first epoch ends there is no best model yet: validate this one, so best.safetensors exists.
     do {
       let validation = trainer.state.history.isEmpty ? try trainer.validate() : nil
@@ -207,16 +209,20 @@ training: while trainer.state.epoch < run.epochs {
       var extra = ["train_seconds": trainingSeconds]
       if let probe {
         let scores = probe.evaluate(trainer.model, config: run, tokenizer: tokenizer)
+        lastScores = scores
         curve.append((trainingSeconds, scores["test"]?.accuracy ?? 0, scores["unseen"]?.accuracy ?? 0))
         extra["zero_shot_test"] = scores["test"]?.accuracy ?? 0
         extra["zero_shot_unseen"] = scores["unseen"]?.accuracy ?? 0
       }
       let record = try trainer.finishEpoch(validation, seconds: now() - epochStart, extra: extra)
       print(trainer.describe(record) + (curve.last.map { String(format: "\n  zero-shot at %.0f s of training: test %.1f%%  unseen pairs %.1f%%", $0.seconds, 100 * $0.test, 100 * $0.unseen) } ?? ""))
+      if let unseen = lastScores?["unseen"], !unseen.truth.isEmpty {
+        print(String(format: "  (unseen pairs: %d images, 95%% interval %.1f–%.1f%%)", unseen.truth.count, 100 * unseen.interval.lowerBound, 100 * unseen.interval.upperBound))
+      }
     } catch { fail("\(error)") }
   }
-  if outOfTime { break training }
 }
+let trainingSeconds = trainer.state.trainingSeconds
 trainer.writeLossCurve()
 notebook.note(String(format: "%@ of training for %d steps (%.0f ms per step, %.0f images/s); the steps waited %@ for the data thread",
                      formatDuration(trainingSeconds) as NSString, trainer.stepsTimed, trainer.stepSeconds / Double(max(trainer.stepsTimed, 1)) * 1000,
@@ -236,8 +242,8 @@ if let probe {
     let parts = probe.dataset.colours.count, shapes = probe.dataset.shapes.count
     let colourRight = zip(score.truth, score.predicted).filter { $0.0 / shapes == $0.1 / shapes }.count
     let shapeRight = zip(score.truth, score.predicted).filter { $0.0 % shapes == $0.1 % shapes }.count
-    notebook.note(String(format: "%@: %d/%d = %.1f%% over %d classes (colour right %.1f%%, shape right %.1f%%)", title as NSString,
-                         score.correct, score.truth.count, 100 * score.accuracy, parts * shapes,
+    notebook.note(String(format: "%@: %d/%d = %.1f%% (95%% interval %.1f–%.1f%%) over %d classes (colour right %.1f%%, shape right %.1f%%)", title as NSString,
+                         score.correct, score.truth.count, 100 * score.accuracy, 100 * score.interval.lowerBound, 100 * score.interval.upperBound, parts * shapes,
                          100 * Double(colourRight) / Double(score.truth.count), 100 * Double(shapeRight) / Double(score.truth.count)))
     if name == "test" {
       notebook.note("shape confusion (rows: true shape, columns: predicted):\n" + formatConfusion(

@@ -30,7 +30,7 @@ public func evaluateRetrieval(embedder: Embedder, dataset: CaptionDataset, image
     return rows
   }
   let similarity = embedded.embeddings.matmul(texts, transposeOther: true)
-  let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText)
+  let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText, texts: captions.texts)
   return RetrievalEvaluation(imageToText: retrievalMetrics(ranks: ranks.imageToText), textToImage: retrievalMetrics(ranks: ranks.textToImage),
                              similarity: similarity, imageEmbeddings: embedded.embeddings, kept: kept, captions: captions,
                              skipped: embedded.skipped)

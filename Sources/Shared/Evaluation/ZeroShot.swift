@@ -113,6 +113,9 @@ public struct ZeroShotEvaluation: Sendable {
   public var probabilities: Tensor
   public var correct: Int { zip(truth, predicted).filter { $0.0 == $0.1 }.count }
   public var accuracy: Double { truth.isEmpty ? 0 : Double(correct) / Double(truth.count) }
+  /// The 95% Wilson score interval of the accuracy: what the same model would score on another draw
+  /// of as many images (±3 points on 1,000 images near 60%, ±9 on 110).
+  public var interval: ClosedRange<Double> { wilsonInterval(correct: correct, of: truth.count) }
 }
 
 extension ZeroShotClassifier {
@@ -124,4 +127,17 @@ extension ZeroShotClassifier {
     let predicted = (0..<truth.count).map { i in (0..<k).max { probabilities.storage[i * k + $0] < probabilities.storage[i * k + $1] }! }
     return ZeroShotEvaluation(truth: truth, predicted: predicted, probabilities: probabilities)
   }
+}
+
+/// The Wilson score interval for `correct` successes in `n` trials at confidence z (1.96: 95%):
+/// ```
+/// centre = (p + z²/2n) / (1 + z²/n),   half-width = z·√(p(1−p)/n + z²/4n²) / (1 + z²/n)
+/// ```
+/// (better than p ± z·√(p(1−p)/n) near 0% and 100%, where that one leaves [0, 1]).
+public func wilsonInterval(correct: Int, of n: Int, z: Double = 1.96) -> ClosedRange<Double> {
+  guard n > 0 else { return 0...1 }
+  let p = Double(correct) / Double(n), nn = Double(n), z2 = z * z
+  let centre = (p + z2 / (2 * nn)) / (1 + z2 / nn)
+  let half = z * (p * (1 - p) / nn + z2 / (4 * nn * nn)).squareRoot() / (1 + z2 / nn)
+  return max(0, centre - half)...min(1, centre + half)
 }

@@ -31,10 +31,34 @@ public struct CLIPConfig: Sendable, Equatable, Codable {
   public var loss: ContrastiveLossKind = .standard  // how logit_scale is read: exp(s) (standard) or s (the seed's)
   public var initialLogitScale: Float = Float(log(1 / 0.07))  // ln(1/0.07) ≈ 2.659
   public var maxTextLength = 64  // tokens per caption, [CLS] and [SEP] included
+  public var head: ProjectionKind = .seed  // the projection heads: the seed's MLP, or one Linear
+  public var initialisation: Initialisation = .uniform  // how a fresh model's towers are filled
+
+  /// How a fresh model's towers start. Both are deterministic functions of (key, seed), so the PyTorch
+  /// twin starts from the same numbers (it reads initial.safetensors).
+  public enum Initialisation: String, Sendable, Codable, CaseIterable {
+    case uniform  // every tensor uniform ±0.02, norm weights 1 ± 0.1 (the fixtures' deterministic fill)
+    case standard  // timm's and BERT's: weights and embeddings N(0, 0.02²), biases 0, norms 1 and 0
+  }
 
   public init(vit: ViTConfig, text: BERTConfig) {
     self.vit = vit
     self.text = text
+  }
+
+  /// Reads configurations saved before `head` and `initialisation` existed (the seed's heads, uniform).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    vit = try c.decode(ViTConfig.self, forKey: .vit)
+    text = try c.decode(BERTConfig.self, forKey: .text)
+    projectionDim = try c.decode(Int.self, forKey: .projectionDim)
+    dropout = try c.decode(Float.self, forKey: .dropout)
+    imageFeature = try c.decode(ImageFeature.self, forKey: .imageFeature)
+    loss = try c.decode(ContrastiveLossKind.self, forKey: .loss)
+    initialLogitScale = try c.decode(Float.self, forKey: .initialLogitScale)
+    maxTextLength = try c.decode(Int.self, forKey: .maxTextLength)
+    head = try c.decodeIfPresent(ProjectionKind.self, forKey: .head) ?? .seed
+    initialisation = try c.decodeIfPresent(Initialisation.self, forKey: .initialisation) ?? .uniform
   }
 
   /// The seed's model: ViT-B/16 + BERT-base, 512-d heads, and the seed's choices (logits as the image
@@ -101,8 +125,8 @@ public struct CLIP: Sendable {
       let get = p.get, set = p.set
       table.append(Parameter("text_encoder.model." + p.key, get: { get($0.text) }, set: { set(&$0.text, $1) }))
     }
-    table += ProjectionHead.parameterTable(prefix: "image_projection.", \CLIP.imageHead)
-    table += ProjectionHead.parameterTable(prefix: "text_projection.", \CLIP.textHead)
+    table += ProjectionHead.parameterTable(prefix: "image_projection.", \CLIP.imageHead, kind: config.head)
+    table += ProjectionHead.parameterTable(prefix: "text_projection.", \CLIP.textHead, kind: config.head)
     table.append(Parameter("logit_scale", \.logitScale))
     return table
   }
@@ -115,11 +139,32 @@ public struct CLIP: Sendable {
     self.config = config
     self.vit = vit ?? ViT(config: config.vit, seed: seed)
     self.text = text ?? BERT(config: config.text, seed: seed)
-    imageHead = ProjectionHead(inputWidth: config.imageFeatureWidth, outputWidth: config.projectionDim, dropout: config.dropout)
-    textHead = ProjectionHead(inputWidth: config.text.hiddenSize, outputWidth: config.projectionDim, dropout: config.dropout)
+    imageHead = ProjectionHead(inputWidth: config.imageFeatureWidth, outputWidth: config.projectionDim, dropout: config.dropout, kind: config.head)
+    textHead = ProjectionHead(inputWidth: config.text.hiddenSize, outputWidth: config.projectionDim, dropout: config.dropout, kind: config.head)
     logitScale = Tensor(shape: [1], storage: [config.initialLogitScale])
     imageHead = Self.linearDefaultInit(imageHead, name: "image_projection", seed: seed)
     textHead = Self.linearDefaultInit(textHead, name: "text_projection", seed: seed)
+    if config.initialisation == .standard {
+      if vit == nil { self.vit = Self.standardInit(self.vit, table: ViT.parameterTable(config.vit), seed: seed) }
+      if text == nil { self.text = Self.standardInit(self.text, table: BERT.parameterTable(config.text), seed: seed) }
+    }
+  }
+
+  /// timm's and BERT's initialisation, deterministically from (key, seed): norm weights 1, biases and norm
+  /// biases 0, everything else (weights, embeddings, class token, positions) N(0, 0.02²).
+  static func standardInit<Tower>(_ tower: Tower, table: [Parameter<Tower>], seed: UInt64) -> Tower {
+    var t = tower
+    for p in table {
+      let key = p.key.lowercased(), shape = p.get(t).shape
+      if key.hasSuffix(".bias") {
+        p.set(&t, .zeros(shape))
+      } else if key.contains("norm") && key.hasSuffix(".weight") {
+        p.set(&t, Tensor(shape: shape, repeating: 1))
+      } else {
+        p.set(&t, Tensor.deterministicNormal(shape, name: p.key, seed: seed, std: 0.02))
+      }
+    }
+    return t
   }
 
   /// nn.Linear's default initialisation, deterministically: weight and bias uniform in ±1/√fan_in.

@@ -3,6 +3,13 @@
 //   text → image: the rank of the caption's own image
 // Recall@K = the fraction of queries whose rank is ≤ K; ranks are 1-based. Ties count against the
 // query (a correct item tied with a wrong one ranks below it), so a constant model scores chance or worse.
+//
+// Repeated captions (given the texts): a caption's text, not its row, is what is retrieved. Image → text
+// ranks the *distinct* texts, and any text equal to one of the image's own captions is a right answer;
+// text → image counts as right every image that has the query's exact text among its captions. So in
+// the shapes data, where "a red circle" describes dozens of images, an image whose caption ties with 30
+// identical captions of other images still ranks 1 — and R@1 does not depend on how ties are counted,
+// since identical texts are one answer. Queries stay one per image (i→t) and one per caption (t→i).
 
 import TensorCore
 import Layers
@@ -50,18 +57,35 @@ func bestRank(_ scores: [Float], targets: Set<Int>) -> Int {
   return rank
 }
 
-/// `similarity` is (images × texts); `imageOfText[t]` is the image index caption t belongs to.
-public func retrievalRanks(similarity: Tensor, imageOfText: [Int]) -> RetrievalRanks {
+/// `similarity` is (images × texts); `imageOfText[t]` is the image index caption t belongs to. With
+/// `texts`, captions with the same text are one answer (see the top of this file); without, every
+/// caption is its own.
+public func retrievalRanks(similarity: Tensor, imageOfText: [Int], texts: [String]? = nil) -> RetrievalRanks {
   let ni = similarity.shape[0], nt = similarity.shape[1]
   precondition(imageOfText.count == nt, "need the image of each of the \(nt) texts")
-  var captionsOf = [Set<Int>](repeating: [], count: ni)
-  for (t, i) in imageOfText.enumerated() { captionsOf[i].insert(t) }
-  var i2t: [Int] = [], t2i: [Int] = []
-  for i in 0..<ni where !captionsOf[i].isEmpty {
-    i2t.append(bestRank(Array(similarity.storage[(i * nt)..<((i + 1) * nt)]), targets: captionsOf[i]))
+  precondition(texts == nil || texts!.count == nt, "need one text per caption")
+  // group[t]: the distinct text caption t is; groups are numbered from 0.
+  var groupOf: [String: Int] = [:]
+  let group = texts.map { list in list.map { text in groupOf[text] ?? { groupOf[text] = groupOf.count; return groupOf.count - 1 }() } }
+    ?? Array(0..<nt)
+  let ng = (group.max() ?? -1) + 1
+  var groupsOf = [Set<Int>](repeating: [], count: ni)  // the texts each image has
+  var imagesOf = [Set<Int>](repeating: [], count: ng)  // the images each text describes
+  for (t, i) in imageOfText.enumerated() {
+    groupsOf[i].insert(group[t])
+    imagesOf[group[t]].insert(i)
   }
+  var i2t: [Int] = [], t2i: [Int] = []
+  var groupScore = [Float](repeating: -.infinity, count: ng)
+  for i in 0..<ni where !groupsOf[i].isEmpty {
+    for g in 0..<ng { groupScore[g] = -.infinity }
+    for t in 0..<nt { groupScore[group[t]] = max(groupScore[group[t]], similarity.storage[i * nt + t]) }
+    i2t.append(bestRank(groupScore, targets: groupsOf[i]))
+  }
+  var column = [Float](repeating: 0, count: ni)
   for t in 0..<nt {
-    t2i.append(bestRank((0..<ni).map { similarity.storage[$0 * nt + t] }, targets: [imageOfText[t]]))
+    for i in 0..<ni { column[i] = similarity.storage[i * nt + t] }
+    t2i.append(bestRank(column, targets: imagesOf[group[t]]))
   }
   return RetrievalRanks(imageToText: i2t, textToImage: t2i)
 }

@@ -26,7 +26,8 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
   public var imageLearningRate: Float = 1e-4  // image tower
   public var textLearningRate: Float = 1e-5  // text tower
   public var headLearningRate: Float = 1e-3  // both projection heads and logit_scale
-  public var headWeightDecay: Float = 1e-3  // heads only; the towers and logit_scale have none
+  public var headWeightDecay: Float = 1e-3  // the heads (the seed's: its only weight decay)
+  public var towerWeightDecay: Float = 0  // both towers (the seed has none; a plain CLIP decays everything but the scale)
   public var beta1: Float = 0.9
   public var beta2: Float = 0.999
   public var eps: Float = 1e-8
@@ -37,10 +38,26 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
 
   public init() {}
 
+  /// Reads optimiser settings saved before `towerWeightDecay` existed (no decay on the towers).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    imageLearningRate = try c.decode(Float.self, forKey: .imageLearningRate)
+    textLearningRate = try c.decode(Float.self, forKey: .textLearningRate)
+    headLearningRate = try c.decode(Float.self, forKey: .headLearningRate)
+    headWeightDecay = try c.decode(Float.self, forKey: .headWeightDecay)
+    towerWeightDecay = try c.decodeIfPresent(Float.self, forKey: .towerWeightDecay) ?? 0
+    beta1 = try c.decode(Float.self, forKey: .beta1)
+    beta2 = try c.decode(Float.self, forKey: .beta2)
+    eps = try c.decode(Float.self, forKey: .eps)
+    gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
+    seedFaithfulImageLearningRate = try c.decode(Bool.self, forKey: .seedFaithfulImageLearningRate)
+    freezeText = try c.decode(Bool.self, forKey: .freezeText)
+  }
+
   public var groups: [OptimizerGroup] {
     [
-      OptimizerGroup(name: "image", learningRate: seedFaithfulImageLearningRate ? textLearningRate : imageLearningRate, weightDecay: 0),
-      OptimizerGroup(name: "text", learningRate: textLearningRate, weightDecay: 0),
+      OptimizerGroup(name: "image", learningRate: seedFaithfulImageLearningRate ? textLearningRate : imageLearningRate, weightDecay: towerWeightDecay),
+      OptimizerGroup(name: "text", learningRate: textLearningRate, weightDecay: towerWeightDecay),
       OptimizerGroup(name: "heads", learningRate: headLearningRate, weightDecay: headWeightDecay),
       OptimizerGroup(name: "scale", learningRate: headLearningRate, weightDecay: 0),
     ]
@@ -58,7 +75,7 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
 extension OptimizerConfig: CheckedConfiguration {
   public func check(_ c: inout ConfigurationCheck) {
     for (value, field) in [(imageLearningRate, "imageLearningRate"), (textLearningRate, "textLearningRate"),
-                           (headLearningRate, "headLearningRate"), (headWeightDecay, "headWeightDecay")] {
+                           (headLearningRate, "headLearningRate"), (headWeightDecay, "headWeightDecay"), (towerWeightDecay, "towerWeightDecay")] {
       c.require(value.isFinite && value >= 0, field, "must be a finite number ≥ 0, got \(value)")
     }
     c.within(Double(beta1), 0..<1, "beta1")
@@ -85,11 +102,16 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   public var textFromMiniLM = false  // initialise (and, with optimizer.freezeText, freeze) the text tower from MiniLM
   public var schedule: Schedule = .plateau  // how the learning rates move during the run
   public var warmupSteps = 0  // cosine: steps of linear warm-up from 0 to the full rates
+  /// A time budget: training stops after this many seconds of training (evaluation not counted), and a
+  /// cosine spans these seconds instead of `epochs` (then only a cap), so every machine uses its whole
+  /// budget and ends decayed. nil: the run is `epochs` long.
+  public var seconds: Double? = nil
 
   /// How the learning rates move. Both keep the groups' ratios (image : text : heads).
   public enum Schedule: String, Sendable, Codable, CaseIterable {
     case plateau  // ReduceLROnPlateau on the validation loss after each epoch (the seed's)
-    case cosine  // linear warm-up over `warmupSteps`, then a cosine from the full rates to 0 at the last step
+    case cosine  // linear warm-up over `warmupSteps`, then a cosine from the full rates to 0 at the last step (or second)
+    case constant  // linear warm-up over `warmupSteps`, then the full rates to the end
   }
 
   public init(name: String, model: CLIPConfig) {
@@ -115,6 +137,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     textFromMiniLM = try c.decode(Bool.self, forKey: .textFromMiniLM)
     schedule = try c.decodeIfPresent(Schedule.self, forKey: .schedule) ?? .plateau
     warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
+    seconds = try c.decodeIfPresent(Double.self, forKey: .seconds)
   }
 
   /// The configuration with fields replaced by JSON values, by their paths: "model.vit.patchSize=8",
@@ -122,7 +145,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   /// assignment is applied first and the result checked once, so fields that must change together
   /// (imageSize and patchSize) can. `null` only for the fields that may be unset.
   public func setting(_ assignments: [String]) throws -> TrainingConfig {
-    try applyingAssignments(assignments, to: self, flag: "--set", nullable: ["maxStepsPerEpoch", "maxValidationImages", "optimizer.gradientClip"])
+    try applyingAssignments(assignments, to: self, flag: "--set", nullable: ["maxStepsPerEpoch", "maxValidationImages", "optimizer.gradientClip", "seconds"])
   }
 
   public func setting(_ assignment: String) throws -> TrainingConfig { try setting([assignment]) }
@@ -148,7 +171,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     c.optimizer.headLearningRate = 5e-4
     c.schedule = .cosine
     c.warmupSteps = 100
-    c.epochs = 17
+    c.seconds = 300  // five minutes of training on any machine; the cosine spans them
+    c.epochs = 1000  // only a cap: the budget ends the run
     c.batchSize = 64
     c.imagePipeline = .resizeAugment  // random flips, the captions' left and right swapped with them
     return c
@@ -187,6 +211,7 @@ extension TrainingConfig: CheckedConfiguration {
     if let maxStepsPerEpoch { c.atLeast(maxStepsPerEpoch, "maxStepsPerEpoch") }
     if let maxValidationImages { c.atLeast(maxValidationImages, "maxValidationImages") }
     c.atLeast(warmupSteps, "warmupSteps", minimum: 0, maximum: 1 << 30)
+    if let seconds { c.within(seconds, 0.001...1e7, "seconds") }
   }
 }
 

@@ -18,7 +18,7 @@ public struct ShapesDatasetConfig: Sendable, Codable, Equatable {
   }
   public var images = 6000  // training + validation images (captions.csv)
   public var testImages = 1000  // one-shape images of seen pairs, never trained on (labels.csv split "test")
-  public var unseenImages = 300  // images of the held-out pairs only (unseen.csv, split "unseen")
+  public var unseenImages = 1000  // images of the held-out pairs only (unseen.csv, split "unseen"): ±3 points at 95%
   public var size = 64  // pixels per side
   public var seed: UInt64 = 42
   public var placement: Placement = .anywhere

@@ -9,6 +9,7 @@
 //   value_i    = (u_i · 2 − 1) · scale + offset              (Float32 arithmetic, in this order)
 
 import Kernels
+import Foundation
 
 /// FNV-1a, 64-bit, over the UTF-8 bytes of `text`.
 public func fnv1a64(_ text: String) -> UInt64 {
@@ -40,6 +41,27 @@ extension Tensor {
       let z = splitMix64(key &+ UInt64(i + 1) &* 0x9e37_79b9_7f4a_7c15)
       let u = Float(z >> 40) * (1.0 / 16_777_216.0)
       values[i] = (u * 2 - 1) * scale + offset
+    }
+    return Tensor(shape: shape, storage: values)
+  }
+
+  /// Normal values N(0, std²) from the same generator, by Box–Muller on pairs of uniforms in (0, 1].
+  /// (timm's trunc_normal_(std=0.02) cuts at ±2 in absolute terms — 100 std — so it cuts nothing either.)
+  public static func deterministicNormal(_ shape: [Int], name: String, seed: UInt64 = 0, std: Float) -> Tensor {
+    let key = fnv1a64(name + "#normal") ^ seed
+    let n = shape.reduce(1, *)
+    var values = [Float](repeating: 0, count: n)
+    var i = 0, draw: UInt64 = 0
+    func uniform() -> Double {
+      draw += 1
+      return (Double(splitMix64(key &+ draw &* 0x9e37_79b9_7f4a_7c15) >> 11) + 1) / 9_007_199_254_740_992.0
+    }
+    while i < n {
+      let r = (-2 * Foundation.log(uniform())).squareRoot(), theta = 2 * Double.pi * uniform()
+      for z in [r * Foundation.cos(theta), r * Foundation.sin(theta)] where i < n {
+        values[i] = Float(z) * std
+        i += 1
+      }
     }
     return Tensor(shape: shape, storage: values)
   }

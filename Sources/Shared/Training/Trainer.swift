@@ -60,6 +60,8 @@ public final class Trainer {
   /// This process's claim on the output folder (OUT/.lock), from the first check to the end of `run`:
   /// a second run into the same folder is refused instead of interleaving logs and checkpoints.
   var folderLock: FileLock?
+  /// When the training clock last started (the end of the previous step); nil while it is stopped.
+  var trainingClock: Double?
 
   /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
   /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
@@ -156,6 +158,11 @@ public final class Trainer {
       }
       var resumedConfig = loaded.config
       resumedConfig.epochs = config.epochs
+      resumedConfig.seconds = config.seconds ?? loaded.config.seconds
+      if let budget = resumedConfig.seconds, loaded.state.trainingSeconds >= budget {
+        throw TrainingError(message: String(format: "%@ has already trained its %.0f s: ask for more with --seconds S (S > %.0f) to continue it",
+                                            resume, budget, loaded.state.trainingSeconds))
+      }
       self.config = resumedConfig
       model = loaded.model
       optimizer = loaded.optimizer

@@ -42,7 +42,25 @@ public struct TrainingState: Sendable, Codable, Equatable {
   public var history: [EpochRecord] = []
   public var stepLosses: [Float] = []  // every training loss, for the curve
   public var data: DataFingerprint? = nil  // the data trained on (nil in checkpoints written before it was kept)
+  public var trainingSeconds: Double = 0  // seconds of training so far (evaluation not counted): a time budget's clock
   public init() {}
+
+  /// Reads states saved before `data` and `trainingSeconds` existed too.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    step = try c.decode(Int.self, forKey: .step)
+    epoch = try c.decode(Int.self, forKey: .epoch)
+    batchInEpoch = try c.decode(Int.self, forKey: .batchInEpoch)
+    epochLossSum = try c.decode(Double.self, forKey: .epochLossSum)
+    epochSteps = try c.decode(Int.self, forKey: .epochSteps)
+    groups = try c.decode([OptimizerGroup].self, forKey: .groups)
+    scheduler = try c.decode(ReduceLROnPlateau.self, forKey: .scheduler)
+    bestValidationLoss = try c.decode(Float.self, forKey: .bestValidationLoss)
+    history = try c.decode([EpochRecord].self, forKey: .history)
+    stepLosses = try c.decode([Float].self, forKey: .stepLosses)
+    data = try c.decodeIfPresent(DataFingerprint.self, forKey: .data)
+    trainingSeconds = try c.decodeIfPresent(Double.self, forKey: .trainingSeconds) ?? 0
+  }
 }
 
 extension TrainingCheckpoint {
@@ -111,6 +129,7 @@ extension TrainingState {
     c.atLeast(batchInEpoch, "batchInEpoch", minimum: 0, maximum: 1 << 40)
     c.atLeast(epochSteps, "epochSteps", minimum: 0, maximum: 1 << 50)
     c.require(epochLossSum.isFinite, "epochLossSum", "must be finite, got \(epochLossSum)")
+    c.require(trainingSeconds.isFinite && trainingSeconds >= 0, "trainingSeconds", "must be a finite number ≥ 0, got \(trainingSeconds)")
     let expected = config.optimizer.groups.map(\.name)
     c.require(groups.isEmpty || groups.map(\.name) == expected, "groups", "must be \(expected), got \(groups.map(\.name))")
     for g in groups {

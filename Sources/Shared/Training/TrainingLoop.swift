@@ -26,6 +26,13 @@ extension Trainer {
   /// contrastive loss without negatives). Either way the epoch moves on to its next batch. A
   /// non-finite loss or gradient throws and changes nothing.
   public func step(_ batch: TrainingBatch) throws -> StepResult? {
+    // The training clock: from the end of the previous step (the wait for this batch counts) to the end
+    // of this one; after an evaluation, from this step's start (evaluation is never training time).
+    let clockStart = trainingClock ?? now()
+    defer {
+      state.trainingSeconds += now() - clockStart
+      trainingClock = now()
+    }
     for s in batch.skipped where skippedImages.insert(s).inserted { observer.warn("skipping unreadable image \(s)") }
     guard batch.images.count >= 2 else {
       state.batchInEpoch += 1
@@ -93,23 +100,38 @@ extension Trainer {
     if isBest { _ = try saveCheckpoint("best.safetensors") }
   }
 
-  /// Total optimiser steps of the whole run (what the cosine schedule spans).
+  /// Total optimiser steps of the whole run (what the cosine schedule spans without a time budget).
   public var totalSteps: Int { config.epochs * stepsPerEpoch }
 
-  /// The learning-rate multiplier at step `step` (0-based): 1 under the plateau schedule (the scheduler
-  /// scales the rates itself after each epoch); under cosine
+  /// True once a time budget's seconds of training are spent.
+  public var outOfTime: Bool { config.seconds.map { state.trainingSeconds >= $0 } ?? false }
+
+  /// Stops the training clock: the seconds until the next step (an evaluation, a checkpoint) are not training.
+  public func pauseTrainingClock() { trainingClock = nil }
+
+  /// The learning-rate multiplier at step `step` (0-based): 1 under the plateau and constant schedules
+  /// (the plateau scheduler scales the rates itself after each epoch); under cosine
   /// ```
   /// step < W:  (step + 1) / W                                  linear warm-up
   /// else:      ½ · (1 + cos(π · (step − W) / (total − W)))     from 1 down to 0 at the last step
   /// ```
+  /// and with a time budget of S seconds, t of them spent, the cosine runs on seconds instead:
+  /// ```
+  /// min(1, (step + 1) / W) · ½ · (1 + cos(π · t / S))          whatever the machine's speed, 0 at S
+  /// ```
   public func learningRateMultiplier(step: Int) -> Float {
+    if config.schedule == .constant { return config.warmupSteps > 0 ? min(1, Float(step + 1) / Float(config.warmupSteps)) : 1 }
     guard config.schedule == .cosine else { return 1 }
+    if let budget = config.seconds {
+      let warm = config.warmupSteps > 0 ? min(1, Float(step + 1) / Float(config.warmupSteps)) : 1
+      return warm * Float(0.5 * (1 + cos(Double.pi * min(1, state.trainingSeconds / budget))))
+    }
     return cosineMultiplier(step: step, warmupSteps: config.warmupSteps, totalSteps: totalSteps)
   }
 
   /// Sets every group's learning rate for the next step (cosine: base rate × multiplier).
   public func scheduleLearningRates() {
-    guard config.schedule == .cosine else { return }
+    guard config.schedule != .plateau else { return }
     let multiplier = learningRateMultiplier(step: state.step)
     for (i, base) in config.optimizer.groups.enumerated() where i < optimizer.groups.count {
       optimizer.groups[i].learningRate = base.learningRate * multiplier
@@ -131,22 +153,30 @@ extension Trainer {
       folderLock = nil
     }
     var stepsThisCall = 0
-    while state.epoch < config.epochs {
+    pauseTrainingClock()
+    while state.epoch < config.epochs && !outOfTime {
       let epochStart = now()
       let loader = batches()
       defer { loader.cancel() }  // the producer may be ahead of an epoch cut short
-      let bar = observer.progressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)/\(config.epochs)")
-      while state.batchInEpoch < stepsPerEpoch {
+      let bar = observer.progressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)" + (config.seconds == nil ? "/\(config.epochs)" : ""))
+      while state.batchInEpoch < stepsPerEpoch && !outOfTime {
         if let stop = stopAfterSteps, stepsThisCall >= stop {
           observer.log("stopped after \(stepsThisCall) steps; checkpoint \(try checkpointNow())")
           return state.history
         }
         if let result = try step(loader.batch(state.batchInEpoch)) {
-          bar?.update(state.batchInEpoch, info: String(format: "loss %.4f  lr %.0e", result.loss, optimizer.groups[0].learningRate))
+          bar?.update(state.batchInEpoch, info: String(format: "loss %.4f  lr %.0e", result.loss, optimizer.groups[0].learningRate)
+            + (config.seconds.map { String(format: "  %.0f/%.0f s", state.trainingSeconds, $0) } ?? ""))
         }
         stepsThisCall += 1
       }
       dataWaitSeconds += loader.waitSeconds
+      if state.batchInEpoch < stepsPerEpoch {
+        // The budget ran out mid-epoch: checkpoint here (a first epoch validates now, so a best model exists).
+        observer.log(String(format: "time budget of %.0f s reached at step %d, mid-epoch: checkpoint ", config.seconds ?? 0, state.step)
+          + (try checkpointNow(validation: state.history.isEmpty ? try validate() : nil)))
+        break
+      }
       let record = try finishEpoch(try validate(), seconds: now() - epochStart)
       observer.log(describe(record))
     }

@@ -10,6 +10,7 @@ extension Trainer {
   /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
   /// unreadable images; throws when too few are left to mean anything.
   public func validate() throws -> Evaluation {
+    pauseTrainingClock()  // evaluation is not training time
     try requireStepsThisEpoch()
     let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
     let validation = evaluate(images: validationSet)
@@ -59,7 +60,7 @@ extension Trainer {
     let captions = dataset.captionList(of: kept)
     let similarity = Tensor(shape: [kept.count, config.model.projectionDim], storage: imageEmbeddings)
       .matmul(model.embedTexts(captions.texts, tokenizer: tokenizer), transposeOther: true)
-    let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText)
+    let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText, texts: captions.texts)
     return Evaluation(loss: lossCount == 0 ? .nan : Float(lossSum / Double(lossCount)), imageToText: retrievalMetrics(ranks: ranks.imageToText),
                       textToImage: retrievalMetrics(ranks: ranks.textToImage), skipped: skipped)
   }
