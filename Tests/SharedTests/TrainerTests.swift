@@ -160,6 +160,47 @@ struct CaptionsCSVTests {
   }
 }
 
+@Suite("Time budget", .serialized)
+struct TimeBudgetTests {
+  @Test("a time budget: the cosine runs on training seconds, the run stops at the budget with last and best checkpoints, a spent budget cannot resume")
+  func timeBudget() throws {
+    var config = microTrainingConfig()
+    config.schedule = .cosine
+    config.warmupSteps = 2
+    config.seconds = 0.6
+    config.epochs = 1000
+    let dir = temporaryDirectory()
+    let trainer = try Trainer(config: config, dataset: microDataset.dataset, tokenizer: try .bundledUncased(), outputDirectory: dir + "/run",
+                              observer: CollectingObserver())
+    // The multiplier: warm-up on steps, then ½(1 + cos(π t/S)) on seconds.
+    #expect(trainer.learningRateMultiplier(step: 0) == 0.5)
+    #expect(abs(timeBudgetMultiplier(step: 10, warmupSteps: 2, seconds: 0.3, budget: 0.6) - 0.5) < 1e-6)
+    #expect(timeBudgetMultiplier(step: 10, warmupSteps: 2, seconds: 0.6, budget: 0.6) < 1e-6)
+    #expect(timeBudgetMultiplier(step: 10, warmupSteps: 2, seconds: 9, budget: 0.6) < 1e-6)
+    try trainer.run()
+    #expect(trainer.outOfTime)
+    #expect(trainer.state.trainingSeconds >= 0.6 && trainer.state.trainingSeconds < 5, "\(trainer.state.trainingSeconds)")
+    #expect(trainer.optimizer.groups[0].learningRate < 0.05 * config.optimizer.imageLearningRate, "ends decayed")
+    #expect(FileManager.default.fileExists(atPath: dir + "/run/last.safetensors") && FileManager.default.fileExists(atPath: dir + "/run/best.safetensors"))
+    let saved = try TrainingCheckpoint.load(dir + "/run/last.safetensors")
+    #expect(saved.config.seconds == 0.6 && saved.state.trainingSeconds == trainer.state.trainingSeconds)
+    expectError({
+      _ = try Trainer(config: saved.config, dataset: microDataset.dataset, tokenizer: try .bundledUncased(), outputDirectory: dir + "/run",
+                      resume: dir + "/run/last.safetensors", observer: CollectingObserver())
+    }, contains: ["has already trained its 1 s", "--seconds"])
+    // clip train --seconds: the budget from the command line; --epochs alone has none.
+    let cli = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", dir + "/cli", "--seconds", "1", "--batch-size", "8"])
+    #expect(cli.status == 0, "\(cli.stderr)")
+    let cliSaved = try TrainingCheckpoint.load(dir + "/cli/last.safetensors")
+    #expect(cliSaved.config.seconds == 1 && cliSaved.state.trainingSeconds >= 1)
+    let epochs = try runProduct("clip", ["train", "--data", microDataset.directory, "--out", dir + "/ep", "--epochs", "1", "--batch-size", "8",
+                                         "--set", "model.head=linear", "--lr", "1e-3"])
+    #expect(epochs.status == 0, "\(epochs.stderr)")
+    let epochSaved = try TrainingCheckpoint.load(dir + "/ep/last.safetensors")
+    #expect(epochSaved.config.seconds == nil && epochSaved.config.model.head == .linear && epochSaved.config.optimizer.headLearningRate == 1e-3)
+  }
+}
+
 @Suite("Executable 08", .serialized)
 struct TrainingExecutableTests {
   @Test("ch08-training trains, validates, checkpoints and reports zero-shot accuracy")

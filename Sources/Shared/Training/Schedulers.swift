@@ -62,3 +62,13 @@ public func cosineMultiplier(step: Int, warmupSteps warmup: Int, totalSteps: Int
   let progress = Double(min(step - warmup, total - warmup)) / Double(total - warmup)
   return Float(0.5 * (1 + cos(Double.pi * progress)))
 }
+
+/// The cosine schedule's multiplier under a time budget of `budget` seconds, `seconds` of them spent:
+/// ```
+/// min(1, (step + 1) / W) · ½ · (1 + cos(π · min(1, t / S)))
+/// ```
+/// a warm-up on steps, then a cosine on seconds: 0 when the budget is spent, on any machine.
+public func timeBudgetMultiplier(step: Int, warmupSteps warmup: Int, seconds: Double, budget: Double) -> Float {
+  let warm = warmup > 0 ? min(1, Float(step + 1) / Float(warmup)) : 1
+  return warm * Float(0.5 * (1 + cos(Double.pi * min(1, seconds / budget))))
+}

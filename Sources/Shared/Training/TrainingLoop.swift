@@ -123,8 +123,7 @@ extension Trainer {
     if config.schedule == .constant { return config.warmupSteps > 0 ? min(1, Float(step + 1) / Float(config.warmupSteps)) : 1 }
     guard config.schedule == .cosine else { return 1 }
     if let budget = config.seconds {
-      let warm = config.warmupSteps > 0 ? min(1, Float(step + 1) / Float(config.warmupSteps)) : 1
-      return warm * Float(0.5 * (1 + cos(Double.pi * min(1, state.trainingSeconds / budget))))
+      return timeBudgetMultiplier(step: step, warmupSteps: config.warmupSteps, seconds: state.trainingSeconds, budget: budget)
     }
     return cosineMultiplier(step: step, warmupSteps: config.warmupSteps, totalSteps: totalSteps)
   }
