@@ -3,6 +3,7 @@ weights on the same files for the same wall-clock budget, one after the other on
 zero-shot accuracy is plotted against training seconds for both.
 
   ~/venvs/clip-ref/bin/python Scripts/race.py [--seconds 300] [--out output/race] [-- extra ch08 flags]
+  e.g. -- --shapes 'radius=[0.12,0.3]' races on the small shapes (generated into OUT/data on the first run)
 
 Steps: (1) a few steps of each from the same weights, losses side by side (the data path agrees);
 (2) Swift for --seconds, then the twin for --seconds, both with 2 threads; (3) race.svg (two curves,
@@ -79,8 +80,11 @@ def main():
     extra = [e for e in extra if e != "--"]
     # Only flags that change the recipe, and that the twin reads back from initial.safetensors; the rest
     # would make the two sides train different things (or point Swift at another folder).
-    allowed = {"--set", "--lr", "--epochs", "--batch-size", "--seed-faithful-lr"}
-    for e in extra:
+    allowed = {"--set", "--lr", "--epochs", "--batch-size", "--seed-faithful-lr", "--shapes"}
+    # --shapes only shapes the generated data (the first run makes it; both sides then read the same files).
+    shapes = [x for i, x in enumerate(extra) if x == "--shapes" or (i > 0 and extra[i - 1] == "--shapes")]
+    extra = [x for i, x in enumerate(extra) if not (x == "--shapes" or (i > 0 and extra[i - 1] == "--shapes"))]
+    for e in shapes + extra:
         if e.startswith("--") and e.split("=")[0] not in allowed:
             sys.exit(f"race.py passes only {', '.join(sorted(allowed))} to the chapter, not {e}")
     if not os.path.exists(CH08):
@@ -93,7 +97,8 @@ def main():
     check = os.path.join(args.out, "check")
     have_data = os.path.exists(os.path.join(data, "captions.csv"))
     run([CH08, "--out", check] + (["--data", data] if have_data else []) +
-        ["--save-initial", "--overwrite", "--set", f"maxStepsPerEpoch={args.check_steps}", "--epochs", "1"] + extra,
+        ["--save-initial", "--overwrite", "--set", f"maxStepsPerEpoch={args.check_steps}", "--epochs", "1"] + extra +
+        ([] if have_data else shapes),
         os.path.join(args.out, "check-swift.txt"))
     if not have_data:  # the first run generated the shapes: every later run reads these same files
         if os.path.exists(data):

@@ -39,6 +39,9 @@ VARIANTS = {
     "plain-recipe": ["--set", "model.head=linear", "--set", "model.dropout=0", "--set", "schedule=constant", "--set", "warmupSteps=0",
                      "--set", "imagePipeline=resize", "--set", "optimizer.towerWeightDecay=0.01", "--set", "optimizer.headWeightDecay=0.01",
                      "--set", "model.initialisation=standard"],
+    "init+no-dropout": ["--set", "model.initialisation=standard", "--set", "model.dropout=0"],
+    "init+no-dropout+scale-4.6": ["--set", "model.initialisation=standard", "--set", "model.dropout=0", "--set", "model.initialLogitScale=4.6"],
+    "second-edition": ["--epochs", "17"],  # the old default: a 17-epoch cosine, whatever the budget
     "plain": None,
 }
 
@@ -58,7 +61,8 @@ def run_one(args, name, seed, folder):
         cmd += ["--seconds", str(args.seconds)] if args.seconds else ["--steps", str(args.epochs * args.steps_per_epoch), "--seconds", "1e9"]
     else:
         cmd = [CH08, "--data", args.data, "--out", folder, "--overwrite", "--set", f"seed={seed}"] + VARIANTS[name]
-        cmd += ["--seconds", str(args.seconds)] if args.seconds else ["--epochs", str(args.epochs)]
+        if "--epochs" not in VARIANTS[name]:
+            cmd += ["--seconds", str(args.seconds)] if args.seconds else ["--epochs", str(args.epochs)]
     print("$ " + " ".join(cmd), flush=True)
     with open(log, "w") as f:
         code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)

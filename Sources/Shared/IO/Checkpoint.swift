@@ -64,6 +64,17 @@ public struct Parameter<Model>: @unchecked Sendable {
     self.set = set
   }
 
+  /// `inner`, a parameter of a part of the model at `path` (a tower inside CLIP), under `prefix` + its key.
+  /// Its in-place access is kept: the optimiser updates the part's weights through `&model[keyPath: path]`
+  /// without copying them (closures over get/set would copy every weight and both moments every step).
+  public init<Inner>(prefix: String, _ inner: Parameter<Inner>, at path: WritableKeyPath<Model, Inner>) {
+    key = prefix + inner.key
+    let (innerGet, innerSet) = (inner.get, inner.set)
+    get = { innerGet($0[keyPath: path]) }
+    set = { innerSet(&$0[keyPath: path], $1) }
+    if let innerModify = inner.modify { modify = { model, body in innerModify(&model[keyPath: path], body) } }
+  }
+
   /// Rows `rows` of the tensor at `path` (which must exist already with its full shape).
   public init(_ key: String, rows: Range<Int>, of path: WritableKeyPath<Model, Tensor>) {
     self.key = key

@@ -117,14 +117,8 @@ public struct CLIP: Sendable {
 
   public static func parameterTable(_ config: CLIPConfig) -> [Parameter<CLIP>] {
     var table: [Parameter<CLIP>] = []
-    for p in ViT.parameterTable(config.vit) {
-      let get = p.get, set = p.set
-      table.append(Parameter("image_encoder.model." + p.key, get: { get($0.vit) }, set: { set(&$0.vit, $1) }))
-    }
-    for p in BERT.parameterTable(config.text) {
-      let get = p.get, set = p.set
-      table.append(Parameter("text_encoder.model." + p.key, get: { get($0.text) }, set: { set(&$0.text, $1) }))
-    }
+    table += ViT.parameterTable(config.vit).map { Parameter(prefix: "image_encoder.model.", $0, at: \CLIP.vit) }
+    table += BERT.parameterTable(config.text).map { Parameter(prefix: "text_encoder.model.", $0, at: \CLIP.text) }
     table += ProjectionHead.parameterTable(prefix: "image_projection.", \CLIP.imageHead, kind: config.head)
     table += ProjectionHead.parameterTable(prefix: "text_projection.", \CLIP.textHead, kind: config.head)
     table.append(Parameter("logit_scale", \.logitScale))
