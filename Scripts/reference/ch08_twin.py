@@ -113,7 +113,10 @@ class TwinCLIP(torch.nn.Module):
                                          layer_norm_eps=t["layerNormEps"], hidden_act="gelu", hidden_dropout_prob=0.0,
                                          attention_probs_dropout_prob=0.0), add_pooling_layer=False)
         p = c["model"]["projectionDim"]
-        head = LinearHead if c["model"].get("head", "seed") == "linear" else ProjectionHead
+        if c["model"].get("head", "seed") == "linear":
+            head = LinearHead
+        else:  # the config's dropout: with no masks to replay (p = 0) the head must not fall back to nn.Dropout(0.1)
+            head = partial(ProjectionHead, dropout=c["model"]["dropout"])
         self.image_projection = head(v["width"], p)
         self.text_projection = head(t["hiddenSize"], p)
         self.logit_scale = torch.nn.Parameter(torch.tensor(0.0))
