@@ -5,6 +5,7 @@ colour–shape pairs never seen in training.
 
   ~/venvs/clip-ref/bin/python Scripts/study.py --data OUT/data --out study [--epochs 10 | --seconds 120]
                                                [--seeds 0,1,2] [--variants default,linear-head,...]
+                                               [--base default|second-edition]
 
 Each run is chapter 08 (release build) with --set flags, or plain_clip.py for "plain"; runs already in
 OUT/results.jsonl are not run again (the study resumes), and their checkpoints are deleted once measured.
@@ -41,7 +42,10 @@ VARIANTS = {
                      "--set", "model.initialisation=standard"],
     "init+no-dropout": ["--set", "model.initialisation=standard", "--set", "model.dropout=0"],
     "init+no-dropout+scale-4.6": ["--set", "model.initialisation=standard", "--set", "model.dropout=0", "--set", "model.initialLogitScale=4.6"],
-    "second-edition": ["--epochs", "17"],  # the old default: a 17-epoch cosine, whatever the budget
+    # the second edition's default: uniform init, head dropout 0.1, a 17-epoch cosine whatever the budget
+    "second-edition": ["--set", "model.initialisation=uniform", "--set", "model.dropout=0.1", "--epochs", "17"],
+    # the second edition's recipe (uniform init, head dropout 0.1) under today's budget or step count
+    "second-edition-recipe": ["--set", "model.initialisation=uniform", "--set", "model.dropout=0.1"],
     "plain": None,
 }
 
@@ -60,7 +64,8 @@ def run_one(args, name, seed, folder):
                "--every", "1e9"]
         cmd += ["--seconds", str(args.seconds)] if args.seconds else ["--steps", str(args.epochs * args.steps_per_epoch), "--seconds", "1e9"]
     else:
-        cmd = [CH08, "--data", args.data, "--out", folder, "--overwrite", "--set", f"seed={seed}"] + VARIANTS[name]
+        base = ["--set", "model.initialisation=uniform", "--set", "model.dropout=0.1"] if args.base == "second-edition" else []
+        cmd = [CH08, "--data", args.data, "--out", folder, "--overwrite", "--set", f"seed={seed}"] + base + VARIANTS[name]
         if "--epochs" not in VARIANTS[name]:
             cmd += ["--seconds", str(args.seconds)] if args.seconds else ["--epochs", str(args.epochs)]
     print("$ " + " ".join(cmd), flush=True)
@@ -89,6 +94,9 @@ def main():
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--unseen-images", type=int, default=1000)
+    ap.add_argument("--base", choices=["default", "second-edition"], default="default",
+                    help="what every Swift variant changes from: today's default, or the second edition's "
+                         "(uniform init, head dropout 0.1), which Walkthrough 08's equal-steps table used")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     results_path = os.path.join(args.out, "results.jsonl")

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The recipe study behind Walkthrough 08's table: chapter 08 trained once per variant, each for the
-# same budget of training seconds on the same generated data, one after another on this machine.
+# The second edition's patch-size study behind Walkthrough 08's tables: chapter 08 trained once per
+# variant on the same generated data, one after another on this machine. (The third edition's study,
+# with seeds and the plain PyTorch CLIP beside it, is Scripts/study.py.)
 # Prints a Markdown table: what changed, steps taken, images/s, zero-shot accuracy on the test images
 # and on the held-out colour–shape pairs.
 #
 #   bash Scripts/sweep.sh [SECONDS] [EPOCHS] [OUT]   (default 120 s and 2 epochs per variant, output/sweep)
 #
-# Every variant gets the same epochs (so its learning-rate schedule runs to its end) and the same cap
-# on training seconds; a cheaper variant finishes early, and the table says when.
+# Part 1 gives every variant EPOCHS epochs; SWEEP=time gives every variant SECONDS of training.
+# Either way each learning-rate schedule runs to its end.
 #
 # Each line of VARIANTS below is "label|ch08 flags". Add your own: any field of the configuration
 # can be changed with --set path=value (see `ch08-training --help`).
@@ -18,15 +19,16 @@ out=${3:-output/sweep}
 bin=.build/release/ch08-training
 [ -x "$bin" ] || swift build -c release --product ch08-training
 mkdir -p "$out"
-# Part 1 (the default): every variant the same epochs. Part 2 (SWEEP=time): every variant the same
-# seconds, its epochs chosen so its cosine ends near the budget (from part 1's images/s).
+# Part 1 (the default): every variant the same epochs (--epochs alone: the cosine spans them, no
+# time budget). Part 2 (SWEEP=time): every variant the same seconds (--seconds alone: the cosine
+# spans the seconds, so each ends decayed whatever its speed).
 # Every variant names its patch size, so the tables in Walkthrough 08 (made when patch 8 was the
 # default) come out the same whatever the default is now.
 if [ "${SWEEP:-epochs}" = time ]; then
 VARIANTS=(
-  "patch 8, 3 epochs|--set model.vit.patchSize=8 --epochs 3"
-  "patch 16, 7 epochs|--set model.vit.patchSize=16 --epochs 7"
-  "48-px input, patch 8, 4 epochs|--set model.vit.imageSize=48 --set model.vit.patchSize=8 --epochs 4"
+  "patch 8|--set model.vit.patchSize=8"
+  "patch 16|--set model.vit.patchSize=16"
+  "48-px input, patch 8|--set model.vit.imageSize=48 --set model.vit.patchSize=8"
 )
 else
 VARIANTS=(
@@ -50,7 +52,8 @@ for line in "${VARIANTS[@]}"; do
   flags=${line#*|}
   dir="$out/$(echo "$label" | tr -c 'a-z0-9\n' '-' | tr -s '-')"
   # shellcheck disable=SC2086
-  "$bin" --out "$dir" --data "$data" --overwrite --seconds "$seconds" --epochs "$epochs" $flags > "$dir.txt" 2>&1 || { echo "| $label | failed: see $dir.txt | | | |"; continue; }
+  if [ "${SWEEP:-epochs}" = time ]; then budget=(--seconds "$seconds"); else budget=(--epochs "$epochs"); fi
+  "$bin" --out "$dir" --data "$data" --overwrite "${budget[@]}" $flags > "$dir.txt" 2>&1 || { echo "| $label | failed: see $dir.txt | | | |"; continue; }
   python3 - "$dir/log.jsonl" "$label" <<'PY'
 import json, sys
 entries = [json.loads(l) for l in open(sys.argv[1])]

@@ -159,7 +159,9 @@ let run = trainer.config  // a resumed run trains with its checkpoint's configur
 notebook.step("model", "\(trainer.model.parameterCount) parameters")
 notebook.note("split by image (seed \(run.seed)): \(trainer.trainImages.count) train, \(trainer.validationImages.count) validation")
 notebook.note("optimiser: AdamW, groups " + trainer.optimizer.groups.map { "\($0.name) lr \($0.learningRate) wd \($0.weightDecay)" }.joined(separator: " · ")
-  + "; schedule \(run.schedule.rawValue)" + (run.schedule == .cosine ? " (warm-up \(run.warmupSteps) of \(trainer.totalSteps) steps)" : ""))
+  + "; schedule \(run.schedule.rawValue)" + (run.schedule != .cosine ? ""
+    : run.seconds.map { String(format: " (warm-up %d steps, the cosine over %.0f s of training)", run.warmupSteps, $0) }
+      ?? " (warm-up \(run.warmupSteps) of \(trainer.totalSteps) steps)"))
 if args.saveInitial && args.resume == nil {
   do { notebook.note("untrained weights: \(try trainer.saveInitial())") } catch { fail("\(error)") }
 }

@@ -165,9 +165,9 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     var model = CLIPConfig(vit: vit, text: text)
     model.projectionDim = 128
     model.maxTextLength = 24
-    // The third edition's study (Walkthrough 08): timm's and BERT's own initialisation (normal, std 0.02)
-    // and no dropout in the heads learned the most per step of every combination tried, at equal steps
-    // and at equal seconds; neither alone is significant over 3 seeds, both together lead on the test images.
+    // The third edition's study (Walkthrough 08): timm's and BERT's own initialisation of the towers
+    // (normal, std 0.02) and no dropout in the heads: at 750 steps +2.2 ± 0.1 points on the test images
+    // on each of 3 seeds, the lowest loss of every row; at 300 s ahead on average, within the seeds' spread.
     model.initialisation = .standard
     model.dropout = 0
     var c = TrainingConfig(name: "tiny", model: model)
