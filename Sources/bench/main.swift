@@ -17,7 +17,7 @@ import Shared
 
 struct Options: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "bench", abstract: "Time one workload (Scripts/bench/compare.py adds PyTorch beside it).")
-  @Argument(help: "gemm, gemm-steps, vit, minilm, bert, step, peak, attention, clip-b32 or memory-vit.") var workload = "gemm"
+  @Argument(help: "gemm, gemm-steps, gemm-small, vit, minilm, bert, step, train-step, peak, attention, clip-b32 or memory-vit.") var workload = "gemm"
   @Option(help: "Thread counts, comma-separated.") var threads = "1,2"
   @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
   @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
@@ -151,7 +151,7 @@ case "train-step":
   let config = TrainingConfig.tiny
   var model = CLIP(config: config.model, seed: config.seed)
   var optimizer = AdamW(model: model, config: config.optimizer)
-  let b = config.batchSize, s = config.model.vit.imageSize, l = 16
+  let b = config.batchSize, s = config.model.vit.imageSize, l = config.model.maxTextLength
   let pixels = Tensor.deterministic([b, 3, s, s], name: "pixels", scale: 1)
   let ids = (0..<(b * l)).map { 1000 + ($0 * 7919) % 900 }
   let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: b * l), tokenTypeIds: [Int](repeating: 0, count: b * l),
@@ -328,5 +328,5 @@ case "memory-vit":
     print(String(format: "vit-b/16 batch %d: peak resident memory %.0f MB", batch, megabytes))
   }
 default:
-  fail("unknown workload '\(workload)' (available: gemm, gemm-steps, vit, minilm, bert, step, peak, attention, clip-b32, memory-vit)")
+  fail("unknown workload '\(workload)' (available: gemm, gemm-steps, gemm-small, vit, minilm, bert, step, train-step, peak, attention, clip-b32, memory-vit)")
 }
