@@ -57,6 +57,16 @@ struct GEMMTests {
     check(m: 65, n: 1537, k: 512, transA: false, transB: true, accumulate: false, bias: true, threads: 2)  // just past it: packed
   }
 
+  @Test("many row blocks (each worker packs A once per contiguous run of tiles): 773×777×300, ragged, 2 and 3 threads")
+  func contiguousRuns() {
+    for threads in [2, 3] {
+      for transA in [false, true] {
+        check(m: 773, n: 777, k: 300, transA: transA, transB: false, accumulate: true, bias: true, threads: threads)
+      }
+      check(m: 773, n: 777, k: 300, transA: false, transB: true, accumulate: false, bias: false, threads: threads)
+    }
+  }
+
   @Test("ViT shape 197×2304×768 (qkv), 1 and 2 threads")
   func vitShape() {
     check(m: 197, n: 2304, k: 768, transA: false, transB: true, accumulate: false, bias: true, threads: 1)
