@@ -96,6 +96,11 @@ def main():
     # 1. the same first steps: initial weights from Swift, a few steps each
     check = os.path.join(args.out, "check")
     have_data = os.path.exists(os.path.join(data, "captions.csv"))
+    if have_data and shapes:
+        sys.exit(f"{data} already holds the data of an earlier race, made with its own shapes: --shapes only "
+                 "applies when the data is generated. Choose another --out (or remove that folder).")
+    if shapes and len(shapes) % 2:
+        sys.exit("--shapes needs a value, e.g. --shapes 'radius=[0.12,0.3]'")
     run([CH08, "--out", check] + (["--data", data] if have_data else []) +
         ["--save-initial", "--overwrite", "--set", f"maxStepsPerEpoch={args.check_steps}", "--epochs", "1"] + extra +
         ([] if have_data else shapes),

@@ -101,7 +101,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     results_path = os.path.join(args.out, "results.jsonl")
     done = [json.loads(line) for line in open(results_path)] if os.path.exists(results_path) else []
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        sys.exit(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2 (got {args.seeds!r})")
+    unknown = [name for name in args.variants.split(",") if name not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     for name in args.variants.split(","):
         for seed in seeds:
             if any(r["variant"] == name and r["seed"] == seed for r in done):

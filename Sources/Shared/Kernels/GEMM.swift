@@ -170,8 +170,9 @@ public func gemm(
     let body = { (worker: Int) in
       let packedA = packedAAll + worker * mcMax * kcMax
       var packedRowBlock = -1
-      for index in 0..<(contiguous ? (worker + 1) * tiles / workers - worker * tiles / workers : (tiles - worker + workers - 1) / workers) {
-        let tile = contiguous ? worker * tiles / workers + index : worker + index * workers
+      let myTiles = contiguous ? stride(from: worker * tiles / workers, to: (worker + 1) * tiles / workers, by: 1)
+                               : stride(from: worker, to: tiles, by: workers)
+      for tile in myTiles {
         let ib = tile / nBlocks, jb = tile % nBlocks
         let i0 = ib * MC, mcCur = min(MC, m - i0)
         let j0 = jb * NC, ncCur = min(NC, n - j0)
