@@ -1,7 +1,7 @@
 """Runs the same workloads with our Swift code and with numpy (OpenBLAS) / PyTorch in one run, on this
 machine, with the same thread counts, and prints one table with the ratios.
 
-    python Scripts/bench/compare.py [gemm] [vit] [attention] [minilm] [bert] [clip] [step] [e2e] [memory]
+    python Scripts/bench/compare.py [gemm] [vit] [attention] [attention-core] [minilm] [bert] [clip] [step] [e2e] [memory]
         # builds `bench` in release mode first; with no workload named, runs them all and rewrites
         # BENCHMARKS.md (date, CPU, the table); --no-write prints only
 
@@ -164,6 +164,31 @@ def main(workloads):
             name = "attention 197 tokens x 12 heads"
             row(name, threads, mine[(name, threads)]["seconds"], t_torch, "torch", flop)
 
+    if "attention-core" in workloads:
+        import torch.nn.functional as F
+
+        # The kernels alone: scores, softmax, mix and their backward, from a fused (B, N, 3D) qkv, against
+        # torch's scaled_dot_product_attention (its fused CPU kernel), forward and forward + backward.
+        mine = ours("attention-core")
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for n, d, h, causal in ((17, 128, 4, False), (65, 128, 4, False), (50, 768, 12, False), (197, 768, 12, False),
+                                    (77, 512, 8, True)):
+                b, dh = 8, d // h
+                qkv = torch.randn(b, n, 3, h, dh).permute(2, 0, 3, 1, 4)
+                q, k, v = (t.detach().requires_grad_() for t in qkv.unbind(0))
+                dctx = torch.randn(b, h, n, dh)
+                with torch.no_grad():
+                    t_fwd = time_median(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+
+                def both():
+                    F.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(dctx)
+                t_both = time_median(both)
+                label = f"attention core {n} tok x {h}x{dh}{' causal' if causal else ''} b{b}"
+                fwd, bwd = mine[(label + " fwd", threads)], mine[(label + " bwd", threads)]
+                flop = 2e-9 * 2 * b * n * n * d
+                row(label + " fwd", threads, fwd["seconds"], t_fwd, "torch", flop)
+                row(label + " fwd+bwd", threads, fwd["seconds"] + bwd["seconds"], t_both, "torch", 3 * flop)
     if "minilm" in workloads or "bert" in workloads:
         from transformers import BertConfig, BertModel
 
@@ -319,7 +344,7 @@ def main(workloads):
 
 if __name__ == "__main__":
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
-    everything = ["gemm", "vit", "attention", "minilm", "bert", "clip", "step", "e2e", "memory"]
+    everything = ["gemm", "vit", "attention", "attention-core", "minilm", "bert", "clip", "step", "e2e", "memory"]
     cpu, versions, memory_rows = main(names or everything)
     if not names and "--no-write" not in sys.argv:
         path = os.path.join(REPO, "BENCHMARKS.md")

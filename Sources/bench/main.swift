@@ -6,6 +6,7 @@
 //   swift run -c release bench step [--threads 1,2] [--batch 8] [--json]   (CLIP forward + backward)
 //   swift run -c release bench peak [--threads 1,2] [--json]   (FMA throughput: the machine's peak)
 //   swift run -c release bench attention [--threads 1,2] [--json]   (197 tokens × 12 heads, width 768)
+//   swift run -c release bench attention-core [--threads 1,2] [--json]   (the attention kernels alone, 5 shapes)
 //   swift run -c release bench memory-vit [--batch 1]   (peak resident memory of a ViT-B/16 forward)
 //
 // Scripts/bench/compare.py runs it beside numpy/PyTorch in the same run and prints the ratios.
@@ -17,7 +18,7 @@ import Shared
 
 struct Options: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "bench", abstract: "Time one workload (Scripts/bench/compare.py adds PyTorch beside it).")
-  @Argument(help: "gemm, gemm-steps, gemm-small, vit, minilm, bert, step, train-step, peak, attention, clip-b32 or memory-vit.") var workload = "gemm"
+  @Argument(help: "gemm, gemm-steps, gemm-small, vit, minilm, bert, step, train-step, peak, attention, attention-core, clip-b32 or memory-vit.") var workload = "gemm"
   @Option(help: "Thread counts, comma-separated.") var threads = "1,2"
   @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
   @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
@@ -268,6 +269,47 @@ case "attention":
     let seconds = timeMedian { _ = attention.forward(x) }  // the cache it returns is what backward would need
     report("attention 197 tokens x 12 heads", threads: threads, seconds: seconds, flop: flop)
   }
+case "attention-core":
+  // The attention kernels alone (scores, softmax, mix, and their backward), batch 8, on the shapes this
+  // package runs: 17 and 65 tokens (the tiny ViT, 4 heads of 32), 50 (ViT-B/32), 197 (ViT-B/16),
+  // 77 causal (CLIP's text tower, 8 heads of 64). The projections are not in it.
+  let shapes: [(n: Int, d: Int, h: Int, causal: Bool)] = [(17, 128, 4, false), (65, 128, 4, false), (50, 768, 12, false),
+                                                        (197, 768, 12, false), (77, 512, 8, true)]
+  let b = 8
+  for threads in threadCounts {
+    kernelThreads = threads
+    for s in shapes {
+      let qkv = Tensor.deterministic([b, s.n, 3 * s.d], name: "qkv", scale: 1)
+      let dContext = Tensor.deterministic([b, s.n, s.d], name: "dcontext", scale: 1)
+      var probs = Tensor.zeros([b, s.h, s.n, s.n]), context = Tensor.zeros([b, s.n, s.d]), dqkv = Tensor.zeros([b, s.n, 3 * s.d])
+      let flop = 2 * 2 * Double(b * s.n * s.n * s.d)  // S = Q·Kᵀ and O = P·V
+      let label = "attention core \(s.n) tok x \(s.h)x\(s.d / s.h)\(s.causal ? " causal" : "") b\(b)"
+      let forward = timeMedian {
+        qkv.storage.withUnsafeBufferPointer { q in
+          probs.storage.withUnsafeMutableBufferPointer { p in
+            context.storage.withUnsafeMutableBufferPointer { c in
+              attentionHeadsForward(qkv: q.baseAddress!, batch: b, tokens: s.n, width: s.d, heads: s.h, keyMask: nil, causal: s.causal,
+                                    probs: p.baseAddress!, context: c.baseAddress!)
+            }
+          }
+        }
+      }
+      report(label + " fwd", threads: threads, seconds: forward, flop: flop)
+      let backward = timeMedian {
+        qkv.storage.withUnsafeBufferPointer { q in
+          probs.storage.withUnsafeBufferPointer { p in
+            dContext.storage.withUnsafeBufferPointer { dc in
+              dqkv.storage.withUnsafeMutableBufferPointer { dq in
+                attentionHeadsBackward(qkv: q.baseAddress!, probs: p.baseAddress!, dContext: dc.baseAddress!, batch: b, tokens: s.n,
+                                       width: s.d, heads: s.h, dqkv: dq.baseAddress!)
+              }
+            }
+          }
+        }
+      }
+      report(label + " bwd", threads: threads, seconds: backward, flop: 2 * flop)
+    }
+  }
 case "gemm-small":
   // Few-row Linear products (a text's tokens, one image's class token) through the packed GEMM and
   // through gemmSkinny: where the crossover is (GEMMBlocking.skinnyRows).
@@ -328,5 +370,5 @@ case "memory-vit":
     print(String(format: "vit-b/16 batch %d: peak resident memory %.0f MB", batch, megabytes))
   }
 default:
-  fail("unknown workload '\(workload)' (available: gemm, gemm-steps, gemm-small, vit, minilm, bert, step, train-step, peak, attention, clip-b32, memory-vit)")
+  fail("unknown workload '\(workload)' (available: gemm, gemm-steps, gemm-small, vit, minilm, bert, step, train-step, peak, attention, attention-core, clip-b32, memory-vit)")
 }

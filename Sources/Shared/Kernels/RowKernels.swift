@@ -69,11 +69,18 @@ public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w
 /// One row of softmax with SIMD max, exp and sum (in place allowed).
 @inline(__always)
 public func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, dim: Int) {
-  // The row maximum, scalar: for rows of tens to hundreds, cheaper than the standard library's
-  // lane-by-lane `pointwiseMax` (and a NaN anywhere still poisons the row as before).
-  var mx = -Float.infinity
-  for j in 0..<dim where !(x[j] <= mx) { mx = x[j] }
+  // The row maximum, 16 lanes at a time with a compare and blend (the standard library's `pointwiseMax`
+  // goes lane by lane; a scalar loop was a fifth of attention's forward at 197 tokens). A NaN is skipped
+  // here but still poisons the row through exp and the sum, as in the definition.
   var i = 0
+  var mv = SIMD16<Float>(repeating: -.infinity)
+  while i + 16 <= dim {
+    let v = load16(x + i)
+    mv.replace(with: v, where: v .> mv)
+    i += 16
+  }
+  var mx = mv.max()
+  while i < dim { if x[i] > mx { mx = x[i] }; i += 1 }
   if mx == -.infinity {
     for j in 0..<dim { y[j] = 0 }
     return
