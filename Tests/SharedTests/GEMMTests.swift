@@ -122,3 +122,54 @@ struct GEMMTests {
     }
   }
 }
+
+@Suite("Attention kernels")
+struct AttentionKernelTests {
+  /// LayerTests holds this CPU's tile shape to the plain-loop definition; this holds the other shape (AVX2's 4 × 16 on an
+  /// AVX-512 machine, AVX-512's 4 × 32 on an AVX2 one, where it compiles to ymm registers) to this one, so both stay right
+  /// whichever CPU CI lands on. Head widths 64, 48 (32 + 16) and 40 (tail columns); 197 tokens leaves a tile tail of 1.
+  @Test("both tile shapes give the same probabilities, context and gradients", arguments: [[2, 197, 128, 2], [1, 18, 96, 2], [2, 77, 80, 2]])
+  func tileShapes(_ dims: [Int]) {
+    let (b, n, d, h) = (dims[0], dims[1], dims[2], dims[3])
+    let qkv = randomTensor([b, n, 3 * d], seed: 5) * 0.3, dContext = randomTensor([b, n, d], seed: 6)
+    var mask = Tensor(shape: [b, n], repeating: 1)
+    for j in (n / 3)..<n { mask[b - 1, j] = 0 }
+    for causal in [false, true] {
+      for keyMask in [nil, mask] {
+        var results: [[Tensor]] = []
+        for wide in [true, false] {
+          var probs = Tensor.zeros([b, h, n, n]), context = Tensor.zeros([b, n, d]), dqkv = Tensor.zeros([b, n, 3 * d])
+          qkv.withUnsafePointer { q in
+            probs.withUnsafeMutablePointer { p in
+              context.withUnsafeMutablePointer { c in
+                if let keyMask {
+                  keyMask.withUnsafePointer { m in
+                    attentionHeadsForward(qkv: q, batch: b, tokens: n, width: d, heads: h, keyMask: m, causal: causal, probs: p, context: c,
+                                          wideTiles: wide)
+                  }
+                } else {
+                  attentionHeadsForward(qkv: q, batch: b, tokens: n, width: d, heads: h, keyMask: nil, causal: causal, probs: p, context: c,
+                                        wideTiles: wide)
+                }
+              }
+            }
+          }
+          qkv.withUnsafePointer { q in
+            probs.withUnsafePointer { p in
+              dContext.withUnsafePointer { dc in
+                dqkv.withUnsafeMutablePointer { dq in
+                  attentionHeadsBackward(qkv: q, probs: p, dContext: dc, batch: b, tokens: n, width: d, heads: h, dqkv: dq, wideTiles: wide)
+                }
+              }
+            }
+          }
+          results.append([probs, context, dqkv])
+        }
+        let tag = "\(dims) causal \(causal) mask \(keyMask != nil)"
+        expectClose(results[1][0], results[0][0], atol: 1e-6, rtol: 1e-5, "probs \(tag)")
+        expectClose(results[1][1], results[0][1], atol: 1e-5, rtol: 1e-5, "context \(tag)")
+        expectClose(results[1][2], results[0][2], atol: 1e-5, rtol: 1e-4, "dqkv \(tag)")
+      }
+    }
+  }
+}

@@ -87,12 +87,12 @@ func packTransposed(_ rows: UnsafePointer<Float>, rowStride: Int, count: Int, wi
 /// on AVX2, where a SIMD16 is two ymm registers, 4 rows × 16 columns keep them in the 16 registers.
 @inline(__always)
 func fourRowsTimesPacked(_ x: UnsafePointer<Float>, xStride: Int, depth: Int, packed: UnsafePointer<Float>, padded: Int, columns: Int,
-                         scale: Float, into out: UnsafeMutablePointer<Float>, outStride: Int) {
+                         scale: Float, into out: UnsafeMutablePointer<Float>, outStride: Int, wide: Bool) {
   let x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
   let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
   let sv = SIMD16<Float>(repeating: scale)
   var j = 0
-  if GEMMBlocking.wide {
+  if wide {
     while j + 32 <= columns {
       var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a10 = SIMD16<Float>(), a11 = SIMD16<Float>()
       var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a30 = SIMD16<Float>(), a31 = SIMD16<Float>()
@@ -132,11 +132,11 @@ func fourRowsTimesPacked(_ x: UnsafePointer<Float>, xStride: Int, depth: Int, pa
 /// dV = Pᵀ·dO and dK = dSᵀ·Q take consecutive columns (wRowStride 1, wStride n).
 @inline(__always)
 func fourWeightedRowSums(_ w: UnsafePointer<Float>, wRowStride: Int, wStride: Int, count: Int, rows: UnsafePointer<Float>, rowStride: Int,
-                         width: Int, into out: UnsafeMutablePointer<Float>, outStride: Int) {
+                         width: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, wide: Bool) {
   let w0 = w, w1 = w + wRowStride, w2 = w + 2 * wRowStride, w3 = w + 3 * wRowStride
   let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
   var c = 0
-  if GEMMBlocking.wide {
+  if wide {
     while c + 32 <= width {
       var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a10 = SIMD16<Float>(), a11 = SIMD16<Float>()
       var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a30 = SIMD16<Float>(), a31 = SIMD16<Float>()
@@ -181,7 +181,11 @@ func fourWeightedRowSums(_ w: UnsafePointer<Float>, wRowStride: Int, wStride: In
 /// q + i·3D, of K at k + i·3D, of V at v + i·3D; its (N, N) probabilities at p.
 struct HeadLayout {
   let n: Int, d: Int, dh: Int, scale: Float
-  init(tokens n: Int, width d: Int, heads h: Int) { (self.n, self.d, dh, scale) = (n, d, d / h, 1 / Float(d / h).squareRoot()) }
+  /// 4 × 32 tiles (AVX-512) or 4 × 16 (AVX2).
+  let wide: Bool
+  init(tokens n: Int, width d: Int, heads h: Int, wide: Bool) {
+    (self.n, self.d, dh, scale, self.wide) = (n, d, d / h, 1 / Float(d / h).squareRoot(), wide)
+  }
   /// Floats of scratch one worker needs: a transposed K or V (Dh × padded N), one tile of rows, and the (N, N) dS.
   var padded: Int { (n + 15) / 16 * 16 }
   var scratch: Int { dh * padded + tileRows * padded + n * n }
@@ -230,10 +234,10 @@ func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: Uns
     let keys = skipFuture ? min(n, i + tileRows) : n
     let columns = (keys + 15) / 16 * 16
     fourRowsTimesPacked(q + i * stride, xStride: stride, depth: l.dh, packed: kt, padded: l.padded, columns: columns, scale: l.scale,
-                        into: tile, outStride: l.padded)
+                        into: tile, outStride: l.padded, wide: l.wide)
     for r in 0..<tileRows { finish(i + r, tile + r * l.padded, computed: columns) }
     fourWeightedRowSums(p + i * n, wRowStride: n, wStride: 1, count: keys, rows: v, rowStride: stride, width: l.dh,
-                        into: context + i * contextStride, outStride: contextStride)
+                        into: context + i * contextStride, outStride: contextStride, wide: l.wide)
   }, row: { i in
     rowTimesPacked(q + i * stride, depth: l.dh, packed: kt, padded: l.padded, into: tile)
     for j in 0..<n { tile[j] *= l.scale }
@@ -252,7 +256,7 @@ func attentionHeadBackward(_ l: HeadLayout, q: UnsafePointer<Float>, p: UnsafePo
   // dV = Pᵀ·dO: row j of dV weighs the rows of dO by column j of P
   inTiles(n, tile: { j in
     fourWeightedRowSums(p + j, wRowStride: 1, wStride: n, count: n, rows: dO, rowStride: dOStride, width: l.dh, into: dv + j * stride,
-                        outStride: stride)
+                        outStride: stride, wide: l.wide)
   }, row: { j in
     weightedRowSum(p + j, wStride: n, count: n, rows: dO, rowStride: dOStride, width: l.dh, into: dv + j * stride)
   })
@@ -266,7 +270,7 @@ func attentionHeadBackward(_ l: HeadLayout, q: UnsafePointer<Float>, p: UnsafePo
   }
   inTiles(n, tile: { i in
     fourRowsTimesPacked(dO + i * dOStride, xStride: dOStride, depth: l.dh, packed: vt, padded: l.padded, columns: l.padded, scale: 1,
-                        into: tile, outStride: l.padded)
+                        into: tile, outStride: l.padded, wide: l.wide)
     for r in 0..<tileRows { scores(i + r, tile + r * l.padded) }
   }, row: { i in
     rowTimesPacked(dO + i * dOStride, depth: l.dh, packed: vt, padded: l.padded, into: tile)
@@ -275,24 +279,25 @@ func attentionHeadBackward(_ l: HeadLayout, q: UnsafePointer<Float>, p: UnsafePo
   // dQ = dS·K,  dK = dSᵀ·Q
   inTiles(n, tile: { i in
     fourWeightedRowSums(dS + i * n, wRowStride: n, wStride: 1, count: n, rows: k, rowStride: stride, width: l.dh, into: dq + i * stride,
-                        outStride: stride)
+                        outStride: stride, wide: l.wide)
   }, row: { i in
     weightedRowSum(dS + i * n, wStride: 1, count: n, rows: k, rowStride: stride, width: l.dh, into: dq + i * stride)
   })
   inTiles(n, tile: { j in
     fourWeightedRowSums(dS + j, wRowStride: 1, wStride: n, count: n, rows: q, rowStride: stride, width: l.dh, into: dk + j * stride,
-                        outStride: stride)
+                        outStride: stride, wide: l.wide)
   }, row: { j in
     weightedRowSum(dS + j, wStride: n, count: n, rows: q, rowStride: stride, width: l.dh, into: dk + j * stride)
   })
 }
 
 /// The fast forward over all (batch, head) tasks: the same maths as `MultiHeadAttention.forwardDefinition`.
+/// `wideTiles` picks the tile shape (this CPU's by default; a test runs the other one too).
 /// qkv (B, N, 3D), keyMask (B, N) or nil, probs (B, H, N, N) and context (B, N, D) written.
 public func attentionHeadsForward(qkv: UnsafePointer<Float>, batch b: Int, tokens n: Int, width d: Int, heads h: Int,
                                   keyMask: UnsafePointer<Float>?, causal: Bool = false, probs: UnsafeMutablePointer<Float>,
-                                  context: UnsafeMutablePointer<Float>) {
-  let l = HeadLayout(tokens: n, width: d, heads: h)
+                                  context: UnsafeMutablePointer<Float>, wideTiles: Bool = GEMMBlocking.wide) {
+  let l = HeadLayout(tokens: n, width: d, heads: h, wide: wideTiles)
   forEachTask(b * h, flop: 4 * Double(b * n * n * d), scratchPerWorker: l.scratch) { task, scratch in
     let bi = task / h, hi = task % h
     attentionHeadForward(l, q: qkv + bi * n * 3 * d + hi * l.dh, keyMask: keyMask.map { $0 + bi * n }, causal: causal, p: probs + task * n * n,
@@ -303,8 +308,9 @@ public func attentionHeadsForward(qkv: UnsafePointer<Float>, batch b: Int, token
 /// The fast backward over all (batch, head) tasks: the same maths as `MultiHeadAttention.backwardDefinition`.
 /// dqkv (B, N, 3D) is overwritten with dQ, dK, dV.
 public func attentionHeadsBackward(qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>, dContext: UnsafePointer<Float>,
-                                   batch b: Int, tokens n: Int, width d: Int, heads h: Int, dqkv: UnsafeMutablePointer<Float>) {
-  let l = HeadLayout(tokens: n, width: d, heads: h)
+                                   batch b: Int, tokens n: Int, width d: Int, heads h: Int, dqkv: UnsafeMutablePointer<Float>,
+                                   wideTiles: Bool = GEMMBlocking.wide) {
+  let l = HeadLayout(tokens: n, width: d, heads: h, wide: wideTiles)
   forEachTask(b * h, flop: 4 * Double(b * n * n * d), scratchPerWorker: l.scratch) { task, scratch in
     let bi = task / h, hi = task % h
     attentionHeadBackward(l, q: qkv + bi * n * 3 * d + hi * l.dh, p: probs + task * n * n, dO: dContext + bi * n * d + hi * l.dh,
