@@ -23,6 +23,7 @@ struct Options: ParsableCommand {
   @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
   @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
   @Flag(help: "One JSON object per line.") var json = false
+  @Option(help: "gemm: only the shapes whose label contains this (e.g. qkv), for a profiler.") var only: String?
 
   func validate() throws {
     for (list, name) in [(threads, "--threads"), (batch, "--batch")] {
@@ -76,7 +77,7 @@ case "gemm":
     (1576, 768, 3072, "gemm batch-8 fc2"),
   ])
   for threads in threadCounts {
-    for (m, n, k, label) in shapes {
+    for (m, n, k, label) in shapes where args.only.map({ label.contains($0) }) ?? true {
       let a = Tensor.deterministic([m, k], name: "a", scale: 1)
       let b = Tensor.deterministic([n, k], name: "b", scale: 1)
       var c = Tensor.zeros([m, n])

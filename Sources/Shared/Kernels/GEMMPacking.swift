@@ -23,11 +23,40 @@ func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, rowStart: Int, depth
       }
     }
   } else {
-    // op(B)[p, j] = b[j*ldb + p]: read each column of op(B) contiguously.
+    // op(B)[p, j] = b[j*ldb + p]: a transpose. Eight columns of op(B) (rows of b) at a time, eight p at a
+    // time, through registers: eight contiguous loads, eight contiguous stores. (Column by column, each
+    // float went to its own cache line: packing B was 30% of a 197×768×2304 Linear product on Zen 4.)
     if cols < NR { dst.initialize(repeating: 0, count: NR * depth) }
-    for j in 0..<cols {
+    var j = 0
+    while j + 8 <= cols {
+      let s0 = b + (j0 + j) * ldb + rowStart
+      let s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb, s4 = s3 + ldb, s5 = s4 + ldb, s6 = s5 + ldb, s7 = s6 + ldb
+      var p = 0
+      while p + 8 <= depth {
+        let v0 = load8(s0 + p), v1 = load8(s1 + p), v2 = load8(s2 + p), v3 = load8(s3 + p)
+        let v4 = load8(s4 + p), v5 = load8(s5 + p), v6 = load8(s6 + p), v7 = load8(s7 + p)
+        let d = dst + p * NR + j
+        store8(transposedRow(0, v0, v1, v2, v3, v4, v5, v6, v7), d)
+        store8(transposedRow(1, v0, v1, v2, v3, v4, v5, v6, v7), d + NR)
+        store8(transposedRow(2, v0, v1, v2, v3, v4, v5, v6, v7), d + 2 * NR)
+        store8(transposedRow(3, v0, v1, v2, v3, v4, v5, v6, v7), d + 3 * NR)
+        store8(transposedRow(4, v0, v1, v2, v3, v4, v5, v6, v7), d + 4 * NR)
+        store8(transposedRow(5, v0, v1, v2, v3, v4, v5, v6, v7), d + 5 * NR)
+        store8(transposedRow(6, v0, v1, v2, v3, v4, v5, v6, v7), d + 6 * NR)
+        store8(transposedRow(7, v0, v1, v2, v3, v4, v5, v6, v7), d + 7 * NR)
+        p += 8
+      }
+      while p < depth {
+        let d = dst + p * NR + j
+        d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p]; d[4] = s4[p]; d[5] = s5[p]; d[6] = s6[p]; d[7] = s7[p]
+        p += 1
+      }
+      j += 8
+    }
+    while j < cols {
       let src = b + (j0 + j) * ldb + rowStart
       for p in 0..<depth { dst[p * NR + j] = src[p] }
+      j += 1
     }
   }
 }
@@ -98,4 +127,11 @@ func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, rowStart: Int, rows:
       }
     }
   }
+}
+
+/// Lane q of each of eight vectors: row q of the transpose of the 8×8 block whose rows are v0…v7.
+@inline(__always)
+func transposedRow(_ q: Int, _ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>, _ v3: SIMD8<Float>, _ v4: SIMD8<Float>,
+                   _ v5: SIMD8<Float>, _ v6: SIMD8<Float>, _ v7: SIMD8<Float>) -> SIMD8<Float> {
+  SIMD8(v0[q], v1[q], v2[q], v3[q], v4[q], v5[q], v6[q], v7[q])
 }
