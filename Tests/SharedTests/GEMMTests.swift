@@ -57,13 +57,24 @@ struct GEMMTests {
     check(m: 65, n: 1537, k: 512, transA: false, transB: true, accumulate: false, bias: true, threads: 2)  // just past it: packed
   }
 
-  @Test("many row blocks (each worker packs A once per contiguous run of tiles): 773×777×300, ragged, 2 and 3 threads")
-  func contiguousRuns() {
+  @Test("many row blocks (the workers split the rows, each packing all of B): 773×777×300, ragged, 2 and 3 threads")
+  func rowOwners() {
     for threads in [2, 3] {
       for transA in [false, true] {
         check(m: 773, n: 777, k: 300, transA: transA, transB: false, accumulate: true, bias: true, threads: threads)
       }
       check(m: 773, n: 777, k: 300, transA: false, transB: true, accumulate: false, bias: false, threads: threads)
+    }
+  }
+
+  @Test("few row blocks (the workers split the columns in NR slivers, each packing all of A): ragged, 2, 3 and 5 threads")
+  func columnOwners() {
+    // 3 slivers over 5 threads (two idle), 25 over 3 (9, 8, 8), a ragged last sliver, K past two panels.
+    for (m, n, k) in [(197, 70, 600), (150, 777, 300), (99, 800, 513)] {
+      for threads in [2, 3, 5] {
+        check(m: m, n: n, k: k, transA: false, transB: true, accumulate: true, bias: true, threads: threads)
+        check(m: m, n: n, k: k, transA: true, transB: false, accumulate: false, bias: false, threads: threads)
+      }
     }
   }
 

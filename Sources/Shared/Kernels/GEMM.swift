@@ -142,70 +142,44 @@ public func gemm(
     }
     return
   }
-  let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * nPadded)
-  defer { packedB.deallocate() }
-  let packedAAll = UnsafeMutablePointer<Float>.allocate(capacity: workers * mcMax * kcMax)
-  defer { packedAAll.deallocate() }
-
-  var pc = 0
-  while pc < k {
-    let kcCur = min(KC, k - pc)
-    let first = pc == 0
-    // Each worker packs every workers-th sliver of B: packing is memory-bound and would otherwise
-    // be a serial phase as long as the compute for small M (197 tokens).
-    let slivers = (n + NR - 1) / NR
-    parallelFor(workers) { worker in
-      var s = worker
-      while s < slivers {
-        packB(transB: transB, b: b, ldb: ldb, rowStart: pc, depth: kcCur, columnStart: s * NR,
-              columns: min(NR, n - s * NR), into: packedB + s * NR * kcCur)
-        s += workers
+  // Every other product: each worker owns a block of C for the whole product and walks every K panel
+  // over it, packing the panels of A and B it needs itself: one dispatch per product, no barrier
+  // between packing and computing. (Packing B together and then computing cost two dispatches per K
+  // panel: 24 for a 197×3072×768 product, about 5% of it in the scheduler.)
+  //   Many row blocks (a batch of images, 1,576 tokens): the workers split the rows; each packs all of B
+  //   per panel, which is cheap beside the rows it multiplies it by.
+  //   Few row blocks (one image's 197 tokens): the workers split the columns (in NR slivers); each packs
+  //   only its columns of B and all of A, which is small.
+  let slivers = nPadded / NR
+  let splitRows = mBlocks >= 4 * workers
+  let owners = splitRows ? workers : max(1, min(workers, slivers))
+  let bFloats = kcMax * (splitRows ? nPadded : (slivers + owners - 1) / owners * NR)
+  let scratch = UnsafeMutablePointer<Float>.allocate(capacity: owners * (bFloats + mcMax * kcMax))
+  defer { scratch.deallocate() }
+  parallelFor(owners) { worker in
+    let packedB = scratch + worker * (bFloats + mcMax * kcMax), packedA = packedB + bFloats
+    // My rows (whole MC blocks) and my columns (whole NR slivers).
+    let (rowBlocks, sliverRange): (Range<Int>, Range<Int>) = splitRows
+      ? (worker * mBlocks / owners ..< (worker + 1) * mBlocks / owners, 0..<slivers)
+      : (0..<mBlocks, worker * slivers / owners ..< (worker + 1) * slivers / owners)
+    if rowBlocks.isEmpty || sliverRange.isEmpty { return }
+    let j0 = sliverRange.lowerBound * NR, jEnd = min(n, sliverRange.upperBound * NR)
+    var pc = 0
+    while pc < k {
+      let kcCur = min(KC, k - pc)
+      let first = pc == 0
+      for s in sliverRange {
+        packB(transB: transB, b: b, ldb: ldb, rowStart: pc, depth: kcCur, columnStart: s * NR, columns: min(NR, n - s * NR),
+              into: packedB + (s - sliverRange.lowerBound) * NR * kcCur)
       }
-    }
-    // With many row blocks, each worker takes one contiguous run of tiles in row-block-major order, so
-    // consecutive tiles share their block of A and it is packed once per run, not once per tile (a
-    // 6304×768 by 768×768 product packed all of A twice, 8% of its time). With few row blocks (197
-    // tokens: 3), tiles are dealt round-robin, so each worker reads only every other column block of B.
-    let contiguous = mBlocks >= 4 * workers
-    let body = { (worker: Int) in
-      let packedA = packedAAll + worker * mcMax * kcMax
-      var packedRowBlock = -1
-      let myTiles = contiguous ? stride(from: worker * tiles / workers, to: (worker + 1) * tiles / workers, by: 1)
-                               : stride(from: worker, to: tiles, by: workers)
-      for tile in myTiles {
-        let ib = tile / nBlocks, jb = tile % nBlocks
+      for ib in rowBlocks {
         let i0 = ib * MC, mcCur = min(MC, m - i0)
-        let j0 = jb * NC, ncCur = min(NC, n - j0)
-        if ib != packedRowBlock {
-          packA(transA: transA, a: a, lda: lda, rowStart: i0, rows: mcCur, colStart: pc, depth: kcCur,
-                into: packedA)
-          packedRowBlock = ib
-        }
-        var jr = 0
-        while jr < ncCur {
-          let nrCur = min(NR, ncCur - jr)
-          let bSliver = UnsafePointer(packedB + ((j0 + jr) / NR) * NR * kcCur)
-          var ir = 0
-          while ir < mcCur {
-            let mrCur = min(MR, mcCur - ir)
-            let aSliver = UnsafePointer(packedA + (ir / MR) * MR * kcCur)
-            let cTile = c + (i0 + ir) * ldc + (j0 + jr)
-            let loadC = accumulate || !first
-            let tileBias: UnsafePointer<Float>? = first ? bias.map { $0 + j0 + jr } : nil
-            if mrCur == MR && nrCur == NR {
-              microKernel(kc: kcCur, a: aSliver, b: bSliver, c: cTile, ldc: ldc, loadC: loadC, bias: tileBias)
-            } else {
-              microKernelEdge(kc: kcCur, a: aSliver, b: bSliver, c: cTile, ldc: ldc, rows: mrCur, cols: nrCur,
-                              loadC: loadC, bias: tileBias)
-            }
-            ir += MR
-          }
-          jr += NR
-        }
+        packA(transA: transA, a: a, lda: lda, rowStart: i0, rows: mcCur, colStart: pc, depth: kcCur, into: packedA)
+        macroKernel(packedA: packedA, packedB: packedB, mc: mcCur, nc: jEnd - j0, kc: kcCur, c: c + i0 * ldc + j0, ldc: ldc,
+                    loadC: accumulate || !first, bias: first ? bias.map { $0 + j0 } : nil)
       }
+      pc += kcCur
     }
-    parallelFor(workers, body)
-    pc += kcCur
   }
 }
 
