@@ -346,7 +346,7 @@ case "clip-b32":
   let imageFlop = Double(c.visionLayers) * (2 * 50 * 768 * 768 * 12 + 2 * 2 * 50 * 50 * 768) + 2 * 49 * 3 * 32 * 32 * 768
   for threads in threadCounts {
     kernelThreads = threads
-    for batch in [1, 32] {
+    for batch in batches.contains(8) && batches.contains(1) ? [1, 32] : batches {
       let pixels = Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1)
       let seconds = timeMedian { _ = model.encodeImage(pixels) }
       report("clip b/32 image features batch \(batch)", threads: threads, seconds: seconds, flop: imageFlop * Double(batch))

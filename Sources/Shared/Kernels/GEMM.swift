@@ -49,8 +49,9 @@ public enum GEMMBlocking {
   public static let mc = 96  // rows of A per packed block (multiple of mr)
   public static let nc = 384  // columns of C per task (multiple of nr)
   /// Up to this many rows, a Linear layer's product skips packing (`gemmSkinny`). `bench gemm-small`,
-  /// one thread / two: 12×2304×768 3.1 → 0.7 ms / 0.85 → 0.43 ms; 50 rows 4.9 → 3.5 / 3.1 → 2.0 ms;
-  /// 64 rows 7.6 → 5.5 / 4.0 → 2.5 ms; from about 96 rows on the packed kernel is as fast or faster.
+  /// packed → skinny, one thread, on Zen 4 (AVX-512) after round three's packing: 12×2304×768 1.07 → 0.49 ms;
+  /// 50 rows 2.37 → 2.07 ms; 64 rows 2.56 → 2.55 (even); from 96 rows on the packed kernel is faster.
+  /// (Round two, AVX2 EPYC, before it: 12 rows 3.1 → 0.7, 50 rows 4.9 → 3.5, 64 rows 7.6 → 5.5 ms.)
   public nonisolated(unsafe) static var skinnyRows = 64
 }
 
@@ -225,13 +226,16 @@ func gemmSkinny(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: Un
   parallelFor(workers) { worker in
     let g0 = groups * worker / workers, g1 = groups * (worker + 1) / workers
     var sums = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
-    for i0 in stride(from: 0, to: m, by: 4) {
-      let rows = min(4, m - i0)
+    // Columns outer, rows inner: three rows of B (the weight, megabytes) are read from memory once and
+    // stay in L1 while every row of A (kilobytes, in L2) passes them. Rows outer streamed all of B once
+    // per four rows of A: 13 times for ViT-B/32's 50 tokens, memory-bound at 69% of the FMA peak.
+    for g in g0..<g1 {
+      let j0 = 3 * g, cols = min(3, n - j0)
       // A missing row or column reads row 0 of the block again; its sums are not written.
-      let a0 = a + i0 * lda, a1 = rows > 1 ? a0 + lda : a0, a2 = rows > 2 ? a0 + 2 * lda : a0, a3 = rows > 3 ? a0 + 3 * lda : a0
-      for g in g0..<g1 {
-        let j0 = 3 * g, cols = min(3, n - j0)
-        let b0 = b + j0 * ldb, b1 = cols > 1 ? b0 + ldb : b0, b2 = cols > 2 ? b0 + 2 * ldb : b0
+      let b0 = b + j0 * ldb, b1 = cols > 1 ? b0 + ldb : b0, b2 = cols > 2 ? b0 + 2 * ldb : b0
+      for i0 in stride(from: 0, to: m, by: 4) {
+        let rows = min(4, m - i0)
+        let a0 = a + i0 * lda, a1 = rows > 1 ? a0 + lda : a0, a2 = rows > 2 ? a0 + 2 * lda : a0, a3 = rows > 3 ? a0 + 3 * lda : a0
         sums = dots4x3(k: k, a0, a1, a2, a3, b0, b1, b2)
         for r in 0..<rows {
           for col in 0..<cols {
@@ -279,3 +283,4 @@ func dots4x3(k: Int, _ a0: UnsafePointer<Float>, _ a1: UnsafePointer<Float>, _ a
   }
   return (c0, c1, c2)
 }
+
