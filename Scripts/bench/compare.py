@@ -3,7 +3,7 @@ machine, with the same thread counts, and prints one table with the ratios.
 
     python Scripts/bench/compare.py [gemm] [vit] [attention] [attention-core] [minilm] [bert] [clip] [step] [e2e] [memory]
         # builds `bench` in release mode first; with no workload named, runs them all and rewrites
-        # BENCHMARKS.md (date, CPU, the table); --no-write prints only
+        # this CPU kind's section of BENCHMARKS.md (date, CPU, flags, the table); --no-write prints only
 
 Needs the reference virtual environment (Scripts/reference/requirements.txt). Thread counts are pinned
 with threadpoolctl (numpy/OpenBLAS) and torch.set_num_threads. Ratios are ours/theirs in time (lower
@@ -65,15 +65,34 @@ def row(name, threads, t_ours, t_ref, ref_name, gflop=None):
     print(f"{name:32} {threads:>3} {t_ours * 1e3:10.2f} {t_ref * 1e3:10.2f} {ref_name:>8} {t_ours / t_ref:7.2f}x {rate} {peak}", flush=True)
 
 
-def markdown(cpu, versions, memory_rows):
+def cpu_kind():
+    """(key, title) of this CPU kind: its model name and widest vector ISA, e.g. "AMD EPYC · AVX-512"."""
+    info = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if ":" in line:
+                name, value = (part.strip() for part in line.split(":", 1))
+                info.setdefault(name, value)
+    flags = info.get("flags", "").split()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    extra = [f for f in ("avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile") if f in flags]
+    model = cpu_model()
+    title = (f"{model}, family {info.get('cpu family', '?')} model {info.get('model', '?')}, {isa}"
+             + (f" ({', '.join(extra)})" if extra else "") + f", {os.cpu_count()} cores")
+    return f"{model} · {isa}", title
+
+
+def markdown(versions, memory_rows):
+    """This CPU kind's section of BENCHMARKS.md, between its markers."""
+    key, title = cpu_kind()
     lines = [
-        "# Benchmarks",
+        f"<!-- cpu: {key} -->",
+        f"## {title}",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on **{cpu}** ({os.cpu_count()} cores), "
-        "release build, with `python Scripts/bench/compare.py` (rerun it to refresh this file).",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, release build, with `python Scripts/bench/compare.py` "
+        "(a run on this CPU kind rewrites this section only).",
         f"Reference: {versions}. Same process run, same machine, same thread counts (1 and 2).",
         "",
-        "Time is the median of repeated runs; **ratio = ours / reference** (lower is better for us; < 1 means faster).",
         "GFLOP/s counts the matrix products only; % of peak is against the measured FMA peak "
         + ", ".join(f"{PEAK[t]:.0f} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t in sorted(PEAK)) + " (`bench peak`); "
         "the micro-kernel alone, its panels in L1, runs at " + ", ".join(f"{MICRO[t]:.0f}" for t in sorted(MICRO)) + " GFLOP/s.",
@@ -90,7 +109,24 @@ def markdown(cpu, versions, memory_rows):
                   "interpreter and torch's libraries):", "", "| workload | ours MB | torch MB | ratio |", "|---|---:|---:|---:|"]
         for name, mine, ref in memory_rows:
             lines.append(f"| {name} | {mine:.0f} | {ref:.0f} | {mine / ref:.2f}× |")
-    return "\n".join(lines) + "\n"
+    lines.append(f"<!-- end cpu: {key} -->")
+    return key, "\n".join(lines) + "\n"
+
+
+def write_section(path, key, section):
+    """Replaces this CPU kind's section of BENCHMARKS.md (or adds it before the notes); the other kinds'
+    sections and the hand-written notes stay as they are."""
+    with open(path) as f:
+        old = f.read()
+    begin, end = f"<!-- cpu: {key} -->", f"<!-- end cpu: {key} -->"
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + section + old[old.index(end) + len(end) + 1:]
+    elif "<!-- notes -->" in old:
+        new = old[:old.index("<!-- notes -->")] + section + "\n" + old[old.index("<!-- notes -->"):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(new)
 
 
 TORCH_MEMORY = """
@@ -290,33 +326,57 @@ def main(workloads):
                     row(name, threads, r["seconds"], t_ref, "torch", r["gflops"] * r["seconds"] or None)
 
     if "e2e" in workloads:
-        # As a user does it: one command embeds 32 photos (decode + resize + crop + ViT-B/16), timed from
-        # process start to exit, beside a Python process doing the same with Pillow + timm; one thread
-        # is `taskset -c 0` on both sides (both size their thread pools from the CPU affinity).
+        # As a user with a folder of photos feels it: the marginal time of 32 more photos once the process
+        # is running (decode + resize + crop + the image tower), and start-up (process, libraries, weights)
+        # as its own row. Each command runs on 8 and on 40 photos, three times each, interleaved; per photo
+        # = (median at 40 − median at 8) / 32, start-up = median at 8 − 8 × per photo. One thread is
+        # `taskset -c 0` on both sides (both size their thread pools from the CPU affinity).
+        #   clip embed-image --vit (ViT-B/16, timm weights)  against  Pillow + timm   (embed_images.py)
+        #   clip index --clip (ViT-B/32, a CLIPModel folder)  against  Pillow + open_clip's transform +
+        #                                                             Hugging Face's CLIPModel  (index_images.py)
         from PIL import Image
         import timm
         from safetensors.torch import save_file
+        from transformers import CLIPConfig, CLIPModel
 
         work = "/tmp/clip-bench-e2e"
-        photos = os.path.join(work, "photos")
-        os.makedirs(photos, exist_ok=True)
         weights = os.path.join(work, "vit_base_patch16_224.safetensors")
+        os.makedirs(work, exist_ok=True)
         if not os.path.exists(weights):
             torch.manual_seed(0)
             save_file(timm.create_model("vit_base_patch16_224", pretrained=False).state_dict(), weights)
+        clip_dir = os.path.join(work, "clip-vit-b32-random")
+        if not os.path.exists(os.path.join(clip_dir, "model.safetensors")):
+            torch.manual_seed(0)
+            CLIPModel(CLIPConfig()).save_pretrained(clip_dir, safe_serialization=True)
         source = Image.open(os.path.join(REPO, "Assets", "grace_hopper.jpg")).convert("RGB")
         rng = np.random.default_rng(0)
-        paths = []
-        for i in range(32):  # crops of the sample photo at phone-ish sizes, landscape and portrait
+        folders = {count: os.path.join(work, f"photos{count}") for count in (8, 40)}
+        paths = {8: [], 40: []}
+        for i in range(40):  # crops of the sample photo at phone-ish sizes, landscape and portrait
             w, h = (640, 480) if i % 2 == 0 else (480, 640)
             x0, y0 = int(rng.integers(0, source.width // 4)), int(rng.integers(0, source.height // 4))
             crop = source.crop((x0, y0, x0 + source.width * 3 // 4, y0 + source.height * 3 // 4)).resize((w, h), Image.BICUBIC)
-            path = os.path.join(photos, f"photo{i:02d}.jpg")
-            crop.save(path, quality=90)
-            paths.append(path)
+            for count in (8, 40):
+                if i < count:
+                    os.makedirs(folders[count], exist_ok=True)
+                    path = os.path.join(folders[count], f"photo{i:02d}.jpg")
+                    crop.save(path, quality=90)
+                    paths[count].append(path)
         clip = os.path.join(REPO, ".build", "release", "clip")
         subprocess.run(["swift", "build", "-c", "release", "--product", "clip"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-        twin = os.path.join(REPO, "Scripts", "bench", "embed_images.py")
+        embed_twin = os.path.join(REPO, "Scripts", "bench", "embed_images.py")
+        index_twin = os.path.join(REPO, "Scripts", "bench", "index_images.py")
+        commands = {
+            "embed-image --vit (ViT-B/16)": (
+                lambda count: [clip, "embed-image", "--vit", weights, "--json", *paths[count]],
+                lambda count: [sys.executable, embed_twin, weights, *paths[count]], "timm+PIL"),
+            "index --clip (ViT-B/32)": (
+                lambda count: [clip, "index", folders[count], "--clip", clip_dir, "--out", os.path.join(work, f"ours{count}.index"),
+                               "--overwrite"],
+                lambda count: [sys.executable, index_twin, clip_dir, folders[count], os.path.join(work, f"twin{count}.npy")],
+                "open_clip+HF"),
+        }
         for threads in (1, 2):
             cpus = ["taskset", "-c", ",".join(str(c) for c in range(threads))]
 
@@ -325,9 +385,20 @@ def main(workloads):
                 subprocess.run(cpus + command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 return time.perf_counter() - start
 
-            t_ours = statistics.median(run([clip, "embed-image", "--vit", weights, "--json", *paths]) for _ in range(3))
-            t_ref = statistics.median(run([sys.executable, twin, weights, *paths]) for _ in range(3))
-            row("clip embed-image 32 photos (process)", threads, t_ours, t_ref, "timm+PIL")
+            for label, (mine_cmd, twin_cmd, ref_name) in commands.items():
+                times = {(side, count): [] for side in ("ours", "twin") for count in (8, 40)}
+                for _ in range(3):
+                    for count in (8, 40):
+                        for index_file in (os.path.join(work, f"ours{count}.index"),):
+                            if os.path.exists(index_file):
+                                os.remove(index_file)  # a fresh index each time, not an incremental re-run
+                        times[("ours", count)].append(run(mine_cmd(count)))
+                        times[("twin", count)].append(run(twin_cmd(count)))
+                med = {key: statistics.median(value) for key, value in times.items()}
+                per_ours = (med[("ours", 40)] - med[("ours", 8)]) / 32
+                per_twin = (med[("twin", 40)] - med[("twin", 8)]) / 32
+                row(f"clip {label} per photo", threads, per_ours, per_twin, ref_name)
+                row(f"clip {label} start-up", threads, med[("ours", 8)] - 8 * per_ours, med[("twin", 8)] - 8 * per_twin, ref_name)
 
     memory_rows = []
     if "memory" in workloads:
@@ -347,13 +418,6 @@ if __name__ == "__main__":
     everything = ["gemm", "vit", "attention", "attention-core", "minilm", "bert", "clip", "step", "e2e", "memory"]
     cpu, versions, memory_rows = main(names or everything)
     if not names and "--no-write" not in sys.argv:
-        path = os.path.join(REPO, "BENCHMARKS.md")
-        notes = ""  # the hand-written analysis below the marker survives a rerun
-        if os.path.exists(path):
-            with open(path) as f:
-                old = f.read()
-            if "<!-- notes -->" in old:
-                notes = "\n" + old[old.index("<!-- notes -->"):]
-        with open(path, "w") as f:
-            f.write(markdown(cpu, versions, memory_rows) + notes)
-        print("wrote BENCHMARKS.md")
+        key, section = markdown(versions, memory_rows)
+        write_section(os.path.join(REPO, "BENCHMARKS.md"), key, section)
+        print(f"wrote the section '{key}' of BENCHMARKS.md")
