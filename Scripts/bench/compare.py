@@ -129,6 +129,44 @@ def write_section(path, key, section):
         f.write(new)
 
 
+def clip_onnx_sessions(model):
+    """ONNX Runtime sessions (1 and 2 intra-op threads) for a CLIPModel's image and text features, exported
+    with torch.onnx.export (TorchScript exporter, opset 17, dynamic batch and length) to a scratch folder;
+    each export is checked against the model on one input before it is timed."""
+    import onnxruntime as ort
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self, what):
+            super().__init__()
+            self.what, self.model = what, model  # a submodule: the exporter keeps its weights as parameters
+
+        def forward(self, x):
+            m = self.model
+            out = m.get_image_features(pixel_values=x) if self.what == "image" else m.get_text_features(input_ids=x)
+            return out if torch.is_tensor(out) else out.pooler_output  # transformers 5: an output object
+
+    folder = "/tmp/clip-bench-onnx"
+    os.makedirs(folder, exist_ok=True)
+    examples = {"image": torch.randn(2, 3, 224, 224), "text": torch.randint(0, 49000, (2, 12))}
+    sessions = {}
+    for what, example in examples.items():
+        path = os.path.join(folder, f"clip_b32_{what}.onnx")
+        name = "pixel_values" if what == "image" else "input_ids"
+        axes = {0: "batch"} if what == "image" else {0: "batch", 1: "length"}
+        torch.onnx.export(Features(what), (example,), path, input_names=[name], output_names=["features"],
+                          dynamic_axes={name: axes}, dynamo=False, opset_version=17)
+        for threads in (1, 2):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            sessions[(what, threads)] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        with torch.no_grad():
+            expected = Features(what)(example).numpy()
+        got = sessions[(what, 1)].run(None, {name: example.numpy()})[0]
+        assert np.abs(got - expected).max() < 1e-4, f"ONNX export of the {what} features differs by {np.abs(got - expected).max()}"
+    return sessions
+
+
 TORCH_MEMORY = """
 import sys, torch, timm
 torch.set_num_threads(1)
@@ -311,6 +349,7 @@ def main(workloads):
         tokenizer = open_clip.get_tokenizer("ViT-B-32")
         classes = ["tench", "goldfish", "great white shark", "tiger shark", "hammerhead shark", "electric ray", "stingray", "rooster"]
         prompts = [f"a photo of a {classes[i % len(classes)]} number {i}." for i in range(32)]
+        onnx_sessions = clip_onnx_sessions(model)
         for threads in (1, 2):
             torch.set_num_threads(threads)
             for batch in (1, 32):
@@ -324,6 +363,14 @@ def main(workloads):
                     name = f"clip b/32 {what} features batch {batch}"
                     r = mine[(name, threads)]
                     row(name, threads, r["seconds"], t_ref, "torch", r["gflops"] * r["seconds"] or None)
+                # ONNX Runtime on the same weights, exported from the same CLIPModel: often the fastest CPU
+                # runtime a user could pick for inference.
+                for what, feed in (("image", {"pixel_values": pixels.numpy()}), ("text", {"input_ids": ids.numpy().astype(np.int64)})):
+                    session = onnx_sessions[(what, threads)]
+                    t_ort = time_median(lambda: session.run(None, feed))
+                    name = f"clip b/32 {what} features batch {batch}"
+                    r = mine[(name, threads)]
+                    row(name, threads, r["seconds"], t_ort, "onnxrt", r["gflops"] * r["seconds"] or None)
 
     if "e2e" in workloads:
         # As a user with a folder of photos feels it: the marginal time of 32 more photos once the process

@@ -23,7 +23,7 @@ struct Options: ParsableCommand {
   @Option(help: "Batch sizes, comma-separated.") var batch = "1,8"
   @Option(name: .customLong("repeat"), help: "Fixed number of timed runs (0: about 0.5 s worth).") var repeats = 0
   @Flag(help: "One JSON object per line.") var json = false
-  @Option(help: "gemm: only the shapes whose label contains this (e.g. qkv), for a profiler.") var only: String?
+  @Option(help: "gemm: only the shapes whose label contains this (e.g. qkv); clip-b32: image or text. For a profiler.") var only: String?
 
   func validate() throws {
     for (list, name) in [(threads, "--threads"), (batch, "--batch")] {
@@ -347,9 +347,12 @@ case "clip-b32":
   for threads in threadCounts {
     kernelThreads = threads
     for batch in batches.contains(8) && batches.contains(1) ? [1, 32] : batches {
-      let pixels = Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1)
-      let seconds = timeMedian { _ = model.encodeImage(pixels) }
-      report("clip b/32 image features batch \(batch)", threads: threads, seconds: seconds, flop: imageFlop * Double(batch))
+      if args.only.map({ "image".contains($0) }) ?? true {
+        let pixels = Tensor.deterministic([batch, 3, 224, 224], name: "pixels", scale: 1)
+        let seconds = timeMedian { _ = model.encodeImage(pixels) }
+        report("clip b/32 image features batch \(batch)", threads: threads, seconds: seconds, flop: imageFlop * Double(batch))
+      }
+      if let only = args.only, !"text".contains(only) { continue }
       let ids = tokenizer.batch(Array(prompts.prefix(batch)))
       let textSeconds = timeMedian { _ = model.encodeText(ids) }
       report("clip b/32 text features batch \(batch)", threads: threads, seconds: textSeconds, flop: 0)
