@@ -57,24 +57,28 @@ struct GEMMTests {
     check(m: 65, n: 1537, k: 512, transA: false, transB: true, accumulate: false, bias: true, threads: 2)  // just past it: packed
   }
 
-  @Test("many row blocks (the workers split the rows, each packing all of B): 773×777×300, ragged, 2 and 3 threads")
+  @Test("many row blocks (the workers split the rows, each packing all of B): 1300×777×300, ragged, 2 and 3 threads")
   func rowOwners() {
+    // 14 row blocks of 96: ≥ 4 per worker at 2 and 3 threads, so the rows are split.
     for threads in [2, 3] {
       for transA in [false, true] {
-        check(m: 773, n: 777, k: 300, transA: transA, transB: false, accumulate: true, bias: true, threads: threads)
+        check(m: 1300, n: 777, k: 300, transA: transA, transB: false, accumulate: true, bias: true, threads: threads)
       }
-      check(m: 773, n: 777, k: 300, transA: false, transB: true, accumulate: false, bias: false, threads: threads)
+      check(m: 1300, n: 777, k: 300, transA: false, transB: true, accumulate: false, bias: false, threads: threads)
     }
+    // One sliver of columns and 7 row blocks: the rows are split rather than leaving a thread idle.
+    check(m: 600, n: 20, k: 300, transA: false, transB: true, accumulate: true, bias: true, threads: 2)
+    check(m: 600, n: 20, k: 300, transA: true, transB: false, accumulate: false, bias: false, threads: 3)
   }
 
   @Test("few row blocks (the workers split the columns in NR slivers, each packing all of A): ragged, 2, 3 and 5 threads")
   func columnOwners() {
-    // 3 slivers over 5 threads (two idle), 25 over 3 (9, 8, 8), a ragged last sliver, K past two panels.
-    for (m, n, k) in [(197, 70, 600), (150, 777, 300), (99, 800, 513)] {
-      for threads in [2, 3, 5] {
-        check(m: m, n: n, k: k, transA: false, transB: true, accumulate: true, bias: true, threads: threads)
-        check(m: m, n: n, k: k, transA: true, transB: false, accumulate: false, bias: false, threads: threads)
-      }
+    // 197 rows (3 row blocks, or 5 of 40 at 5 threads) × 1601 columns: 51 slivers of 32 (101 of 16 on AVX2), the last ragged,
+    // split 25/26, 17/17/17 or 10/10/10/10/11; K past two panels. Enough tiles that neither the tiles ≤ workers path
+    // nor the row split takes them.
+    for threads in [2, 3, 5] {
+      check(m: 197, n: 1601, k: 600, transA: false, transB: true, accumulate: true, bias: true, threads: threads)
+      check(m: 197, n: 1601, k: 600, transA: true, transB: false, accumulate: false, bias: false, threads: threads)
     }
   }
 
@@ -136,6 +140,20 @@ struct GEMMTests {
 
 @Suite("Attention kernels")
 struct AttentionKernelTests {
+  @Test("softmaxRow: masked, NaN and mixed rows as the definition gives them (zeros for all −∞, NaN wherever a NaN is)")
+  func softmaxEdges() {
+    let nan = Float.nan, inf = Float.infinity
+    for row: [Float] in [[nan, nan], [nan, -inf], [-inf, -inf], [1, nan], [-inf, 2, 3], Array(repeating: -inf, count: 17) + [nan],
+                         (0..<35).map { Float($0) / 7 }] {
+      let definition = Tensor(shape: [1, row.count], storage: row).softmaxDefinition().storage
+      var fast = [Float](repeating: 0, count: row.count)
+      row.withUnsafeBufferPointer { x in fast.withUnsafeMutableBufferPointer { y in softmaxRow(x.baseAddress!, y.baseAddress!, dim: row.count) } }
+      for j in row.indices {
+        #expect(fast[j].isNaN == definition[j].isNaN && (fast[j].isNaN || abs(fast[j] - definition[j]) <= 1e-6), "\(row): \(fast) vs \(definition)")
+      }
+    }
+  }
+
   /// LayerTests holds this CPU's tile shape to the plain-loop definition; this holds the other shape (AVX2's 4 × 16 on an
   /// AVX-512 machine, AVX-512's 4 × 32 on an AVX2 one, where it compiles to ymm registers) to this one, so both stay right
   /// whichever CPU CI lands on. Head widths 64, 48 (32 + 16) and 40 (tail columns); 197 tokens leaves a tile tail of 1.

@@ -110,7 +110,7 @@ struct LayerTests {
   }
 
   @Test("fast attention equals its plain-loop definition, forward and backward, with and without a mask, causal or not",
-        arguments: [[2, 7, 16, 2], [1, 17, 96, 2], [2, 65, 64, 2], [1, 3, 6, 3], [2, 33, 64, 1], [3, 1, 8, 2]])
+        arguments: [[2, 7, 16, 2], [1, 17, 96, 2], [2, 65, 64, 2], [1, 3, 6, 3], [2, 33, 64, 1], [3, 1, 8, 2], [3, 6, 8, 2]])
   func attentionMatchesDefinition(_ dims: [Int]) {
     let (b, n, d, h) = (dims[0], dims[1], dims[2], dims[3])
     // Weights at the usual 1/√D scale: scores of a few units, as in a real model. (At 0.5 the scores of the

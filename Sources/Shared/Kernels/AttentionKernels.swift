@@ -225,8 +225,12 @@ func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: Uns
   /// Mask, softmax and store the scores of query i, held at `row` with its first `computed` keys filled in.
   func finish(_ i: Int, _ row: UnsafeMutablePointer<Float>, computed: Int) {
     if let keyMask { for j in 0..<n where keyMask[j] == 0 { row[j] += attentionMaskedScore } }
-    if causal {  // keys after the query
-      for j in (i + 1)..<max(i + 1, n) { row[j] = j < computed ? row[j] + attentionMaskedScore : attentionMaskedScore }
+    if causal {  // keys after the query, unless the key mask already masked them (the definition adds the mask once)
+      if let keyMask {
+        for j in (i + 1)..<max(i + 1, n) where keyMask[j] != 0 { row[j] += attentionMaskedScore }
+      } else {
+        for j in (i + 1)..<max(i + 1, n) { row[j] = j < computed ? row[j] + attentionMaskedScore : attentionMaskedScore }
+      }
     }
     softmaxRow(row, p + i * n, dim: n)
   }

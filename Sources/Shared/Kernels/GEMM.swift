@@ -151,9 +151,10 @@ public func gemm(
   //   per panel, which is cheap beside the rows it multiplies it by.
   //   Few row blocks (one image's 197 tokens): the workers split the columns (in NR slivers); each packs
   //   only its columns of B and all of A, which is small.
+  // (Rows too when there are fewer slivers than workers: 600 rows × 32 columns is one sliver.)
   let slivers = nPadded / NR
-  let splitRows = mBlocks >= 4 * workers
-  let owners = splitRows ? workers : max(1, min(workers, slivers))
+  let splitRows = mBlocks >= 4 * workers || (slivers < workers && mBlocks > slivers)
+  let owners = max(1, min(workers, splitRows ? mBlocks : slivers))
   let bFloats = kcMax * (splitRows ? nPadded : (slivers + owners - 1) / owners * NR)
   let scratch = UnsafeMutablePointer<Float>.allocate(capacity: owners * (bFloats + mcMax * kcMax))
   defer { scratch.deallocate() }

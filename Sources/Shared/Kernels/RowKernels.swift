@@ -70,18 +70,27 @@ public func layerNorm(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w
 @inline(__always)
 public func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, dim: Int) {
   // The row maximum, 16 lanes at a time with a compare and blend (the standard library's `pointwiseMax`
-  // goes lane by lane; a scalar loop was a fifth of attention's forward at 197 tokens). A NaN is skipped
-  // here but still poisons the row through exp and the sum, as in the definition.
+  // goes lane by lane; a scalar loop was a fifth of attention's forward at 197 tokens). The same pass
+  // probes for NaN and ±∞ with v·0 (0 for a finite v, NaN otherwise; one FMA per 16 floats, cheaper than a
+  // mask): a row with a NaN is NaN everywhere, as the definition makes it (expSIMD's clamps would turn a
+  // NaN into a tiny number and the row into finite, wrong probabilities).
   var i = 0
-  var mv = SIMD16<Float>(repeating: -.infinity)
+  var mv = SIMD16<Float>(repeating: -.infinity), probe = SIMD16<Float>()
+  let zero = SIMD16<Float>()
   while i + 16 <= dim {
     let v = load16(x + i)
     mv.replace(with: v, where: v .> mv)
+    probe.addProduct(v, zero)
     i += 16
   }
   var mx = mv.max()
-  while i < dim { if x[i] > mx { mx = x[i] }; i += 1 }
-  if mx == -.infinity {
+  var special = probe.sum().isNaN
+  while i < dim { if x[i] > mx { mx = x[i] }; if !x[i].isFinite { special = true }; i += 1 }
+  if special && ((0..<dim).contains { x[$0].isNaN } || mx == .infinity) {  // (+∞ − +∞ is NaN in the definition too)
+    for j in 0..<dim { y[j] = .nan }
+    return
+  }
+  if mx == -.infinity {  // a fully masked row: zeros
     for j in 0..<dim { y[j] = 0 }
     return
   }

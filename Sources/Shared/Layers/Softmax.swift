@@ -21,6 +21,10 @@ extension Tensor {
     var p = Tensor.zeros(shape)
     for r in 0..<rows {
       let row = storage[(r * d)..<((r + 1) * d)]
+      if row.contains(where: \.isNaN) {  // a NaN anywhere makes every probability NaN (the sum is NaN)
+        for i in 0..<d { p.storage[r * d + i] = .nan }
+        continue
+      }
       let mx = row.max() ?? 0
       if mx == -Float.infinity { continue }  // a fully masked row: zeros
       let e = row.map { Foundation.exp($0 - mx) }
