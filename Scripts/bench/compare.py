@@ -66,7 +66,9 @@ def row(name, threads, t_ours, t_ref, ref_name, gflop=None):
 
 
 def cpu_kind():
-    """(key, title) of this CPU kind: its model name and widest vector ISA, e.g. "AMD EPYC · AVX-512"."""
+    """(key, title) of this CPU kind: its model name, family/model numbers and widest vector ISA, e.g.
+    "AMD EPYC · family 25 model 17 · AVX-512". (VMs often report only "AMD EPYC" as the model name, so the
+    numbers are what tell a Zen 4 from a Zen 5.)"""
     info = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -79,7 +81,7 @@ def cpu_kind():
     model = cpu_model()
     title = (f"{model}, family {info.get('cpu family', '?')} model {info.get('model', '?')}, {isa}"
              + (f" ({', '.join(extra)})" if extra else "") + f", {os.cpu_count()} cores")
-    return f"{model} · {isa}", title
+    return f"{model} · family {info.get('cpu family', '?')} model {info.get('model', '?')} · {isa}", title
 
 
 def markdown(versions, memory_rows):
@@ -116,10 +118,15 @@ def markdown(versions, memory_rows):
 def write_section(path, key, section):
     """Replaces this CPU kind's section of BENCHMARKS.md (or adds it before the notes); the other kinds'
     sections and the hand-written notes stay as they are."""
-    with open(path) as f:
-        old = f.read()
+    old = "# Benchmarks\n\n<!-- notes -->\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
     begin, end = f"<!-- cpu: {key} -->", f"<!-- end cpu: {key} -->"
-    if begin in old and end in old:
+    if (begin in old) != (end in old) or (begin in old and old.index(end) < old.index(begin)):
+        sys.exit(f"BENCHMARKS.md has a broken section for '{key}' (one marker without the other, or out of order); "
+                 f"fix the markers by hand, then rerun. This run's section:\n{section}")
+    if begin in old:
         new = old[:old.index(begin)] + section + old[old.index(end) + len(end) + 1:]
     elif "<!-- notes -->" in old:
         new = old[:old.index("<!-- notes -->")] + section + "\n" + old[old.index("<!-- notes -->"):]
@@ -444,6 +451,9 @@ def main(workloads):
                 med = {key: statistics.median(value) for key, value in times.items()}
                 per_ours = (med[("ours", 40)] - med[("ours", 8)]) / 32
                 per_twin = (med[("twin", 40)] - med[("twin", 8)]) / 32
+                if per_ours <= 0 or per_twin <= 0:  # 32 more photos took no time: noise swamped the work
+                    print(f"clip {label}, {threads} thread(s): no marginal time to report ({med}); rerun on a quieter machine")
+                    continue
                 row(f"clip {label} per photo", threads, per_ours, per_twin, ref_name)
                 row(f"clip {label} start-up", threads, med[("ours", 8)] - 8 * per_ours, med[("twin", 8)] - 8 * per_twin, ref_name)
 
