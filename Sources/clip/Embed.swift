@@ -12,12 +12,18 @@ struct EmbedImage: ParsableCommand {
     discussion: """
       Each image goes through timm's eval transform and the ViT. By default the feature is the pooled \
       class token (width 768 for ViT-B/16); --logits prints the classifier's outputs instead (the seed's \
-      "image embedding"). Without --vit the weights are deterministic and untrained.
+      "image embedding"). Without --vit the weights are deterministic and untrained. With --model, a \
+      checkpoint written by clip train or chapter 08, each image goes through that model's image tower \
+      and projection head: a unit vector in the space its captions share (what clip index stores).
 
-      Example:
+      Examples:
         clip embed-image --vit vit.safetensors --json photo1.jpg photo2.jpg
+        clip embed-image --model output/ch08-training/best.safetensors --json photo1.jpg
       """
   )
+
+  @Option(name: .long, help: "A checkpoint written by clip train / chapter 08: joint-space embeddings.")
+  var model: String?
 
   @Option(name: .long, help: "timm ViT checkpoint (safetensors with timm key names).")
   var vit: String?
@@ -41,9 +47,24 @@ struct EmbedImage: ParsableCommand {
     guard ViTConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use base or small)") }
     guard !images.isEmpty else { throw ValidationError("give at least one image") }
     if clip != nil && (vit != nil || logits) { throw ValidationError("--clip is a whole model: give it without --vit and --logits") }
+    if model != nil && (vit != nil || clip != nil || logits) {
+      throw ValidationError("--model is a whole trained model: give it without --vit, --clip and --logits")
+    }
   }
 
   func run() throws {
+    if let model {
+      // The trained model's image embeddings: its tower, its head, normalised (Embedder, as clip index does).
+      let embedder = loadEmbedder(model)
+      let result = embedder.embedImageFiles(images)
+      for skipped in result.skipped { warnSkipped(skipped.path, skipped.reason) }
+      for reduction in result.reductions { warn("\(reduction)") }
+      for (row, index) in result.embedded.enumerated() {
+        printEmbedding(key: "image", name: images[index], result.embeddings.row(row).storage, json: json)
+      }
+      finish(skipped: result.skipped.count, total: images.count)
+      return
+    }
     if let clip {
       // CLIP's image features (get_image_features / encode_image: projected, not normalised).
       let embedder = loadOpenAICLIP(clip)
@@ -164,14 +185,17 @@ struct EmbedText: ParsableCommand {
     abstract: "Embed texts with a BERT sentence encoder (mean pooling, L2-normalised).",
     discussion: """
       DIR holds config.json, model.safetensors and vocab.txt (a Hugging Face / sentence-transformers \
-      BERT folder). bash Scripts/fetch-minilm.sh puts all-MiniLM-L6-v2 in ~/.cache/clip-swift/all-MiniLM-L6-v2.
+      BERT folder). bash Scripts/fetch-minilm.sh puts all-MiniLM-L6-v2 in ~/.cache/clip-swift/all-MiniLM-L6-v2. \
+      --model also takes a checkpoint written by clip train or chapter 08: then each text goes through that \
+      model's text tower and projection head, a unit vector in the space its images share.
 
-      Example:
+      Examples:
         clip embed-text --model ~/.cache/clip-swift/all-MiniLM-L6-v2 --json "a dog" "a cat"
+        clip embed-text --model output/ch08-training/best.safetensors "a red circle"
       """
   )
 
-  @Option(name: .long, help: "Model folder with config.json, model.safetensors, vocab.txt.")
+  @Option(name: .long, help: "Model folder with config.json, model.safetensors, vocab.txt; or a clip train / chapter 08 checkpoint.")
   var model: String?
 
   @Option(name: .long, help: "OpenAI CLIP instead: a Hugging Face CLIP folder or an open_clip safetensors file (chapter 11).")
@@ -192,6 +216,8 @@ struct EmbedText: ParsableCommand {
     if let clip {
       // CLIP's text features (get_text_features / encode_text: projected, not normalised).
       embeddings = loadOpenAICLIP(clip).textFeatures(texts)
+    } else if case .trainingCheckpoint? = ModelFileKind.identify(model!) {
+      embeddings = loadEmbedder(model!).embedTexts(texts)  // the trained model's joint space, unit vectors
     } else {
       let encoder: SentenceEncoder
       do { encoder = try SentenceEncoder(directory: model!) } catch { failExplaining(error, model!, .huggingFaceBERTFolder) }

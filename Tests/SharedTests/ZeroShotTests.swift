@@ -167,6 +167,38 @@ struct SearchToolTests {
     #expect(ranks.textToImage == Array(repeating: 1, count: 8), "\(ranks)")
   }
 
+  @Test("clip embed-image and embed-text --model CKPT print the trained model's joint-space unit vectors, each photo nearest its caption")
+  func embedWithTrainedModel() throws {
+    let embedder = try Embedder(checkpoint: overfitRun.checkpoint)
+    let paths = overfitRun.colours.map { overfitRun.directory + "/images/\($0).jpg" }
+    let captions = overfitRun.colours.map { "a \($0) picture" }
+    func vectors(_ stdout: String, key: String) throws -> [[Float]] {
+      try stdout.split(separator: "\n").map { line in
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        #expect(object[key] != nil, "\(line)")
+        return (object["embedding"] as! [NSNumber]).map(\.floatValue)
+      }
+    }
+    let images = try runProduct("clip", ["embed-image", "--model", overfitRun.checkpoint, "--json"] + paths)
+    #expect(images.status == 0, "\(images.stderr)")
+    let texts = try runProduct("clip", ["embed-text", "--model", overfitRun.checkpoint, "--json"] + captions)
+    #expect(texts.status == 0, "\(texts.stderr)")
+    let imageRows = try vectors(images.stdout, key: "image"), textRows = try vectors(texts.stdout, key: "text")
+    #expect(imageRows.count == 8 && textRows.count == 8)
+    // The same numbers the library gives (the JSON prints 9 significant digits), unit length, each photo nearest its own caption.
+    expectClose(Tensor(shape: [8, embedder.dimension], storage: imageRows.flatMap { $0 }), embedder.embedImageFiles(paths).embeddings,
+                atol: 1e-6, rtol: 1e-5, "embed-image --model")
+    expectClose(Tensor(shape: [8, embedder.dimension], storage: textRows.flatMap { $0 }), embedder.embedTexts(captions),
+                atol: 1e-6, rtol: 1e-5, "embed-text --model")
+    for (i, image) in imageRows.enumerated() {
+      #expect(abs(image.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4)
+      let scores = textRows.map { text in zip(image, text).reduce(0) { $0 + $1.0 * $1.1 } }
+      #expect(scores.indices.max { scores[$0] < scores[$1] } == i, "\(overfitRun.colours[i]): \(scores)")
+    }
+    let both = try runProduct("clip", ["embed-image", "--model", overfitRun.checkpoint, "--vit", "x.safetensors", paths[0]])
+    #expect(both.status != 0 && both.stderr.contains("--model is a whole trained model"), "\(both.stderr)")
+  }
+
   @Test("clip index skips a corrupt JPEG and a non-image, re-indexes only what changed; clip search ranks the match first")
   func indexAndSearch() throws {
     let photos = temporaryDirectory("photos")
