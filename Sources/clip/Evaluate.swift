@@ -114,15 +114,20 @@ struct RetrieveEval: ParsableCommand {
     discussion: """
       Every image against every caption (five per image in Flickr8k/30k), grouped by image: \
       image→text and text→image R@1, R@5, R@10, mean and median rank. By default only the \
-      validation split the model was trained with is used (--all for every image).
+      validation split the model was trained with is used (--all for every image). OpenAI's CLIP \
+      (--clip) was not trained with a split of this data: every image is used.
 
-      Example:
+      Examples:
         clip retrieve-eval --model output/ch08-training/best.safetensors --data output/ch08-training/data
+        clip retrieve-eval --clip clip-vit-base-patch32 --data Flickr8k
       """
   )
 
   @Option(name: .long, help: "A checkpoint written by chapter 08 / clip train.")
-  var model: String
+  var model: String?
+
+  @Option(name: .long, help: "OpenAI CLIP instead: a Hugging Face CLIP folder or an open_clip safetensors file (chapter 11).")
+  var clip: String?
 
   @Option(name: .long, help: "Folder with captions.csv and the images.")
   var data: String
@@ -136,13 +141,25 @@ struct RetrieveEval: ParsableCommand {
   @Flag(name: .long, help: "Print the metrics as one JSON object.")
   var json = false
 
+  func validate() throws {
+    guard (model == nil) != (clip == nil) else { throw ValidationError("give --model (a trained checkpoint) or --clip (OpenAI CLIP), one of them") }
+  }
+
   func run() throws {
-    let embedder = loadEmbedder(model)
+    // Either model; the trained one knows the split it was validated on, OpenAI's sees every image.
+    let embedder: any JointEmbedder, split: (validationFraction: Double, seed: UInt64)?
+    if let clip {
+      (embedder, split) = (loadOpenAICLIP(clip), nil)
+    } else {
+      let trained = loadEmbedder(model!)
+      (embedder, split) = (trained, (trained.config.validationFraction, trained.config.seed))
+    }
     let dataset: CaptionDataset
     do { dataset = try CaptionDataset(csvPath: csv ?? data + "/captions.csv") } catch { fail("\(error)") }
     for p in dataset.problems { warn("skipped \(p)") }
-    let images = all ? dataset.images
-      : splitByImage(dataset.images, validationFraction: embedder.config.validationFraction, seed: embedder.config.seed).validation
+    let useAll = all || split == nil
+    let images = useAll ? dataset.images
+      : splitByImage(dataset.images, validationFraction: split!.validationFraction, seed: split!.seed).validation
     guard images.count >= 2 else { fail("need at least 2 images, have \(images.count)") }
     let result = evaluateRetrieval(embedder: embedder, dataset: dataset, images: images,
                                    progress: json ? nil : ProgressBar(total: images.count, label: "embedding images"),
@@ -158,7 +175,7 @@ struct RetrieveEval: ParsableCommand {
       }
       print("{\"images\":\(result.kept.count),\"captions\":\(result.captions.texts.count),\"image_to_text\":\(object(result.imageToText)),\"text_to_image\":\(object(result.textToImage))}")
     } else {
-      print("\(result.kept.count) images × \(result.captions.texts.count) captions (\(all ? "all" : "validation split"))")
+      print("\(result.kept.count) images × \(result.captions.texts.count) captions (\(useAll ? "all" : "validation split"))")
       print("image → text: \(result.imageToText)")
       print("text → image: \(result.textToImage)")
     }

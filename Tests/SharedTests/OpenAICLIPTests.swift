@@ -149,7 +149,7 @@ struct OpenAICLIPToolTests {
     }
   }
 
-  @Test("tokenize, embed-text, embed-image and zero-shot with --clip print what the library computes")
+  @Test("tokenize, embed-text, embed-image, zero-shot and retrieve-eval with --clip print what the library computes")
   func tool() throws {
     let (folder, _) = try Self.fullVocabularyFolder()
     let embedder = try OpenAICLIPEmbedder(checkpoint: folder)
@@ -171,6 +171,21 @@ struct OpenAICLIPToolTests {
     // One model, one way: --clip with --model, or with --vit, is a usage error.
     let both = try runProduct("clip", ["zero-shot", "--clip", folder, "--model", "x", "--labels", "a", photo])
     #expect(both.status == 64 && both.stderr.contains("one of them"))
+    // retrieve-eval takes OpenAI's CLIP too, over every image (it was not trained with a split of this data), and prints
+    // what the library's retrieval gives for the same embedder.
+    let eval = try runProduct("clip", ["retrieve-eval", "--clip", folder, "--data", overfitRun.directory, "--json"])
+    #expect(eval.status == 0, "\(eval.stderr)")
+    let dataset = try CaptionDataset(csvPath: overfitRun.directory + "/captions.csv")
+    let expected = evaluateRetrieval(embedder: embedder, dataset: dataset, images: dataset.images)
+    let printed = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+    #expect(printed["images"] as? Int == 8 && printed["captions"] as? Int == 8, "\(eval.stdout)")
+    for (key, metrics) in [("image_to_text", expected.imageToText), ("text_to_image", expected.textToImage)] {
+      let object = printed[key] as! [String: Any]
+      #expect(abs((object["r1"] as! NSNumber).floatValue - metrics.recall[1]!) < 1e-6, "\(key): \(eval.stdout)")
+      #expect(abs((object["mean_rank"] as! NSNumber).floatValue - metrics.meanRank) < 1e-5, "\(key): \(eval.stdout)")
+    }
+    let neither = try runProduct("clip", ["retrieve-eval", "--data", overfitRun.directory])
+    #expect(neither.status == 64 && neither.stderr.contains("one of them"), "\(neither.stderr)")
     let tiny = try runProduct("clip", ["embed-text", "--clip", Fixtures.path("ch11-clip-small-hf"), "a dog"])
     #expect(tiny.status == 1 && tiny.stderr.contains("the tokenizer has 49408 tokens"), "\(tiny.stderr)")
   }

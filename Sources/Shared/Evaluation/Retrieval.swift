@@ -14,7 +14,7 @@ import Foundation
 /// batches (with a progress bar when given). Unreadable images are left out and returned.
 /// `captionProgress` makes a bar for the captions once their number is known (hundreds of thousands of
 /// captions take minutes to embed).
-public func evaluateRetrieval(embedder: Embedder, dataset: CaptionDataset, images: [String], progress: ProgressBar? = nil,
+public func evaluateRetrieval(embedder: some JointEmbedder, dataset: CaptionDataset, images: [String], progress: ProgressBar? = nil,
                               captionProgress: ((Int) -> ProgressBar?)? = nil) -> RetrievalEvaluation
 {
   let embedded = embedder.embedImageFiles(images.map { dataset.imageDirectory + "/" + $0 }, progress: progress)
@@ -34,6 +34,28 @@ public func evaluateRetrieval(embedder: Embedder, dataset: CaptionDataset, image
   return RetrievalEvaluation(imageToText: retrievalMetrics(ranks: ranks.imageToText), textToImage: retrievalMetrics(ranks: ranks.textToImage),
                              similarity: similarity, imageEmbeddings: embedded.embeddings, kept: kept, captions: captions,
                              skipped: embedded.skipped)
+}
+
+/// A model that puts photos and captions in one space as unit vectors: the seed's CLIP trained here
+/// (`Embedder`) and OpenAI's CLIP (`OpenAICLIPEmbedder`). Retrieval takes either.
+public protocol JointEmbedder {
+  /// Width of the joint space.
+  var dimension: Int { get }
+  /// (N, P) unit embeddings of the files that decode; the rest are listed as skipped.
+  func embedImageFiles(_ paths: [String], progress: ProgressBar?) -> EmbeddedFiles
+  /// (N, P) unit embeddings of the texts.
+  func embedTexts(_ texts: [String]) -> Tensor
+}
+
+extension Embedder: JointEmbedder {
+  public func embedImageFiles(_ paths: [String], progress: ProgressBar?) -> EmbeddedFiles { embedImageFiles(paths, batchSize: 32, progress: progress) }
+  public func embedTexts(_ texts: [String]) -> Tensor { embedTexts(texts, batchSize: 256) }
+}
+
+extension OpenAICLIPEmbedder: JointEmbedder {
+  public func embedImageFiles(_ paths: [String], progress: ProgressBar?) -> EmbeddedFiles {
+    embedImageFiles(paths, batchSize: 16, normalized: true, progress: progress)
+  }
 }
 
 /// What `evaluateRetrieval` measured, and over what.
