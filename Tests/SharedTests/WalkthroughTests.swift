@@ -118,6 +118,31 @@ struct WalkthroughTests {
     #expect(quoted > 10, "only \(quoted) ratios found in the prose: is the pattern still right?")
   }
 
+  @Test("README's module table lists each library target with exactly its dependencies in Package.swift")
+  func moduleTableMatchesPackage() throws {
+    let manifest = try String(contentsOfFile: Fixtures.repositoryRoot + "/Package.swift", encoding: .utf8)
+    let readme = try String(contentsOfFile: Fixtures.repositoryRoot + "/README.md", encoding: .utf8)
+    // Package.swift: name: "X", dependencies: ["A", "B", …] (the string literals; products are not targets of ours).
+    let target = try Regex(#"name: "([A-Za-z]+)",\s*dependencies: \[([^\]]*)\]"#)
+    var dependencies: [String: Set<String>] = [:]
+    for match in manifest.matches(of: target) {
+      let names = match.output[2].substring!.matches(of: try Regex(#""([A-Za-z]+)""#)).map { String($0.output[1].substring!) }
+      dependencies[String(match.output[1].substring!)] = Set(names)
+    }
+    dependencies["Kernels"] = dependencies["Kernels"] ?? []
+    var rows = 0
+    for line in readme.split(separator: "\n") where line.hasPrefix("| `") {
+      let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+      guard cells.count >= 3, let name = cells[0].split(separator: "`").first.map(String.init), let expected = dependencies[name],
+            cells[2] != "all" else { continue }
+      // "Kernels (AdamW's update)" names Kernels; the parenthesis is prose.
+      let listed = Set(cells[2].replacing(try Regex(#"\([^)]*\)"#), with: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+      #expect(listed == expected, "README says \(name) may import \(listed.sorted()), Package.swift gives it \(expected.sorted())")
+      rows += 1
+    }
+    #expect(rows >= 10, "only \(rows) rows of the module table were found")
+  }
+
   @Test("every `swift run -c release chNN-…` in the docs names a chapter executable of Package.swift")
   func chapterCommandsExist() throws {
     let manifest = try String(contentsOfFile: Fixtures.repositoryRoot + "/Package.swift", encoding: .utf8)
