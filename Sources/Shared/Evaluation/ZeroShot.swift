@@ -71,15 +71,6 @@ public struct ZeroShotClassifier: Sendable {
     let logits = imageEmbeddings.matmul(classEmbeddings, transposeOther: true) * exp(logitScale)
     return (logits, logits.softmaxLastDim())
   }
-
-  /// The predicted class index of each image.
-  public func predict(_ imageEmbeddings: Tensor) -> [Int] {
-    let (logits, _) = classify(imageEmbeddings)
-    let k = classes.count
-    return (0..<imageEmbeddings.shape[0]).map { i in
-      (0..<k).max { logits.storage[i * k + $0] < logits.storage[i * k + $1] }!
-    }
-  }
 }
 
 /// counts[true][predicted] for K classes.

@@ -205,13 +205,6 @@ public struct SafetensorsFile: Sendable {
     return e
   }
 
-  /// The raw little-endian bytes of a tensor.
-  public func rawBytes(_ name: String) throws -> [UInt8] {
-    let e = try entry(name)
-    let start = data.startIndex + dataStart
-    return [UInt8](data[(start + e.range.lowerBound)..<(start + e.range.upperBound)])
-  }
-
   /// A floating-point tensor as Float32 (F16, BF16 and F64 are converted).
   public func tensor(_ name: String) throws -> Tensor {
     let e = try entry(name)

@@ -140,12 +140,6 @@ func parallelChunks(_ count: Int, _ body: (Int, Int) -> Void) {
   parallelRows((count + chunk - 1) / chunk, cols: chunk) { c0, c1 in body(c0 * chunk, min(count, c1 * chunk)) }
 }
 
-/// Exact GELU, PyTorch's default: gelu(x) = x/2 · (1 + erf(x/√2)).
-@inline(__always)
-public func geluScalar(_ x: Float) -> Float {
-  x * 0.5 * (1 + Foundation.erf(x * Float(0.70710678118654752440)))
-}
-
 /// Parallel SIMD GELU over a buffer.
 public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
   parallelChunks(count) { start, end in

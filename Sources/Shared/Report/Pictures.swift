@@ -93,19 +93,6 @@ extension RGBImage {
     return out
   }
 
-  /// Draws a 1-pixel grid line every `spacing` pixels.
-  public func withGrid(spacing: Int, color: (UInt8, UInt8, UInt8) = (255, 255, 255)) -> RGBImage {
-    var out = self
-    for y in 0..<height {
-      for x in 0..<width where x % spacing == 0 || y % spacing == 0 || x == width - 1 || y == height - 1 {
-        out[x: x, y: y, channel: 0] = color.0
-        out[x: x, y: y, channel: 1] = color.1
-        out[x: x, y: y, channel: 2] = color.2
-      }
-    }
-    return out
-  }
-
   /// Copies `other` into this image with its top-left at (x, y), clipping at the edges.
   public mutating func paste(_ other: RGBImage, x: Int, y: Int) {
     for row in 0..<other.height where y + row >= 0 && y + row < height {
@@ -114,22 +101,6 @@ extension RGBImage {
       }
     }
   }
-}
-
-/// Maps a normalised pixel tensor (3, H, W) back to bytes: byte = clamp(round((v·std + mean)·255)).
-public func imageFromPixelValues(_ t: Tensor, mean: [Float] = [0.5, 0.5, 0.5], std: [Float] = [0.5, 0.5, 0.5])
-  -> RGBImage
-{
-  precondition(t.rank == 3 && t.shape[0] == 3, "pixel values must be (3, H, W), got \(t.shape)")
-  let h = t.shape[1], w = t.shape[2]
-  var img = RGBImage(width: w, height: h)
-  for c in 0..<3 {
-    for i in 0..<(h * w) {
-      let v = (t.storage[c * h * w + i] * std[c] + mean[c]) * 255
-      img.pixels[3 * i + c] = UInt8(max(0, min(255, v.rounded())))
-    }
-  }
-  return img
 }
 
 /// A picture of the patch grid: each patch drawn apart from its neighbours by `gap` pixels,

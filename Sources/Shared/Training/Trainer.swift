@@ -52,8 +52,6 @@ public final class Trainer {
   /// Total seconds spent in training steps (forward, backward, optimiser), and how many were taken.
   public internal(set) var stepSeconds = 0.0
   public internal(set) var stepsTimed = 0
-  /// Steps in a full pass over the training images at this batch size.
-  public var fullEpochSteps: Int { (trainImages.count + config.batchSize - 1) / config.batchSize }
   public internal(set) var lastCheckpoint: String?
   /// Training images that could not be read (each logged once with the reason), this run.
   public internal(set) var skippedImages: Set<String> = []
