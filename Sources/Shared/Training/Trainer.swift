@@ -1,6 +1,6 @@
 // A training run: its configuration, model, optimiser and state, the output folder it owns (checked and
 // claimed before anything is trained), its log and checkpoints. The loop itself is TrainingLoop.swift;
-// validation is Validation.swift; what a reader sees (epoch lines, the loss curve) is TrainerReport.swift.
+// validation is EpochValidation.swift; what a reader sees (epoch lines, the loss curve) is TrainerReport.swift.
 
 import TensorCore
 import Kernels
@@ -236,7 +236,7 @@ public final class Trainer {
   /// Saves last.safetensors now (mid-epoch: a resumed run continues at the next batch). With a
   /// `validation` of the model as it is, best.safetensors too when its loss is the lowest so far (a
   /// time budget shorter than one epoch still leaves a best model for chapter 09).
-  public func checkpointNow(validation: Evaluation? = nil) throws -> String {
+  public func checkpointNow(validation: ValidationResult? = nil) throws -> String {
     try saveCheckpoints(validation: validation)
     return lastCheckpoint!
   }

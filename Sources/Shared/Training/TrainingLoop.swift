@@ -67,7 +67,7 @@ extension Trainer {
   /// in the history and log.jsonl, then last.safetensors — and best.safetensors when the validation
   /// loss is the lowest so far. `extra` goes into the log line (e.g. zero-shot accuracy).
   @discardableResult
-  public func finishEpoch(_ validation: Evaluation, seconds: Double, extra: [String: Double] = [:]) throws -> EpochRecord {
+  public func finishEpoch(_ validation: ValidationResult, seconds: Double, extra: [String: Double] = [:]) throws -> EpochRecord {
     try requireStepsThisEpoch()
     let trainLoss = Float(state.epochLossSum / Double(state.epochSteps))
     // No validation images (validationFraction 0): no metric, so the learning rate stays.
@@ -93,7 +93,7 @@ extension Trainer {
 
   /// last.safetensors, and best.safetensors when `validation` has the lowest loss so far (the state
   /// records it first, so both files carry the same best loss).
-  func saveCheckpoints(validation: Evaluation?) throws {
+  func saveCheckpoints(validation: ValidationResult?) throws {
     let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
     if isBest, let validation { state.bestValidationLoss = validation.loss }
     lastCheckpoint = try saveCheckpoint("last.safetensors")

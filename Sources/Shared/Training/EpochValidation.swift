@@ -9,7 +9,7 @@ import Runs
 extension Trainer {
   /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
   /// unreadable images; throws when too few are left to mean anything.
-  public func validate() throws -> Evaluation {
+  public func validate() throws -> ValidationResult {
     pauseTrainingClock()  // evaluation is not training time
     try requireStepsThisEpoch()
     let validationSet = Array(validationImages.prefix(config.maxValidationImages ?? validationImages.count))
@@ -26,7 +26,7 @@ extension Trainer {
     return validation
   }
 
-  public struct Evaluation {
+  public struct ValidationResult {
     public var loss: Float  // NaN when fewer than 2 images could be read
     public var imageToText: RetrievalMetrics
     public var textToImage: RetrievalMetrics
@@ -35,11 +35,11 @@ extension Trainer {
 
   /// Validation loss (caption 0 of each image, no dropout, batches of the training size) and
   /// retrieval over every caption, grouped by image.
-  public func evaluate(images: [String]) -> Evaluation {
+  public func evaluate(images: [String]) -> ValidationResult {
     let side = config.model.vit.imageSize
     guard images.count >= 2 else {
       let empty = retrievalMetrics(ranks: [])
-      return Evaluation(loss: .nan, imageToText: empty, textToImage: empty)
+      return ValidationResult(loss: .nan, imageToText: empty, textToImage: empty)
     }
     let loader = BatchLoader(dataset: dataset, images: images, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
                              side: side, maxLength: config.model.maxTextLength, train: false, seed: config.seed, epoch: 0)
@@ -61,7 +61,7 @@ extension Trainer {
     let similarity = Tensor(shape: [kept.count, config.model.projectionDim], storage: imageEmbeddings)
       .matmul(model.embedTexts(captions.texts, tokenizer: tokenizer), transposeOther: true)
     let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText, texts: captions.texts)
-    return Evaluation(loss: lossCount == 0 ? .nan : Float(lossSum / Double(lossCount)), imageToText: retrievalMetrics(ranks: ranks.imageToText),
+    return ValidationResult(loss: lossCount == 0 ? .nan : Float(lossSum / Double(lossCount)), imageToText: retrievalMetrics(ranks: ranks.imageToText),
                       textToImage: retrievalMetrics(ranks: ranks.textToImage), skipped: skipped)
   }
 }
