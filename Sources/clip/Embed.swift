@@ -53,29 +53,22 @@ struct EmbedImage: ParsableCommand {
   }
 
   func run() throws {
-    if let model {
-      // The trained model's image embeddings: its tower, its head, normalised (Embedder, as clip index does).
-      let embedder = loadEmbedder(model)
-      let result = embedder.embedImageFiles(images)
+    // A whole model's embeddings of the files that decode, in the order given; the rest named and counted.
+    func printFiles(_ result: EmbeddedFiles) {
       for skipped in result.skipped { warnSkipped(skipped.path, skipped.reason) }
       for reduction in result.reductions { warn("\(reduction)") }
       for (row, index) in result.embedded.enumerated() {
         printEmbedding(key: "image", name: images[index], result.embeddings.row(row).storage, json: json)
       }
       finish(skipped: result.skipped.count, total: images.count)
-      return
+    }
+    if let model {
+      // The trained model's image embeddings: its tower, its head, normalised (Embedder, as clip index does).
+      return printFiles(loadEmbedder(model).embedImageFiles(images))
     }
     if let clip {
       // CLIP's image features (get_image_features / encode_image: projected, not normalised).
-      let embedder = loadOpenAICLIP(clip)
-      let result = embedder.embedImageFiles(images, normalized: false)
-      for skipped in result.skipped { warnSkipped(skipped.path, skipped.reason) }
-      for reduction in result.reductions { warn("\(reduction)") }
-      for (row, index) in result.embedded.enumerated() {
-        printEmbedding(key: "image", name: images[index], result.embeddings.row(row).storage, json: json)
-      }
-      finish(skipped: result.skipped.count, total: images.count)
-      return
+      return printFiles(loadOpenAICLIP(clip).embedImageFiles(images, normalized: false))
     }
     let cfg = ViTConfig.named(config)!
     let model: ViT

@@ -2,9 +2,9 @@
 // Attention.swift holds the layer and the plain-loop definitions these are tested against).
 // Every product here is a small GEMM with one operand already in place: S = Q·Kᵀ and dP = dO·Vᵀ
 // against K or V packed transposed in an L1-sized scratch buffer; O = P·V, dV = Pᵀ·dO, dQ = dS·K,
-// dK = dSᵀ·Q as weighted sums of rows. Each is register-tiled like the GEMM's micro-kernel: four
-// rows of the output at once (`tileRows`), 32 columns (16 on AVX2), so one load of the shared operand
-// feeds four FMAs and eight independent accumulators hide the FMA latency. For 17 to 197 tokens and
+// dK = dSᵀ·Q as weighted sums of rows. All six go through one tile, `fourWeightedRowSums`, register-tiled
+// like the GEMM's micro-kernel: four rows of the output at once (`tileRows`), 32 columns (16 on AVX2), so
+// one load of the shared operand feeds four FMAs and eight independent accumulators hide the FMA latency. For 17 to 197 tokens and
 // 32- or 64-wide heads this beats calling the packed GEMM per head, whose packing of both operands
 // and edge tiles cost more than the arithmetic (`bench attention-core` times them alone).
 
@@ -82,57 +82,16 @@ func packTransposed(_ rows: UnsafePointer<Float>, rowStride: Int, count: Int, wi
   for c in 0..<width { for j in count..<padded { packed[c * padded + j] = 0 } }
 }
 
-/// The four-row tile of `rowTimesPacked`: out[r·outStride + j] = scale · Σ_c x[r·xStride + c] · packed[c·padded + j]
-/// for r < 4 and j < columns (a multiple of 16, ≤ padded). Eight accumulators (4 rows × 32 columns) on AVX-512;
-/// on AVX2, where a SIMD16 is two ymm registers, 4 rows × 16 columns keep them in the 16 registers.
-@inline(__always)
-func fourRowsTimesPacked(_ x: UnsafePointer<Float>, xStride: Int, depth: Int, packed: UnsafePointer<Float>, padded: Int, columns: Int,
-                         scale: Float, into out: UnsafeMutablePointer<Float>, outStride: Int, wide: Bool) {
-  let x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
-  let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
-  let sv = SIMD16<Float>(repeating: scale)
-  var j = 0
-  if wide {
-    while j + 32 <= columns {
-      var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a10 = SIMD16<Float>(), a11 = SIMD16<Float>()
-      var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a30 = SIMD16<Float>(), a31 = SIMD16<Float>()
-      for c in 0..<depth {
-        let p = packed + c * padded + j
-        let b0 = load16(p), b1 = load16(p + 16)
-        let v0 = SIMD16<Float>(repeating: x0[c]), v1 = SIMD16<Float>(repeating: x1[c])
-        let v2 = SIMD16<Float>(repeating: x2[c]), v3 = SIMD16<Float>(repeating: x3[c])
-        a00.addProduct(v0, b0); a01.addProduct(v0, b1)
-        a10.addProduct(v1, b0); a11.addProduct(v1, b1)
-        a20.addProduct(v2, b0); a21.addProduct(v2, b1)
-        a30.addProduct(v3, b0); a31.addProduct(v3, b1)
-      }
-      store16(a00 * sv, o0 + j); store16(a01 * sv, o0 + j + 16)
-      store16(a10 * sv, o1 + j); store16(a11 * sv, o1 + j + 16)
-      store16(a20 * sv, o2 + j); store16(a21 * sv, o2 + j + 16)
-      store16(a30 * sv, o3 + j); store16(a31 * sv, o3 + j + 16)
-      j += 32
-    }
-  }
-  while j < columns {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    for c in 0..<depth {
-      let b0 = load16(packed + c * padded + j)
-      a0.addProduct(SIMD16<Float>(repeating: x0[c]), b0)
-      a1.addProduct(SIMD16<Float>(repeating: x1[c]), b0)
-      a2.addProduct(SIMD16<Float>(repeating: x2[c]), b0)
-      a3.addProduct(SIMD16<Float>(repeating: x3[c]), b0)
-    }
-    store16(a0 * sv, o0 + j); store16(a1 * sv, o1 + j); store16(a2 * sv, o2 + j); store16(a3 * sv, o3 + j)
-    j += 16
-  }
-}
-
-/// The four-row tile of `weightedRowSum`: out[r·outStride + c] = Σ_j w[r·wRowStride + j·wStride] · rows[j·rowStride + c]
-/// for r < 4, c < width. O = P·V and dQ = dS·K take consecutive rows of weights (wRowStride n, wStride 1);
-/// dV = Pᵀ·dO and dK = dSᵀ·Q take consecutive columns (wRowStride 1, wStride n).
+/// The four-row tile every product here runs through:
+///   out[r·outStride + c] = scale · Σ_j w[r·wRowStride + j·wStride] · rows[j·rowStride + c]   for r < 4, c < width.
+/// O = P·V and dQ = dS·K take consecutive rows of weights (wRowStride n, wStride 1); dV = Pᵀ·dO and dK = dSᵀ·Q
+/// consecutive columns (wRowStride 1, wStride n); S = Q·Kᵀ·scale and dP = dO·Vᵀ four rows of Q or dO against Kᵀ or
+/// Vᵀ packed (wRowStride 3D, wStride 1, rows the packed matrix). Eight accumulators (4 rows × 32 columns) on
+/// AVX-512; on AVX2, where a SIMD16 is two ymm registers, 4 rows × 16 columns keep them in the 16 registers.
 @inline(__always)
 func fourWeightedRowSums(_ w: UnsafePointer<Float>, wRowStride: Int, wStride: Int, count: Int, rows: UnsafePointer<Float>, rowStride: Int,
-                         width: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, wide: Bool) {
+                         width: Int, scale: Float = 1, into out: UnsafeMutablePointer<Float>, outStride: Int, wide: Bool) {
+  let sv = SIMD16<Float>(repeating: scale)
   let w0 = w, w1 = w + wRowStride, w2 = w + 2 * wRowStride, w3 = w + 3 * wRowStride
   let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride, o3 = out + 3 * outStride
   var c = 0
@@ -150,10 +109,10 @@ func fourWeightedRowSums(_ w: UnsafePointer<Float>, wRowStride: Int, wStride: In
         a20.addProduct(v2, b0); a21.addProduct(v2, b1)
         a30.addProduct(v3, b0); a31.addProduct(v3, b1)
       }
-      store16(a00, o0 + c); store16(a01, o0 + c + 16)
-      store16(a10, o1 + c); store16(a11, o1 + c + 16)
-      store16(a20, o2 + c); store16(a21, o2 + c + 16)
-      store16(a30, o3 + c); store16(a31, o3 + c + 16)
+      store16(a00 * sv, o0 + c); store16(a01 * sv, o0 + c + 16)
+      store16(a10 * sv, o1 + c); store16(a11 * sv, o1 + c + 16)
+      store16(a20 * sv, o2 + c); store16(a21 * sv, o2 + c + 16)
+      store16(a30 * sv, o3 + c); store16(a31 * sv, o3 + c + 16)
       c += 32
     }
   }
@@ -166,13 +125,14 @@ func fourWeightedRowSums(_ w: UnsafePointer<Float>, wRowStride: Int, wStride: In
       a2.addProduct(SIMD16<Float>(repeating: w2[o]), b0)
       a3.addProduct(SIMD16<Float>(repeating: w3[o]), b0)
     }
-    store16(a0, o0 + c); store16(a1, o1 + c); store16(a2, o2 + c); store16(a3, o3 + c)
+    store16(a0 * sv, o0 + c); store16(a1 * sv, o1 + c); store16(a2 * sv, o2 + c); store16(a3 * sv, o3 + c)
     c += 16
   }
   if c < width {  // a head width that is not a multiple of 16: the rest one row at a time
     for r in 0..<tileRows {
-      weightedRowSum(w + r * wRowStride, wStride: wStride, count: count, rows: rows + c, rowStride: rowStride, width: width - c,
-                     into: out + r * outStride + c)
+      let o = out + r * outStride + c
+      weightedRowSum(w + r * wRowStride, wStride: wStride, count: count, rows: rows + c, rowStride: rowStride, width: width - c, into: o)
+      if scale != 1 { for t in 0..<(width - c) { o[t] *= scale } }
     }
   }
 }
@@ -237,8 +197,8 @@ func attentionHeadForward(_ l: HeadLayout, q: UnsafePointer<Float>, keyMask: Uns
   inTiles(n, tile: { i in
     let keys = skipFuture ? min(n, i + tileRows) : n
     let columns = (keys + 15) / 16 * 16
-    fourRowsTimesPacked(q + i * stride, xStride: stride, depth: l.dh, packed: kt, padded: l.padded, columns: columns, scale: l.scale,
-                        into: tile, outStride: l.padded, wide: l.wide)
+    fourWeightedRowSums(q + i * stride, wRowStride: stride, wStride: 1, count: l.dh, rows: kt, rowStride: l.padded, width: columns,
+                        scale: l.scale, into: tile, outStride: l.padded, wide: l.wide)
     for r in 0..<tileRows { finish(i + r, tile + r * l.padded, computed: columns) }
     fourWeightedRowSums(p + i * n, wRowStride: n, wStride: 1, count: keys, rows: v, rowStride: stride, width: l.dh,
                         into: context + i * contextStride, outStride: contextStride, wide: l.wide)
@@ -273,7 +233,7 @@ func attentionHeadBackward(_ l: HeadLayout, q: UnsafePointer<Float>, p: UnsafePo
     for j in 0..<n { dSi[j] = pi[j] * (row[j] - rowDot) * l.scale }
   }
   inTiles(n, tile: { i in
-    fourRowsTimesPacked(dO + i * dOStride, xStride: dOStride, depth: l.dh, packed: vt, padded: l.padded, columns: l.padded, scale: 1,
+    fourWeightedRowSums(dO + i * dOStride, wRowStride: dOStride, wStride: 1, count: l.dh, rows: vt, rowStride: l.padded, width: l.padded,
                         into: tile, outStride: l.padded, wide: l.wide)
     for r in 0..<tileRows { scores(i + r, tile + r * l.padded) }
   }, row: { i in

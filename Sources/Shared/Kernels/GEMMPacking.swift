@@ -33,17 +33,7 @@ func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, rowStart: Int, depth
       let s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb, s4 = s3 + ldb, s5 = s4 + ldb, s6 = s5 + ldb, s7 = s6 + ldb
       var p = 0
       while p + 8 <= depth {
-        let v0 = load8(s0 + p), v1 = load8(s1 + p), v2 = load8(s2 + p), v3 = load8(s3 + p)
-        let v4 = load8(s4 + p), v5 = load8(s5 + p), v6 = load8(s6 + p), v7 = load8(s7 + p)
-        let d = dst + p * NR + j
-        store8(transposedRow(0, v0, v1, v2, v3, v4, v5, v6, v7), d)
-        store8(transposedRow(1, v0, v1, v2, v3, v4, v5, v6, v7), d + NR)
-        store8(transposedRow(2, v0, v1, v2, v3, v4, v5, v6, v7), d + 2 * NR)
-        store8(transposedRow(3, v0, v1, v2, v3, v4, v5, v6, v7), d + 3 * NR)
-        store8(transposedRow(4, v0, v1, v2, v3, v4, v5, v6, v7), d + 4 * NR)
-        store8(transposedRow(5, v0, v1, v2, v3, v4, v5, v6, v7), d + 5 * NR)
-        store8(transposedRow(6, v0, v1, v2, v3, v4, v5, v6, v7), d + 6 * NR)
-        store8(transposedRow(7, v0, v1, v2, v3, v4, v5, v6, v7), d + 7 * NR)
+        transpose8x8(s0 + p, stride: ldb, into: dst + p * NR + j, stride: NR)
         p += 8
       }
       while p < depth {
@@ -126,10 +116,7 @@ func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, rowStart: Int, rows:
       let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda, r6 = r5 + lda, r7 = r6 + lda
       var p = 0
       while p + 8 <= depth {
-        let v0 = load8(r0 + p), v1 = load8(r1 + p), v2 = load8(r2 + p), v3 = load8(r3 + p)
-        let v4 = load8(r4 + p), v5 = load8(r5 + p), v6 = load8(r6 + p), v7 = load8(r7 + p)
-        let d = dst + p * 8
-        for q in 0..<8 { store8(transposedRow(q, v0, v1, v2, v3, v4, v5, v6, v7), d + q * 8) }
+        transpose8x8(r0 + p, stride: lda, into: dst + p * 8, stride: 8)
         p += 8
       }
       while p < depth {
@@ -147,9 +134,12 @@ func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, rowStart: Int, rows:
   }
 }
 
-/// Lane q of each of eight vectors: row q of the transpose of the 8×8 block whose rows are v0…v7.
+/// Writes the transpose of the 8×8 block at `src` (rows `srcStride` apart) to `dst` (rows `dstStride` apart):
+/// eight contiguous loads and eight contiguous stores, the shuffles in registers. Both packings of the GEMM
+/// use it: a Linear weight's slivers of B (stored transposed) and 8-row slivers of A.
 @inline(__always)
-func transposedRow(_ q: Int, _ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>, _ v3: SIMD8<Float>, _ v4: SIMD8<Float>,
-                   _ v5: SIMD8<Float>, _ v6: SIMD8<Float>, _ v7: SIMD8<Float>) -> SIMD8<Float> {
-  SIMD8(v0[q], v1[q], v2[q], v3[q], v4[q], v5[q], v6[q], v7[q])
+func transpose8x8(_ src: UnsafePointer<Float>, stride srcStride: Int, into dst: UnsafeMutablePointer<Float>, stride dstStride: Int) {
+  let v0 = load8(src), v1 = load8(src + srcStride), v2 = load8(src + 2 * srcStride), v3 = load8(src + 3 * srcStride)
+  let v4 = load8(src + 4 * srcStride), v5 = load8(src + 5 * srcStride), v6 = load8(src + 6 * srcStride), v7 = load8(src + 7 * srcStride)
+  for q in 0..<8 { store8(SIMD8(v0[q], v1[q], v2[q], v3[q], v4[q], v5[q], v6[q], v7[q]), dst + q * dstStride) }
 }
