@@ -35,9 +35,9 @@ struct OpenAICLIPTests {
     let model = try OpenAICLIP(checkpoint: Fixtures.path("ch11-clip-small-hf"))
     let pixels = try fixture.tensor("small.pixels"), ids = Self.ids(try fixture.tensor("small.ids"))
     var grads = model.zeroGradients()
-    let image = model.encodeImage(pixels, keepCaches: true), text = model.encodeText(ids, keepCaches: true)
-    model.backwardImage(try fixture.tensor("small.r_image"), output: image, grads: &grads)
-    model.backwardText(try fixture.tensor("small.r_text"), output: text, ids: ids, grads: &grads)
+    let image = model.encodeImageForTraining(pixels), text = model.encodeTextForTraining(ids)
+    model.backwardImage(try fixture.tensor("small.r_image"), trace: image, grads: &grads)
+    model.backwardText(try fixture.tensor("small.r_text"), trace: text, grads: &grads)
     var checked = 0
     for p in OpenAICLIP.parameterTable(model.config, format: .huggingFace) where p.key != "logit_scale" {
       // Hugging Face computes all 16 positions of every row; the rows are cut after the end of text

@@ -86,9 +86,9 @@ notebook.note("conv \(config.patchSize)×\(config.patchSize) → \(config.numPat
 let short = ["a dog"]
 let shortIds = embedder.tokenizer.batch(short, contextLength: config.contextLength)  // the checkpoint's own vocabulary
 let text = notebook.step("the text tower", "causal: token t attends to tokens 0…t; the feature is read at <|endoftext|>") {
-  model.encodeText(shortIds, keepCaches: true)
+  model.encodeTextForTraining(shortIds)  // the training forward keeps each block's attention
 }
-let probs = text.cache.blocks[0].attention.probs  // (1, H, L, L)
+let probs = text.tower.blocks[0].attention.probs  // (1, H, L, L)
 let l = probs.shape[2]
 notebook.note("\(short[0].debugDescription) → " + embedder.tokenizer.pieces(Array(shortIds[0].prefix(l))).joined(separator: " ")
   + "  (the rows are cut after <|endoftext|>: later tokens cannot change it)")
@@ -96,7 +96,7 @@ notebook.note("block 0, head 0 attention — zeros above the diagonal:")
 for i in 0..<l {
   notebook.note("  " + (0..<l).map { String(format: "%5.2f", probs[0, 0, i, $0]) }.joined(separator: " "))
 }
-notebook.note("end of text at position \(text.cache.pooledIndex[0]); text feature (1, \(text.features.shape[1]))")
+notebook.note("end of text at position \(text.tower.pooledIndex[0]); text feature (1, \(text.output.features.shape[1]))")
 
 // MARK: 5. zero-shot on the photo
 let allClasses: [String]

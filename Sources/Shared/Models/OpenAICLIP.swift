@@ -21,21 +21,35 @@ public enum CLIPCheckpointFormat: String, Sendable {
   case openCLIP  // open_clip / OpenAI state_dict saved as safetensors
 }
 
-public struct OpenAICLIPOutput {
+/// What `encodeImage` / `encodeText` give: the features and the pooled row they were projected from.
+public struct OpenAICLIPOutput: Sendable {
   public var features: Tensor  // (B, E) before normalisation (get_image_features / encode_image)
   public var pooled: Tensor  // (B, D) the normalised class / end-of-text token, before the projection
-  public var cache: OpenAICLIPTowerCache
 }
 
-public struct OpenAICLIPTowerCache {
-  public var embedded: Tensor  // (B, T, D) before the blocks (after ln_pre in the vision tower)
+/// What one tower's forward keeps for its backward: every block's cache and the pooled rows.
+public struct OpenAICLIPTowerCache: Sendable {
+  public var embedded: Tensor  // (B, T, D) the blocks' input (after ln_pre in the vision tower)
   public var blocks: [PreNormBlockCache]
   public var beforeNorm: Tensor  // (B, D) the pooled row before the final LayerNorm
   public var norm: LayerNormCache
   public var pooledIndex: [Int]  // which token each row pooled
-  public var patch: PatchEmbeddingCache?
-  public var preNorm: LayerNormCache?  // vision only
-  public var beforePreNorm: Tensor?
+}
+
+/// `encodeImageForTraining`: the output and everything `backwardImage` needs.
+public struct OpenAICLIPImageTrace: Sendable {
+  public var output: OpenAICLIPOutput
+  public var tower: OpenAICLIPTowerCache
+  public var patch: PatchEmbeddingCache
+  public var preNorm: LayerNormCache
+  public var beforePreNorm: Tensor  // (B, T, D) [class; patches] + positions
+}
+
+/// `encodeTextForTraining`: the output and everything `backwardText` needs.
+public struct OpenAICLIPTextTrace: Sendable {
+  public var output: OpenAICLIPOutput
+  public var tower: OpenAICLIPTowerCache
+  public var ids: [[Int]]  // (B, ≤ L) the rows as given
 }
 
 public struct OpenAICLIP: Sendable {
@@ -259,7 +273,14 @@ extension OpenAICLIP {
 
 extension OpenAICLIP {
   /// pixels (B, 3, S, S), CLIP-normalised → image features (B, E), not normalised.
-  public func encodeImage(_ pixels: Tensor, keepCaches: Bool = false, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
+  public func encodeImage(_ pixels: Tensor, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
+    imageForward(pixels, keepCaches: false, onBlock: onBlock).output
+  }
+
+  /// `encodeImage`, keeping what `backwardImage` needs.
+  public func encodeImageForTraining(_ pixels: Tensor) -> OpenAICLIPImageTrace { imageForward(pixels, keepCaches: true, onBlock: nil) }
+
+  func imageForward(_ pixels: Tensor, keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPImageTrace {
     let s = config.imageSize
     precondition(pixels.rank == 4 && pixels.shape[1] == 3 && pixels.shape[2] == s && pixels.shape[3] == s,
                  "CLIP expects pixels (B, 3, \(s), \(s)), got \(pixels.shape)")
@@ -267,13 +288,9 @@ extension OpenAICLIP {
     let (patchTokens, patchCache) = patchEmbed.forward(pixels)  // (B, N, D)
     let x = prependClassToken(patchTokens, classToken: classEmbedding, positions: visionPositions)  // (B, T, D)
     let (normed, preCache) = lnPre.forward(x)
-    let tower = runTower(normed, blocks: visionBlocks, pooledIndex: [Int](repeating: 0, count: b), norm: lnPost,
-                         projection: visualProjection, keepCaches: keepCaches, onBlock: onBlock)
-    var out = tower
-    out.cache.patch = keepCaches ? patchCache : nil
-    out.cache.preNorm = preCache
-    out.cache.beforePreNorm = keepCaches ? x : nil
-    return out
+    let (output, tower) = runTower(normed, blocks: visionBlocks, pooledIndex: [Int](repeating: 0, count: b), norm: lnPost,
+                                   projection: visualProjection, keepCaches: keepCaches, onBlock: onBlock)
+    return OpenAICLIPImageTrace(output: output, tower: tower, patch: patchCache, preNorm: preCache, beforePreNorm: x)
   }
 
   // ANCHOR: encodeText
@@ -282,8 +299,16 @@ extension OpenAICLIP {
   /// wherever a vocab.json puts it) or, with nil, at its largest id (open_clip's `argmax`: the same
   /// place when <|endoftext|> is the last id, as in OpenAI's vocabulary). Tokens after the end of text
   /// cannot change the result (the mask is causal), so the rows are cut after the latest one.
-  public func encodeText(_ ids: [[Int]], endOfText: Int? = nil, keepCaches: Bool = false,
-                         onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
+  public func encodeText(_ ids: [[Int]], endOfText: Int? = nil, onBlock: ((Int, Tensor, Double) -> Void)? = nil) -> OpenAICLIPOutput {
+    textForward(ids, endOfText: endOfText, keepCaches: false, onBlock: onBlock).output
+  }
+
+  /// `encodeText`, keeping what `backwardText` needs.
+  public func encodeTextForTraining(_ ids: [[Int]], endOfText: Int? = nil) -> OpenAICLIPTextTrace {
+    textForward(ids, endOfText: endOfText, keepCaches: true, onBlock: nil)
+  }
+
+  func textForward(_ ids: [[Int]], endOfText: Int?, keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPTextTrace {
     let b = ids.count, d = config.textWidth
     precondition(b > 0, "encodeText needs at least one row")
     let ends = ids.map { row in
@@ -300,23 +325,24 @@ extension OpenAICLIP {
         for k in 0..<d { x.storage[(bi * l + t) * d + k] = tokenEmbedding.storage[id * d + k] + textPositions.storage[t * d + k] }
       }
     }
-    return runTower(x, blocks: textBlocks, pooledIndex: ends, norm: lnFinal, projection: textProjection, keepCaches: keepCaches,
-                    onBlock: onBlock)
+    let (output, tower) = runTower(x, blocks: textBlocks, pooledIndex: ends, norm: lnFinal, projection: textProjection,
+                                   keepCaches: keepCaches, onBlock: onBlock)
+    return OpenAICLIPTextTrace(output: output, tower: tower, ids: ids)
   }
   // ANCHOR_END: encodeText
 
-  /// The blocks, then the final LayerNorm on one row per sequence, then the projection.
+  /// The blocks, then the final LayerNorm on one row per sequence, then the projection. Without
+  /// `keepCaches` the block caches are dropped as the blocks run (the cache returned holds none).
   func runTower(_ input: Tensor, blocks: [PreNormBlock], pooledIndex: [Int], norm: LayerNorm, projection: Linear,
-                keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPOutput {
+                keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> (OpenAICLIPOutput, OpenAICLIPTowerCache) {
     let b = input.shape[0], t = input.shape[1], d = input.shape[2]
     let (x, caches) = forwardBlocks(input, blocks, keepCaches: keepCaches, onBlock: onBlock)
     var rows = Tensor.zeros([b, d])  // (B, D) the pooled token of each sequence
     for bi in 0..<b { for k in 0..<d { rows.storage[bi * d + k] = x.storage[(bi * t + pooledIndex[bi]) * d + k] } }
     let (pooled, normCache) = norm.forward(rows)
     let features = projection.forward(pooled)  // (B, E) (its bias is zero)
-    return OpenAICLIPOutput(features: features, pooled: pooled,
-                            cache: OpenAICLIPTowerCache(embedded: input, blocks: caches, beforeNorm: rows, norm: normCache,
-                                                        pooledIndex: pooledIndex, patch: nil, preNorm: nil, beforePreNorm: nil))
+    return (OpenAICLIPOutput(features: features, pooled: pooled),
+            OpenAICLIPTowerCache(embedded: input, blocks: caches, beforeNorm: rows, norm: normCache, pooledIndex: pooledIndex))
   }
 
   /// exp(logit_scale) · normalise(images) · normalise(texts)ᵀ: (B_images, B_texts), CLIPModel's logits_per_image.
@@ -332,33 +358,28 @@ extension OpenAICLIP {
 // MARK: - Backward
 
 extension OpenAICLIP {
-  /// From d(features) of `encodeImage(…, keepCaches: true)` to every vision parameter, accumulated into `grads`.
+  /// From d(features) of `encodeImageForTraining` to every vision parameter, accumulated into `grads`.
   ///   features = lnPost(x_L[:, 0])·projᵀ, so the gradient enters the blocks at token 0 only; below them,
   ///   ln_pre, then [class; patches] + pos splits it into the class embedding (token 0), the positions
   ///   (every token) and the conv (tokens 1…N).
-  public func backwardImage(_ dFeatures: Tensor, output: OpenAICLIPOutput, grads: inout OpenAICLIP) {
-    let cache = output.cache
-    guard cache.blocks.count == visionBlocks.count, let patch = cache.patch, let preNorm = cache.preNorm, let before = cache.beforePreNorm else {
-      fatalError("backwardImage needs the output of encodeImage(keepCaches: true)")
-    }
-    var dx = towerBackward(dFeatures, output: output, blocks: visionBlocks, norm: lnPost, projection: visualProjection,
+  public func backwardImage(_ dFeatures: Tensor, trace: OpenAICLIPImageTrace, grads: inout OpenAICLIP) {
+    var dx = towerBackward(dFeatures, output: trace.output, cache: trace.tower, blocks: visionBlocks, norm: lnPost, projection: visualProjection,
                            blockGrads: \.visionBlocks, normGrads: \.lnPost, projectionGrads: \.visualProjection, grads: &grads)
-    dx = lnPre.backward(dx, input: before, cache: preNorm, grads: &grads.lnPre)
+    dx = lnPre.backward(dx, input: trace.beforePreNorm, cache: trace.preNorm, grads: &grads.lnPre)
     let dTokens = prependClassTokenBackward(dx, classToken: &grads.classEmbedding, positions: &grads.visionPositions)
-    patchEmbed.backward(dTokens, cache: patch, grads: &grads.patchEmbed)
+    patchEmbed.backward(dTokens, cache: trace.patch, grads: &grads.patchEmbed)
   }
 
-  /// From d(features) of `encodeText(ids, keepCaches: true)` to every text parameter, accumulated into
-  /// `grads`: through the projection, ln_final at the end-of-text rows, the causal blocks, then the
-  /// position rows and the token embedding rows the ids picked (scatter-added).
-  public func backwardText(_ dFeatures: Tensor, output: OpenAICLIPOutput, ids: [[Int]], grads: inout OpenAICLIP) {
-    guard output.cache.blocks.count == textBlocks.count else { fatalError("backwardText needs the output of encodeText(keepCaches: true)") }
-    let dx = towerBackward(dFeatures, output: output, blocks: textBlocks, norm: lnFinal, projection: textProjection,
+  /// From d(features) of `encodeTextForTraining` to every text parameter, accumulated into `grads`:
+  /// through the projection, ln_final at the end-of-text rows, the causal blocks, then the position
+  /// rows and the token embedding rows the ids picked (scatter-added).
+  public func backwardText(_ dFeatures: Tensor, trace: OpenAICLIPTextTrace, grads: inout OpenAICLIP) {
+    let dx = towerBackward(dFeatures, output: trace.output, cache: trace.tower, blocks: textBlocks, norm: lnFinal, projection: textProjection,
                            blockGrads: \.textBlocks, normGrads: \.lnFinal, projectionGrads: \.textProjection, grads: &grads)
     let b = dx.shape[0], l = dx.shape[1], d = config.textWidth
     for bi in 0..<b {
       for t in 0..<l {
-        let id = t < ids[bi].count ? ids[bi][t] : 0
+        let id = t < trace.ids[bi].count ? trace.ids[bi][t] : 0
         for k in 0..<d {
           let g = dx.storage[(bi * l + t) * d + k]
           grads.textPositions.storage[t * d + k] += g
@@ -369,10 +390,9 @@ extension OpenAICLIP {
   }
 
   /// The shared part: projection, final LayerNorm on the pooled rows, scatter to the pooled tokens, blocks.
-  func towerBackward(_ dFeatures: Tensor, output: OpenAICLIPOutput, blocks: [PreNormBlock], norm: LayerNorm, projection: Linear,
-                     blockGrads: WritableKeyPath<OpenAICLIP, [PreNormBlock]>, normGrads: WritableKeyPath<OpenAICLIP, LayerNorm>,
+  func towerBackward(_ dFeatures: Tensor, output: OpenAICLIPOutput, cache: OpenAICLIPTowerCache, blocks: [PreNormBlock], norm: LayerNorm,
+                     projection: Linear, blockGrads: WritableKeyPath<OpenAICLIP, [PreNormBlock]>, normGrads: WritableKeyPath<OpenAICLIP, LayerNorm>,
                      projectionGrads: WritableKeyPath<OpenAICLIP, Linear>, grads: inout OpenAICLIP) -> Tensor {
-    let cache = output.cache
     let b = cache.embedded.shape[0], t = cache.embedded.shape[1], d = cache.embedded.shape[2]
     let dPooled = projection.backward(dFeatures, input: output.pooled, grads: &grads[keyPath: projectionGrads])
     let dRows = norm.backward(dPooled, input: cache.beforeNorm, cache: cache.norm, grads: &grads[keyPath: normGrads])
