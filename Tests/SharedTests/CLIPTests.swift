@@ -20,7 +20,7 @@ struct CLIPTests {
     let ids = try f.integers("input_ids").values, mask = try f.integers("attention_mask").values
     let batch = TokenBatch(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int](repeating: 0, count: ids.count), batchSize: 4, length: 7)
     let step = model.forward(pixels: try f.tensor("pixels"), batch: batch,
-                             dropoutMasks: (try f.tensor("image_dropout"), try f.tensor("text_dropout")))
+                             dropoutMasks: DropoutMasks(image: try f.tensor("image_dropout"), text: try f.tensor("text_dropout")))
     let expectedLoss = try f.tensor("\(variant).loss").storage[0]
     let loss = contrastiveLoss(step, model: model)
     #expect(abs(loss.loss - expectedLoss) <= 1e-4 * abs(expectedLoss), "loss \(loss.loss) vs \(expectedLoss)")

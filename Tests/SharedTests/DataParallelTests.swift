@@ -70,7 +70,7 @@ struct DataParallelTests {
     let batch = TokenBatch(inputIds: ids, attentionMask: [Int](repeating: 1, count: n * length), tokenTypeIds: [Int](repeating: 0, count: n * length),
                            batchSize: n, length: length)
     var rng = SeededRNG(seed: 5)
-    let masks = (dropoutMask(shape: [n, p], p: 0.1, rng: &rng), dropoutMask(shape: [n, p], p: 0.1, rng: &rng))
+    let masks = DropoutMasks(image: dropoutMask(shape: [n, p], p: 0.1, rng: &rng), text: dropoutMask(shape: [n, p], p: 0.1, rng: &rng))
     let optimizerConfig = OptimizerConfig()
     let start = CLIP(config: config, seed: 3)
     let table = CLIP.parameterTable(config)
@@ -101,7 +101,7 @@ struct DataParallelTests {
       var losses: [Float] = []
       for _ in 0..<3 {
         let r = try! trainStep(&model, optimizer: &optimizer, config: optimizerConfig, pixels: pixels.rows(rows), batch: localBatch,
-                               dropoutMasks: (masks.0.rows(rows), masks.1.rows(rows)),
+                               dropoutMasks: masks.rows(rows),
                                exchange: ThreadExchange.Rank(shared: shared, rank: rank))
         losses.append(r.loss)
       }

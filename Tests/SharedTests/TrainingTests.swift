@@ -14,11 +14,11 @@ struct TrainingTests {
     return model
   }
 
-  func batch(_ f: SafetensorsFile, _ s: Int) throws -> (Tensor, TokenBatch, (image: Tensor, text: Tensor)) {
+  func batch(_ f: SafetensorsFile, _ s: Int) throws -> (Tensor, TokenBatch, DropoutMasks) {
     let ids = try f.integers("step\(s).input_ids").values, mask = try f.integers("step\(s).attention_mask").values
     return (try f.tensor("step\(s).pixels"),
             TokenBatch(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int](repeating: 0, count: ids.count), batchSize: 4, length: 7),
-            (try f.tensor("step\(s).image_dropout"), try f.tensor("step\(s).text_dropout")))
+            DropoutMasks(image: try f.tensor("step\(s).image_dropout"), text: try f.tensor("step\(s).text_dropout")))
   }
 
   /// Adam's first step moves a parameter by ≈ lr·g/(|g| + ε): for a gradient that is zero up to float

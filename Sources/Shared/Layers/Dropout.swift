@@ -19,3 +19,17 @@ extension Tensor {
     return Tensor(shape: shape, storage: zip(storage, mask.storage).map { $0 * $1 })
   }
 }
+
+/// The two projection heads' dropout multipliers for one step (0 or 1/(1 − p) per entry), each (B, P).
+public struct DropoutMasks: Sendable {
+  public var image: Tensor  // (B, P)
+  public var text: Tensor  // (B, P)
+  public init(image: Tensor, text: Tensor) {
+    precondition(image.shape == text.shape, "dropout masks: image \(image.shape) and text \(text.shape) must have one shape")
+    self.image = image
+    self.text = text
+  }
+
+  /// Rows `range` of both (a data-parallel rank's share of the global batch).
+  public func rows(_ range: Range<Int>) -> DropoutMasks { DropoutMasks(image: image.rows(range), text: text.rows(range)) }
+}

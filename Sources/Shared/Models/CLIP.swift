@@ -195,10 +195,10 @@ extension CLIP {
 
   /// Forward pass. `dropout` draws the heads' dropout masks and advances (nil: no dropout).
   public func forward(pixels: Tensor, batch: TokenBatch, dropout: inout SeededRNG?) -> CLIPForward {
-    var masks: (image: Tensor, text: Tensor)? = nil
+    var masks: DropoutMasks? = nil
     if var rng = dropout, config.dropout > 0 {
       let shape = [batch.batchSize, config.projectionDim]
-      masks = (dropoutMask(shape: shape, p: config.dropout, rng: &rng), dropoutMask(shape: shape, p: config.dropout, rng: &rng))
+      masks = DropoutMasks(image: dropoutMask(shape: shape, p: config.dropout, rng: &rng), text: dropoutMask(shape: shape, p: config.dropout, rng: &rng))
       dropout = rng
     }
     return forward(pixels: pixels, batch: batch, dropoutMasks: masks)
@@ -206,7 +206,7 @@ extension CLIP {
 
   /// Forward pass with explicit dropout masks (multipliers), or none. `keepCaches: false` (validation)
   /// drops each block's cache as it goes; such a step cannot be passed to `backward`.
-  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?, keepCaches: Bool = true) -> CLIPForward {
+  public func forward(pixels: Tensor, batch: TokenBatch, dropoutMasks: DropoutMasks?, keepCaches: Bool = true) -> CLIPForward {
     precondition(pixels.shape[0] == batch.batchSize, "\(pixels.shape[0]) images but \(batch.batchSize) captions")
     let image = vit.forward(pixels, keepCaches: keepCaches)
     let textOut = text.forward(batch, keepCaches: keepCaches)
@@ -252,4 +252,37 @@ extension CLIP {
   public func embedTexts(_ texts: [String], tokenizer: BertTokenizer, batchSize: Int = 256) -> Tensor {
     inBatches(texts, of: batchSize, rowShape: [config.projectionDim]) { embedTexts(tokenizer.batch($0, maxLength: config.maxTextLength)) }
   }
+}
+
+// MARK: - The contrastive-model interface
+
+extension CLIPForward: ContrastiveForward {
+  public var features: ContrastiveFeatures { ContrastiveFeatures(image: imageProjection, text: textProjection) }
+}
+
+extension CLIP: ContrastiveModel {
+  public typealias Tokenizer = BertTokenizer
+  public var parameters: [Parameter<CLIP>] { Self.parameterTable(config) }
+  public var lossKind: ContrastiveLossKind { config.loss }
+  public var imageSide: Int { config.vit.imageSize }
+  public var maxTextLength: Int { config.maxTextLength }
+  public var embedDim: Int { config.projectionDim }
+  public var headDropout: Float { config.dropout }
+  public var vocabularySize: Int { config.text.vocabSize }
+
+  public func trainingForward(pixels: Tensor, batch: TokenBatch, dropoutMasks: DropoutMasks?) -> CLIPForward {
+    forward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks, keepCaches: true)
+  }
+
+  /// Backward from a contrastive loss's gradients (its rows for this process's pairs).
+  public func backward(_ forward: CLIPForward, loss: ContrastiveLossOutput, grads: inout CLIP, trainImage: Bool = true, trainText: Bool = true) {
+    backward(forward, dImageProjection: loss.dImage, dTextProjection: loss.dText, dLogitScale: loss.dLogitScale, grads: &grads,
+             trainImage: trainImage, trainText: trainText)
+  }
+
+  public func features(pixels: Tensor, batch: TokenBatch) -> ContrastiveFeatures {
+    forward(pixels: pixels, batch: batch, dropoutMasks: nil, keepCaches: false).features
+  }
+
+  public func embedTexts(_ texts: [String], tokenizer: BertTokenizer) -> Tensor { embedTexts(texts, tokenizer: tokenizer, batchSize: 256) }
 }

@@ -14,6 +14,7 @@ import Foundation
 import IO
 import Layers
 import TensorCore
+import Text
 
 /// The two checkpoint spellings of the same model.
 public enum CLIPCheckpointFormat: String, Sendable {
@@ -309,12 +310,17 @@ extension OpenAICLIP {
   }
 
   func textForward(_ ids: [[Int]], endOfText: Int?, keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPTextTrace {
-    let b = ids.count, d = config.textWidth
-    precondition(b > 0, "encodeText needs at least one row")
     let ends = ids.map { row in
       if let endOfText { return row.firstIndex(of: endOfText) ?? row.count - 1 }
       return row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) } ?? 0
     }
+    return textForward(ids, ends: ends, keepCaches: keepCaches, onBlock: onBlock)
+  }
+
+  /// The text tower on rows read at `ends` (each row's <|endoftext|> position).
+  func textForward(_ ids: [[Int]], ends: [Int], keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPTextTrace {
+    let b = ids.count, d = config.textWidth
+    precondition(b > 0, "encodeText needs at least one row")
     let l = (ends.max() ?? 0) + 1
     if l > config.contextLength { fatalError("a row is \(l) tokens long; the model reads \(config.contextLength)") }
     var x = Tensor.zeros([b, l, d])
@@ -403,4 +409,59 @@ extension OpenAICLIP {
 
   /// A gradient container: this model's shape, all zeros.
   public func zeroGradients() -> OpenAICLIP { zerosLike(self, table: Self.parameterTable(config, format: .openCLIP)) }
+}
+
+// MARK: - The contrastive-model interface
+
+/// One training forward pass of both towers.
+public struct OpenAICLIPForward: ContrastiveForward {
+  public var image: OpenAICLIPImageTrace
+  public var text: OpenAICLIPTextTrace
+  public var features: ContrastiveFeatures { ContrastiveFeatures(image: image.output.features, text: text.output.features) }
+}
+
+extension OpenAICLIP: ContrastiveModel {
+  public typealias Tokenizer = CLIPTokenizer
+  /// open_clip's keys: q, k, v fused, so the optimiser updates each block's qkv in place.
+  public var parameters: [Parameter<OpenAICLIP>] { Self.parameterTable(config, format: .openCLIP) }
+  public var lossKind: ContrastiveLossKind { .standard }
+  public var imageSide: Int { config.imageSize }
+  public var maxTextLength: Int { config.contextLength }
+  public var embedDim: Int { config.embedDim }
+  public var headDropout: Float { 0 }
+  public var vocabularySize: Int { config.vocabSize }
+
+  /// The rows of a batch (B, L) and where each is read: its last real token, the <|endoftext|> that
+  /// `CLIPTokenizer.tokenBatch` ends every row with.
+  func rowsAndEnds(_ batch: TokenBatch) -> (rows: [[Int]], ends: [Int]) {
+    let l = batch.length
+    let rows = (0..<batch.batchSize).map { Array(batch.inputIds[($0 * l)..<(($0 + 1) * l)]) }
+    let ends = (0..<batch.batchSize).map { i in max(0, batch.attentionMask[(i * l)..<((i + 1) * l)].reduce(0, +) - 1) }
+    return (rows, ends)
+  }
+
+  public func trainingForward(pixels: Tensor, batch: TokenBatch, dropoutMasks: DropoutMasks?) -> OpenAICLIPForward {
+    precondition(dropoutMasks == nil, "OpenAI's CLIP has no projection heads to drop out")
+    precondition(pixels.shape[0] == batch.batchSize, "\(pixels.shape[0]) images but \(batch.batchSize) captions")
+    let (rows, ends) = rowsAndEnds(batch)
+    return OpenAICLIPForward(image: imageForward(pixels, keepCaches: true, onBlock: nil),
+                             text: textForward(rows, ends: ends, keepCaches: true, onBlock: nil))
+  }
+
+  public func backward(_ forward: OpenAICLIPForward, loss: ContrastiveLossOutput, grads: inout OpenAICLIP, trainImage: Bool, trainText: Bool) {
+    grads.logitScale.storage[0] += loss.dLogitScale
+    if trainImage { backwardImage(loss.dImage, trace: forward.image, grads: &grads) }
+    if trainText { backwardText(loss.dText, trace: forward.text, grads: &grads) }
+  }
+
+  public func features(pixels: Tensor, batch: TokenBatch) -> ContrastiveFeatures {
+    let (rows, ends) = rowsAndEnds(batch)
+    return ContrastiveFeatures(image: encodeImage(pixels).features, text: textForward(rows, ends: ends, keepCaches: false, onBlock: nil).output.features)
+  }
+
+  public func embedTexts(_ texts: [String], tokenizer: CLIPTokenizer) -> Tensor {
+    inBatches(texts, of: 256, rowShape: [config.embedDim]) { chunk in
+      l2Normalize(encodeText(tokenizer.batch(chunk, contextLength: config.contextLength), endOfText: tokenizer.endId).features).0
+    }
+  }
 }

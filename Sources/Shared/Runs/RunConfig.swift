@@ -34,7 +34,8 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
   public var gradientClip: Float? = nil  // max global L2 norm, or nil for none
   /// The seed accidentally gave the image tower the text tower's learning rate; true reproduces that.
   public var seedFaithfulImageLearningRate = false
-  public var freezeText = false  // LiT: a frozen, pretrained text tower
+  public var freezeText = false  // a frozen, pretrained text tower (chapter 08's --lit)
+  public var freezeImage = false  // LiT, locked-image tuning: the image tower frozen, the text tower trained
 
   public init() {}
 
@@ -52,6 +53,7 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
     gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
     seedFaithfulImageLearningRate = try c.decode(Bool.self, forKey: .seedFaithfulImageLearningRate)
     freezeText = try c.decode(Bool.self, forKey: .freezeText)
+    freezeImage = try c.decodeIfPresent(Bool.self, forKey: .freezeImage) ?? false
   }
 
   public var groups: [OptimizerGroup] {
@@ -66,7 +68,7 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
   /// The group of a CLIP parameter (nil: frozen).
   public func group(of key: String) -> String? {
     if key == "logit_scale" { return "scale" }
-    if key.hasPrefix("image_encoder.") { return "image" }
+    if key.hasPrefix("image_encoder.") { return freezeImage ? nil : "image" }
     if key.hasPrefix("text_encoder.") { return freezeText ? nil : "text" }
     return "heads"  // image_projection.*, text_projection.*
   }

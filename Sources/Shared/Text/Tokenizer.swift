@@ -69,15 +69,6 @@ public struct BertTokenizer: Sendable {
     try self.init(vocabulary: try Vocabulary(path: vocabularyPath), lowercase: lowercase, source: vocabularyPath)
   }
 
-  /// Throws unless every id this tokenizer can produce has a row in an embedding table of
-  /// `vocabSize` (a longer vocab.txt than the model's `vocab_size` would read past the table).
-  public func checkFits(vocabSize: Int, vocabularySource: String, modelSource: String) throws {
-    guard vocabulary.count <= vocabSize else {
-      throw VocabularyError(path: vocabularySource, reason: "has \(vocabulary.count) tokens but the model (\(modelSource)) has "
-                              + "only \(vocabSize) rows in its word embedding table (vocab_size)")
-    }
-  }
-
   /// The bert-base-uncased vocabulary shipped in Assets/ (the same file as all-MiniLM-L6-v2's).
   public static func bundledUncased() throws -> BertTokenizer {
     guard let path = BundledAssets.path(BundledAssets.bertVocabulary) else {

@@ -17,9 +17,22 @@ public struct NonFiniteError: Error, CustomStringConvertible {
   public var description: String { what }
 }
 
-extension AdamW where Model == CLIP {
-  public init(model: CLIP, config: OptimizerConfig) {
-    self.init(model: model, table: CLIP.parameterTable(model.config), groups: config.groups, group: { config.group(of: $0) })
+/// What training adds to a contrastive model: which optimiser group trains each parameter.
+public protocol TrainableModel: ContrastiveModel {
+  /// The optimiser's groups under `config`, each with its learning rate and weight decay.
+  static func optimizerGroups(_ config: OptimizerConfig) -> [OptimizerGroup]
+  /// The group of the parameter at `key` (a key of `parameters`), or nil to freeze it.
+  static func optimizerGroup(of key: String, _ config: OptimizerConfig) -> String?
+}
+
+extension CLIP: TrainableModel {
+  public static func optimizerGroups(_ config: OptimizerConfig) -> [OptimizerGroup] { config.groups }
+  public static func optimizerGroup(of key: String, _ config: OptimizerConfig) -> String? { config.group(of: key) }
+}
+
+extension AdamW where Model: TrainableModel {
+  public init(model: Model, config: OptimizerConfig) {
+    self.init(model: model, table: model.parameters, groups: Model.optimizerGroups(config), group: { Model.optimizerGroup(of: $0, config) })
     beta1 = config.beta1
     beta2 = config.beta2
     eps = config.eps
@@ -55,29 +68,30 @@ public protocol GradientExchange {
 /// scale's, which every rank computes whole, is divided by the number of ranks first). Every rank then
 /// takes the same AdamW step from the same numbers and the ranks stay bit-identical.
 // ANCHOR: train-step
-public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config: OptimizerConfig, pixels: Tensor,
-                      batch: TokenBatch, dropoutMasks: (image: Tensor, text: Tensor)?,
-                      exchange: GradientExchange? = nil) throws -> StepResult {
-  let table = CLIP.parameterTable(model.config)
+public func trainStep<Model: TrainableModel>(_ model: inout Model, optimizer: inout AdamW<Model>, config: OptimizerConfig, pixels: Tensor,
+                                             batch: TokenBatch, dropoutMasks: DropoutMasks?,
+                                             exchange: GradientExchange? = nil) throws -> StepResult {
+  let table = model.parameters
   // forward → loss (once: on this process's rows, or on every rank's gathered rows) → backward
-  let forward = model.forward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks)
+  let forward = model.trainingForward(pixels: pixels, batch: batch, dropoutMasks: dropoutMasks)
+  let features = forward.features  // (N, E) each
   var loss: ContrastiveLossOutput
   if let exchange {
-    let n = forward.imageProjection.shape[0]
-    loss = contrastiveLoss(image: try exchange.allGather(forward.imageProjection), text: try exchange.allGather(forward.textProjection),
-                           logitScale: model.logitScale.storage[0], kind: model.config.loss)
+    let n = features.image.shape[0]
+    loss = contrastiveLoss(image: try exchange.allGather(features.image), text: try exchange.allGather(features.text),
+                           logitScale: model.logitScale.storage[0], kind: model.lossKind)
     precondition(loss.dImage.shape[0] == n * exchange.ranks, "every rank must bring the same \(n) pairs (gathered \(loss.dImage.shape[0]))")
     let mine = (exchange.rank * n)..<((exchange.rank + 1) * n)
     (loss.dImage, loss.dText, loss.dLogitScale) = (loss.dImage.rows(mine), loss.dText.rows(mine), loss.dLogitScale / Float(exchange.ranks))
   } else {
-    loss = contrastiveLoss(forward, model: model)
+    loss = model.contrastiveLoss(features)
   }
   guard loss.loss.isFinite else { throw NonFiniteError(what: "the loss is \(loss.loss)") }
   var grads = model.zeroGradients()
-  model.backward(forward, loss: loss, grads: &grads, trainText: !config.freezeText)
+  model.backward(forward, loss: loss, grads: &grads, trainImage: !config.freezeImage, trainText: !config.freezeText)
   if let exchange {
     var flat: [Float] = []
-    flat.reserveCapacity(model.parameterCount)
+    flat.reserveCapacity(table.reduce(0) { $0 + $1.get(grads).count })
     for p in table { flat += p.get(grads).storage }
     try exchange.allReduceSum(&flat)
     var offset = 0
@@ -92,22 +106,14 @@ public func trainStep(_ model: inout CLIP, optimizer: inout AdamW<CLIP>, config:
   guard finite else { throw NonFiniteError(what: "a gradient is not finite (norm \(norm))") }
   if let maxNorm = config.gradientClip { clipGradientNorm(&grads, table: table, maxNorm: maxNorm) }
   optimizer.update(&model, grads: grads)
-  if model.config.loss == .standard {
+  if model.lossKind == .standard {
     model.logitScale.storage[0] = min(model.logitScale.storage[0], Float(log(100.0)))
   }
   return StepResult(loss: loss.loss, gradientNorm: norm, logits: loss.logits)
 }
 // ANCHOR_END: train-step
 
-/// The contrastive loss of one forward pass, with the model's logit scale read as its config says.
-public func contrastiveLoss(_ forward: CLIPForward, model: CLIP) -> ContrastiveLossOutput {
-  contrastiveLoss(image: forward.imageProjection, text: forward.textProjection, logitScale: model.logitScale.storage[0], kind: model.config.loss)
-}
-
-extension CLIP {
-  /// Backward from a contrastive loss's gradients (its rows for this process's pairs).
-  public func backward(_ forward: CLIPForward, loss: ContrastiveLossOutput, grads: inout CLIP, trainImage: Bool = true, trainText: Bool = true) {
-    backward(forward, dImageProjection: loss.dImage, dTextProjection: loss.dText, dLogitScale: loss.dLogitScale, grads: &grads,
-             trainImage: trainImage, trainText: trainText)
-  }
+/// The contrastive loss of one forward pass, with the model's logit scale read as its kind says.
+public func contrastiveLoss<Model: ContrastiveModel>(_ forward: Model.Forward, model: Model) -> ContrastiveLossOutput {
+  model.contrastiveLoss(forward.features)
 }

@@ -202,11 +202,11 @@ public final class Trainer {
   }
 
   /// Dropout masks for global step `step`: a pure function of (seed, step).
-  func dropoutMasks(step: Int, n: Int) -> (image: Tensor, text: Tensor)? {
+  func dropoutMasks(step: Int, n: Int) -> DropoutMasks? {
     guard config.model.dropout > 0 else { return nil }
     var rng = SeededRNG(seed: config.seed ^ (UInt64(step + 1) &* 0xA24B_AED4_963E_E407))
     let shape = [n, config.model.projectionDim]
-    return (dropoutMask(shape: shape, p: config.model.dropout, rng: &rng), dropoutMask(shape: shape, p: config.model.dropout, rng: &rng))
+    return DropoutMasks(image: dropoutMask(shape: shape, p: config.model.dropout, rng: &rng), text: dropoutMask(shape: shape, p: config.model.dropout, rng: &rng))
   }
 
   /// Appends one JSON line to log.jsonl.
