@@ -8,6 +8,7 @@ public enum ImagePipeline: String, Sendable, Codable {
   case resizeAugment  // resize; in training also a random horizontal flip (the caption's left/right swap with it)
   case timmEval  // Resize(248) + CenterCrop(224), as timm's eval transform
   case timmTrain  // RandomResizedCrop + flip + ColorJitter (train) / timmEval (evaluation)
+  case clip  // OpenAI's CLIP: Resize(S, bicubic) + CenterCrop(S), OpenAI's mean and std; no augmentation (clip train --clip)
 
   /// The model's input for one image, and whether it was mirrored: a mirrored image's caption must say
   /// "right" where it said "left" (`mirroredCaption`), or the augmentation teaches a lie.
@@ -20,6 +21,11 @@ public enum ImagePipeline: String, Sendable, Codable {
       let mirrored = train && rng.uniform(0, 1) < 0.5
       if mirrored { resized = resized.flippedHorizontally() }
       return (resized.normalizedTensor(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]), mirrored)
+    case .clip:
+      var config = EvalTransformConfig.openAICLIP
+      config.resizeShorterSide = side
+      config.cropSize = side
+      return (EvalTransform(config: config)(image), false)
     case .timmEval, .timmTrain:
       if self == .timmTrain && train {
         var config = TrainTransformConfig()

@@ -53,8 +53,18 @@ public struct OpenAICLIPTextTrace: Sendable {
   public var ids: [[Int]]  // (B, ≤ L) the rows as given
 }
 
+/// Where a loaded model came from: its key spelling, and whether it was a Hugging Face folder. A
+/// fine-tuned copy is written back in the same form (`clip train --clip`).
+public struct OpenAICLIPOrigin: Sendable, Equatable {
+  public var format: CLIPCheckpointFormat
+  public var path: String
+  public var isFolder: Bool
+}
+
 public struct OpenAICLIP: Sendable {
   public var config: OpenAICLIPConfig
+  /// Set by `init(checkpoint:)`; nil for a model built in memory.
+  public var origin: OpenAICLIPOrigin? = nil
   // Vision tower
   public var patchEmbed: PatchEmbedding  // (Dv, 3, P, P), its bias zero and not in any checkpoint
   public var classEmbedding: Tensor  // (Dv)
@@ -145,6 +155,7 @@ public struct OpenAICLIP: Sendable {
     } catch {
       throw CheckpointError(path: weights, reason: "\(error)")
     }
+    origin = OpenAICLIPOrigin(format: format, path: path, isFolder: isDirectory.boolValue)
   }
 
   /// The preset whose shapes a config-less file matches (by its patch embedding and token table).

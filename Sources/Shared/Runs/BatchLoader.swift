@@ -25,7 +25,7 @@ public final class BatchLoader: @unchecked Sendable {
   public let dataset: CaptionDataset
   public let order: [String]  // images of this epoch, in order
   public let batchSize: Int
-  let tokenizer: BertTokenizer
+  let tokenizer: any CaptionTokenizer
   let pipeline: ImagePipeline
   let side: Int
   let maxLength: Int
@@ -47,7 +47,7 @@ public final class BatchLoader: @unchecked Sendable {
   /// `captionChoice`: nil = a random caption per image per epoch (training); k = always caption k.
   /// `shard`: only these rows of every batch are made (chapter 10: each rank decodes its own share of
   /// the global batch; the order, captions and augmentation of those rows are the whole batch's).
-  public init(dataset: CaptionDataset, images: [String], batchSize: Int, tokenizer: BertTokenizer, pipeline: ImagePipeline,
+  public init(dataset: CaptionDataset, images: [String], batchSize: Int, tokenizer: any CaptionTokenizer, pipeline: ImagePipeline,
               side: Int, maxLength: Int, train: Bool, seed: UInt64, epoch: Int, startBatch: Int = 0, prefetch: Int = 3,
               shard: Range<Int>? = nil) {
     self.shard = shard
@@ -136,6 +136,6 @@ public final class BatchLoader: @unchecked Sendable {
       kept.append(name)
     }
     return TrainingBatch(pixels: Tensor(shape: [kept.count, 3, side, side], storage: pixels),
-                         tokens: tokenizer.batch(captions, maxLength: maxLength), images: kept, captions: captions, skipped: skipped)
+                         tokens: tokenizer.tokenBatch(captions, maxLength: maxLength), images: kept, captions: captions, skipped: skipped)
   }
 }

@@ -6,7 +6,7 @@ import Layers
 import Models
 import Runs
 
-extension Trainer {
+extension ContrastiveTrainer {
   /// Validation after an epoch: the loss and retrieval over the validation images. Warns about
   /// unreadable images; throws when too few are left to mean anything.
   public func validate() throws -> ValidationResult {
@@ -36,29 +36,28 @@ extension Trainer {
   /// Validation loss (caption 0 of each image, no dropout, batches of the training size) and
   /// retrieval over every caption, grouped by image.
   public func evaluate(images: [String]) -> ValidationResult {
-    let side = config.model.vit.imageSize
     guard images.count >= 2 else {
       let empty = retrievalMetrics(ranks: [])
       return ValidationResult(loss: .nan, imageToText: empty, textToImage: empty)
     }
     let loader = BatchLoader(dataset: dataset, images: images, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
-                             side: side, maxLength: config.model.maxTextLength, train: false, seed: config.seed, epoch: 0)
+                             side: model.imageSide, maxLength: model.maxTextLength, train: false, seed: config.seed, epoch: 0)
     var lossSum: Double = 0, lossCount = 0
     var imageEmbeddings: [Float] = [], kept: [String] = [], skipped: [String] = []
     for b in 0..<loader.batchCount {
       let batch = loader.batch(b)
       skipped += batch.skipped
       guard batch.images.count >= 1 else { continue }
-      let step = model.forward(pixels: batch.pixels, batch: batch.tokens, dropoutMasks: nil, keepCaches: false)
+      let features = model.features(pixels: batch.pixels, batch: batch.tokens)  // (B, E) each
       if batch.images.count >= 2 {
-        lossSum += Double(contrastiveLoss(step, model: model).loss) * Double(batch.images.count)
+        lossSum += Double(model.contrastiveLoss(features).loss) * Double(batch.images.count)
         lossCount += batch.images.count
       }
-      imageEmbeddings += l2Normalize(step.imageProjection).0.storage
+      imageEmbeddings += l2Normalize(features.image).0.storage
       kept += batch.images
     }
     let captions = dataset.captionList(of: kept)
-    let similarity = Tensor(shape: [kept.count, config.model.projectionDim], storage: imageEmbeddings)
+    let similarity = Tensor(shape: [kept.count, model.embedDim], storage: imageEmbeddings)
       .matmul(model.embedTexts(captions.texts, tokenizer: tokenizer), transposeOther: true)
     let ranks = retrievalRanks(similarity: similarity, imageOfText: captions.imageOfText, texts: captions.texts)
     return ValidationResult(loss: lossCount == 0 ? .nan : Float(lossSum / Double(lossCount)), imageToText: retrievalMetrics(ranks: ranks.imageToText),

@@ -23,11 +23,44 @@ public protocol TrainableModel: ContrastiveModel {
   static func optimizerGroups(_ config: OptimizerConfig) -> [OptimizerGroup]
   /// The group of the parameter at `key` (a key of `parameters`), or nil to freeze it.
   static func optimizerGroup(of key: String, _ config: OptimizerConfig) -> String?
+
+  /// A model to train from scratch under `config` (or an error saying where one must come from).
+  static func freshModel(_ config: TrainingConfig) throws -> Self
+  /// Writes the run's checkpoint `name` ("last", "best", "initial") into `directory` in this model's
+  /// own form, atomically; returns its path.
+  func writeCheckpoint(_ name: String, in directory: String, optimizer: AdamW<Self>, config: TrainingConfig, state: TrainingState) throws -> String
+  /// Every name `writeCheckpoint` may use in a run's folder (a fresh run refuses a folder holding one).
+  static var checkpointFiles: [String] { get }
+  /// The checkpoint a run continues from (`--resume`), or nil when this model's runs cannot be resumed.
+  static var resumableCheckpoint: String? { get }
+  /// Everything a resumed run needs, from a checkpoint `writeCheckpoint` wrote.
+  static func loadRun(_ path: String) throws -> LoadedRun<Self>
+}
+
+/// Everything a run needs to continue: the model, the optimiser with its moments, the configuration
+/// and the loop's state.
+public struct LoadedRun<Model> {
+  public var model: Model
+  public var optimizer: AdamW<Model>
+  public var config: TrainingConfig
+  public var state: TrainingState
 }
 
 extension CLIP: TrainableModel {
   public static func optimizerGroups(_ config: OptimizerConfig) -> [OptimizerGroup] { config.groups }
   public static func optimizerGroup(of key: String, _ config: OptimizerConfig) -> String? { config.group(of: key) }
+  public static func freshModel(_ config: TrainingConfig) throws -> CLIP { CLIP(config: config.model, seed: config.seed) }
+
+  /// NAME.safetensors: the weights, AdamW's moments, the configuration and the state (TrainingCheckpoint.swift).
+  public func writeCheckpoint(_ name: String, in directory: String, optimizer: AdamW<CLIP>, config: TrainingConfig,
+                              state: TrainingState) throws -> String {
+    let path = directory + "/" + name + ".safetensors"
+    try TrainingCheckpoint.save(model: self, optimizer: optimizer, config: config, state: state, to: path)
+    return path
+  }
+  public static var checkpointFiles: [String] { ["last.safetensors", "best.safetensors", "initial.safetensors"] }
+  public static var resumableCheckpoint: String? { "last.safetensors" }
+  public static func loadRun(_ path: String) throws -> LoadedRun<CLIP> { try TrainingCheckpoint.load(path) }
 }
 
 extension AdamW where Model: TrainableModel {

@@ -36,15 +36,19 @@ public final class PrintingObserver: TrainingObserver {
   public func progressBar(total: Int, label: String) -> ProgressBar? { ProgressBar(total: total, label: label) }
 }
 
-public final class Trainer {
+/// The seed's CLIP's trainer (chapter 08, `clip train`).
+public typealias Trainer = ContrastiveTrainer<CLIP>
+
+/// A training run of any contrastive model: the seed's CLIP (`Trainer`) or OpenAI's (`clip train --clip`).
+public final class ContrastiveTrainer<Model: TrainableModel> {
   public let config: TrainingConfig
-  public internal(set) var model: CLIP
-  public internal(set) var optimizer: AdamW<CLIP>
+  public internal(set) var model: Model
+  public internal(set) var optimizer: AdamW<Model>
   public internal(set) var state: TrainingState
   public let dataset: CaptionDataset
   public let trainImages: [String]
   public let validationImages: [String]
-  public let tokenizer: BertTokenizer
+  public let tokenizer: Model.Tokenizer
   public let outputDirectory: String
   let observer: TrainingObserver
   /// Total seconds the steps waited for the data thread.
@@ -63,13 +67,15 @@ public final class Trainer {
 
   /// The files a run writes into its output folder; a fresh run refuses a folder that holds any of
   /// them unless told to `overwrite` (a better model in best.safetensors would be lost).
-  public static let runFiles = ["last.safetensors", "best.safetensors", "initial.safetensors", "log.jsonl", "loss-curve.svg", "zero-shot-curve.svg",
-                                    "loss-curve.png", "zero-shot-curve.png"]  // the .png names: runs of earlier versions
+  public static var runFiles: [String] {
+    Model.checkpointFiles + ["log.jsonl", "loss-curve.svg", "zero-shot-curve.svg",
+                             "loss-curve.png", "zero-shot-curve.png"]  // the .png names: runs of earlier versions
+  }
 
   /// A fresh run, or a resumed one when `resume` names a checkpoint. On resume the checkpoint's
   /// configuration is used, except `config.epochs`, which must be more than the epochs already done.
-  public convenience init(config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
-              resume: String? = nil, overwrite: Bool = false, initialModel: CLIP? = nil,
+  public convenience init(config: TrainingConfig, dataset: CaptionDataset, tokenizer: Model.Tokenizer, outputDirectory: String,
+              resume: String? = nil, overwrite: Bool = false, initialModel: Model? = nil,
               observer: TrainingObserver = PrintingObserver(), allowOtherData: Bool = false) throws {
     // Claim the folder first: every check below (and --overwrite's removals) must see no other writer.
     let createdFolder = !FileManager.default.fileExists(atPath: outputDirectory)
@@ -92,8 +98,8 @@ public final class Trainer {
     }
   }
 
-  private init(checkedConfig config: TrainingConfig, dataset: CaptionDataset, tokenizer: BertTokenizer, outputDirectory: String,
-               resume: String?, overwrite: Bool, initialModel: CLIP?, observer: TrainingObserver, allowOtherData: Bool, lock: FileLock) throws {
+  private init(checkedConfig config: TrainingConfig, dataset: CaptionDataset, tokenizer: Model.Tokenizer, outputDirectory: String,
+               resume: String?, overwrite: Bool, initialModel: Model?, observer: TrainingObserver, allowOtherData: Bool, lock: FileLock) throws {
     folderLock = lock
     let existing = Self.runFiles.filter { FileManager.default.fileExists(atPath: outputDirectory + "/" + $0) }
     if let resume, !existing.isEmpty,
@@ -106,12 +112,16 @@ public final class Trainer {
     if resume == nil {
       try config.validate(source: "the training configuration")
       if !existing.isEmpty && !overwrite {
-        guard existing.contains("last.safetensors") else {
+        guard let resumable = Model.resumableCheckpoint else {
+          throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
+            + "choose another --out, or pass --overwrite to replace it")
+        }
+        guard existing.contains(resumable) else {
           throw TrainingError(message: "\(outputDirectory) holds what an earlier run left before its first checkpoint "
             + "(\(existing.joined(separator: ", ")); nothing to resume): pass --overwrite to replace it, or choose another --out")
         }
         throw TrainingError(message: "\(outputDirectory) already holds a training run (\(existing.joined(separator: ", "))): "
-          + "continue it with --resume \(outputDirectory)/last.safetensors, choose another --out, or pass --overwrite to replace it")
+          + "continue it with --resume \(outputDirectory)/\(resumable), choose another --out, or pass --overwrite to replace it")
       }
     }
     // Fail before training if the output folder cannot be written.
@@ -133,7 +143,7 @@ public final class Trainer {
     (trainImages, validationImages) = splitByImage(dataset.images, validationFraction: config.validationFraction, seed: config.seed)
     guard trainImages.count >= 2 else { throw TrainingError(message: "need at least 2 training images, have \(trainImages.count)") }
     if let resume {
-      let loaded = try TrainingCheckpoint.load(resume)
+      let loaded = try Model.loadRun(resume)
       // The checkpoint's configuration, except the number of epochs: resuming may extend a run.
       guard config.epochs > loaded.state.epoch else {
         throw TrainingError(message: "\(resume) has already finished \(loaded.state.epoch) of its \(loaded.config.epochs) epochs: "
@@ -169,14 +179,14 @@ public final class Trainer {
       lastCheckpoint = resume
     } else {
       self.config = config
-      model = initialModel ?? CLIP(config: config.model, seed: config.seed)
+      model = try initialModel ?? Model.freshModel(config)
       optimizer = AdamW(model: model, config: config.optimizer)
       state = TrainingState()
       state.data = DataFingerprint(dataset)
       state.groups = optimizer.groups
       state.scheduler = ReduceLROnPlateau(factor: config.plateauFactor, patience: config.plateauPatience)
     }
-    try tokenizer.checkFits(vocabSize: self.config.model.text.vocabSize, vocabularySource: "the tokenizer's vocabulary",
+    try tokenizer.checkFits(vocabSize: model.vocabularySize, vocabularySource: "the tokenizer's vocabulary",
                             modelSource: resume ?? "the training configuration")
     if let resume, state.batchInEpoch > stepsPerEpoch {
       throw TrainingError(message: "\(resume) stopped at batch \(state.batchInEpoch) of an epoch, but this data makes epochs of "
@@ -203,10 +213,10 @@ public final class Trainer {
 
   /// Dropout masks for global step `step`: a pure function of (seed, step).
   func dropoutMasks(step: Int, n: Int) -> DropoutMasks? {
-    guard config.model.dropout > 0 else { return nil }
+    guard model.headDropout > 0 else { return nil }
     var rng = SeededRNG(seed: config.seed ^ (UInt64(step + 1) &* 0xA24B_AED4_963E_E407))
-    let shape = [n, config.model.projectionDim]
-    return DropoutMasks(image: dropoutMask(shape: shape, p: config.model.dropout, rng: &rng), text: dropoutMask(shape: shape, p: config.model.dropout, rng: &rng))
+    let shape = [n, model.embedDim]
+    return DropoutMasks(image: dropoutMask(shape: shape, p: model.headDropout, rng: &rng), text: dropoutMask(shape: shape, p: model.headDropout, rng: &rng))
   }
 
   /// Appends one JSON line to log.jsonl.
@@ -221,17 +231,16 @@ public final class Trainer {
     }
   }
 
+  /// Writes checkpoint `name` ("last", "best", "initial") in the model's own form; returns its path.
   func saveCheckpoint(_ name: String) throws -> String {
-    let path = outputDirectory + "/" + name
-    try TrainingCheckpoint.save(model: model, optimizer: optimizer, config: config, state: state, to: path)
-    return path
+    try model.writeCheckpoint(name, in: outputDirectory, optimizer: optimizer, config: config, state: state)
   }
 
   /// Adds the seconds a loop's steps waited for its `BatchLoader` (the chapter's loop reports its own).
   public func recordDataWait(_ seconds: Double) { dataWaitSeconds += seconds }
 
   /// Saves the untrained model as initial.safetensors (the PyTorch twin starts from these weights).
-  public func saveInitial() throws -> String { try saveCheckpoint("initial.safetensors") }
+  public func saveInitial() throws -> String { try saveCheckpoint("initial") }
 
   /// Saves last.safetensors now (mid-epoch: a resumed run continues at the next batch). With a
   /// `validation` of the model as it is, best.safetensors too when its loss is the lowest so far (a

@@ -5,7 +5,7 @@ import Image
 import Report
 import Foundation
 
-extension Trainer {
+extension ContrastiveTrainer {
   /// Writes loss-curve.svg (training loss per step, validation loss per epoch).
   public func writeLossCurve() { try? lossCurve().write(to: outputDirectory + "/loss-curve.svg") }
 

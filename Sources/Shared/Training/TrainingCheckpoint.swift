@@ -84,7 +84,7 @@ extension TrainingCheckpoint {
 
   /// Loads a checkpoint written by `save`: the configuration and state are validated, every
   /// tensor is checked for shape and for NaN/Inf.
-  public static func load(_ path: String) throws -> LoadedRun {
+  public static func load(_ path: String) throws -> LoadedRun<CLIP> {
     let file = try SafetensorsFile(path: path)
     guard file.metadata["format_version"] == formatVersion else {
       throw CheckpointError(path: path, reason: "not a training checkpoint of format \(formatVersion) (metadata: \(file.metadata.keys.sorted()))")
@@ -176,13 +176,3 @@ public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: St
   return config
 }
 
-extension TrainingCheckpoint {
-  /// Everything a run needs to continue: the model, the optimiser with its moments, the configuration
-  /// and the loop's state.
-  public struct LoadedRun {
-    public var model: CLIP
-    public var optimizer: AdamW<CLIP>
-    public var config: TrainingConfig
-    public var state: TrainingState
-  }
-}

@@ -12,12 +12,12 @@ import Report
 import IO
 import Foundation
 
-extension Trainer {
+extension ContrastiveTrainer {
   /// This epoch's training batches, shuffled by (seed, epoch) and decoded ahead on a background thread,
   /// starting at the batch a resumed run stopped before.
   public func batches() -> BatchLoader {
     BatchLoader(dataset: dataset, images: trainImages, batchSize: config.batchSize, tokenizer: tokenizer, pipeline: config.imagePipeline,
-                side: config.model.vit.imageSize, maxLength: config.model.maxTextLength, train: true, seed: config.seed,
+                side: model.imageSide, maxLength: model.maxTextLength, train: true, seed: config.seed,
                 epoch: state.epoch, startBatch: state.batchInEpoch)
   }
 
@@ -96,8 +96,8 @@ extension Trainer {
   func saveCheckpoints(validation: ValidationResult?) throws {
     let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
     if isBest, let validation { state.bestValidationLoss = validation.loss }
-    lastCheckpoint = try saveCheckpoint("last.safetensors")
-    if isBest { _ = try saveCheckpoint("best.safetensors") }
+    lastCheckpoint = try saveCheckpoint("last")
+    if isBest { _ = try saveCheckpoint("best") }
   }
 
   /// Total optimiser steps of the whole run (what the cosine schedule spans without a time budget).
