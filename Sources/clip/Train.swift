@@ -18,6 +18,14 @@ struct Train: ParsableCommand {
         clip train --seconds 60 --shapes 'radius=[0.12,0.3]' --set model.dropout=0
         clip train --data ~/flickr8k --config seed --epochs 1
         clip train --resume output/train/last.safetensors
+        clip train --clip ~/clip-vit-base-patch32 --data ~/flickr8k --seconds 3600 --out tuned
+        clip train --clip ViT-B-32.safetensors --locked-image --epochs 2      # LiT: only the text tower learns
+
+      With --clip, OpenAI's CLIP (a Hugging Face folder, or one safetensors file with open_clip's or \
+      Hugging Face's keys) is fine-tuned instead: every parameter, or with --locked-image the text tower \
+      and logit_scale only. OUT/best and OUT/last are written in the form it was read in — a Hugging Face \
+      folder that CLIPModel.from_pretrained loads, or OUT/best.safetensors with the file's keys — and \
+      work with every other clip command's --clip.
       """
   )
 
@@ -54,6 +62,12 @@ struct Train: ParsableCommand {
   @Option(name: .long, help: "Generated data only: change one field of the shapes dataset: --shapes 'radius=[0.12,0.3]' (repeatable).")
   var shapes: [String] = []
 
+  @Option(name: .long, help: "Fine-tune OpenAI's CLIP from this Hugging Face folder or safetensors file (instead of training the tiny model).")
+  var clip: String?
+
+  @Flag(name: .long, help: "With --clip: LiT, locked-image tuning: the image tower stays as it is, the text tower and logit_scale learn.")
+  var lockedImage = false
+
   @Flag(name: .long, help: "On --resume: continue although the data differs from the data the checkpoint was trained on.")
   var allowOtherData = false
 
@@ -77,9 +91,18 @@ struct Train: ParsableCommand {
     if let lr, !(lr > 0 && lr <= 10) {
       throw ValidationError("--lr must be a learning rate in (0, 10] (1e-3 is typical), got \(lr.isNaN ? "nan" : lr.isFinite ? "\(lr)" : "a number too large for a Float")")
     }
+    if clip != nil {
+      if resume != nil { throw ValidationError("--resume is for runs of this command's own model; a --clip fine-tune starts from its checkpoint (pass the last one as --clip)") }
+      if config != nil { throw ValidationError("--config picks the tiny or seed model; --clip fine-tunes the checkpoint it names: pick one") }
+      if let key = set.first(where: { $0.hasPrefix("model.") }) {
+        throw ValidationError("--set \(key): the model's shapes come from the --clip checkpoint")
+      }
+    } else if lockedImage {
+      throw ValidationError("--locked-image is for --clip (LiT: OpenAI's image tower frozen while its text tower learns)")
+    }
     if resume != nil && (!set.isEmpty || lr != nil) { throw ValidationError("--resume continues a run with its own configuration: --set and --lr cannot change it") }
     if (data != nil || csv != nil) && !shapes.isEmpty { throw ValidationError("--shapes shape generated data, not --data or --csv") }
-    if !set.isEmpty, let base = TrainingConfig.named(config ?? "tiny") {
+    if !set.isEmpty, let base = clip != nil ? TrainingConfig.openAICLIPFineTune : TrainingConfig.named(config ?? "tiny") {
       do { _ = try base.setting(set) } catch { throw ValidationError("\(error)") }
     }
     if !shapes.isEmpty {
@@ -92,7 +115,7 @@ struct Train: ParsableCommand {
   var out: String { outOption ?? resume.map { parentPath($0).isEmpty ? "." : parentPath($0) } ?? "output/train" }
 
   func run() throws {
-    var trainingConfig = TrainingConfig.named(config ?? "tiny")!
+    var trainingConfig = clip != nil ? TrainingConfig.openAICLIPFineTune : TrainingConfig.named(config ?? "tiny")!
     // --epochs alone: exactly that many epochs, no time budget; with --seconds, whichever ends first.
     if let epochs { trainingConfig.epochs = epochs; if seconds == nil { trainingConfig.seconds = nil } }
     if let seconds { trainingConfig.seconds = seconds }
@@ -121,15 +144,30 @@ struct Train: ParsableCommand {
     for problem in dataset.problems { FileHandle.standardError.write(Data("warning: skipped \(problem)\n".utf8)) }
     print("\(dataset.images.count) images, \(dataset.captionCount) captions (\(dataset.problems.count) rows skipped)")
     do {
-      let trainer = try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out,
-                                resume: resume, overwrite: overwrite, allowOtherData: allowOtherData)
-      try trainer.run()
-      print("checkpoints: \(out)/last.safetensors, \(out)/best.safetensors · log \(out)/log.jsonl · curve \(out)/loss-curve.svg")
-      if !dataset.problems.isEmpty || !trainer.skippedImages.isEmpty {
-        FileHandle.standardError.write(Data(("trained, but \(dataset.problems.count) caption rows and \(trainer.skippedImages.count) images "
-          + "were skipped (see the warnings)\n").utf8))
-        Foundation.exit(exitPartial)
+      if let clip {
+        trainingConfig.optimizer.freezeImage = lockedImage
+        let embedder = try OpenAICLIPEmbedder(checkpoint: clip)  // the weights, their tokenizer, the checks
+        print("fine-tuning OpenAI's CLIP from \(clip) (\(embedder.model.parameterCount) parameters"
+          + (lockedImage ? ", the image tower locked: LiT)" : ")"))
+        let trainer = try ContrastiveTrainer<OpenAICLIP>(config: trainingConfig, dataset: dataset, tokenizer: embedder.tokenizer,
+                                                         outputDirectory: out, overwrite: overwrite, initialModel: embedder.model)
+        try train(trainer, dataset: dataset)
+      } else {
+        try train(try Trainer(config: trainingConfig, dataset: dataset, tokenizer: .bundledUncased(), outputDirectory: out,
+                              resume: resume, overwrite: overwrite, allowOtherData: allowOtherData), dataset: dataset)
       }
     } catch { fail("\(error)") }
+  }
+
+  /// The loop (`ContrastiveTrainer.run`, written out in chapter 08), then where everything went.
+  func train<Model>(_ trainer: ContrastiveTrainer<Model>, dataset: CaptionDataset) throws {
+    try trainer.run()
+    print("checkpoints: \(trainer.lastCheckpoint ?? "none")" + (trainer.bestCheckpoint.map { ", \($0)" } ?? "")
+      + " · log \(out)/log.jsonl · curve \(out)/loss-curve.svg")
+    if !dataset.problems.isEmpty || !trainer.skippedImages.isEmpty {
+      FileHandle.standardError.write(Data(("trained, but \(dataset.problems.count) caption rows and \(trainer.skippedImages.count) images "
+        + "were skipped (see the warnings)\n").utf8))
+      Foundation.exit(exitPartial)
+    }
   }
 }

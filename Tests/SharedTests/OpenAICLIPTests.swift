@@ -229,4 +229,58 @@ struct OpenAICLIPToolTests {
     let both = try runProduct("clip", ["index", photos, "--clip", folder, "--model", "x"])
     #expect(both.status == 64)
   }
+
+  @Test("clip train --clip fine-tunes OpenAI's CLIP and writes OUT/best and OUT/last in the form it read; --locked-image (LiT) leaves the image tower bit-identical")
+  func fineTune() throws {
+    let (folder, start) = try Self.fullVocabularyFolder()
+    let out = temporaryDirectory("clip-finetune")
+    let run = try runProduct("clip", ["train", "--clip", folder, "--data", microDataset.directory, "--epochs", "2", "--batch-size", "8",
+                                      "--lr", "1e-3", "--out", out])
+    #expect(run.status == 0 && run.stdout.contains("checkpoints: \(out)/last, \(out)/best"), "\(run.stdout)\(run.stderr)")
+    // A Hugging Face folder, as read: config.json, model.safetensors with Hugging Face's keys and transformers' metadata.
+    for name in ["last", "best"] {
+      let file = try SafetensorsFile(path: out + "/\(name)/model.safetensors")
+      #expect(Set(file.names) == Set(try SafetensorsFile(path: folder + "/model.safetensors").names) && file.metadata["format"] == "pt")
+      #expect(try OpenAICLIPConfig(huggingFaceConfig: out + "/\(name)/config.json") == start.config)
+    }
+    let tuned = try OpenAICLIP(checkpoint: out + "/last")
+    let hf = OpenAICLIP.parameterTable(start.config, format: .huggingFace)
+    let moved = hf.filter { $0.get(tuned).storage != $0.get(start).storage }.map(\.key)
+    #expect(moved.count == hf.count, "every parameter trains; unchanged: \(Set(hf.map(\.key)).subtracting(moved).sorted().prefix(5))")
+    // Every other command takes the result.
+    let texts = try runProduct("clip", ["embed-text", "--clip", out + "/best", "--json", "a red circle"])
+    #expect(texts.status == 0 && texts.stdout.contains("embedding"), "\(texts.stderr)")
+    // A second run into the same folder is refused (nothing overwritten), pointing at --overwrite, not --resume.
+    let again = try runProduct("clip", ["train", "--clip", folder, "--data", microDataset.directory, "--epochs", "1", "--out", out])
+    #expect(again.status != 0 && again.stderr.contains("--overwrite") && !again.stderr.contains("--resume"), "\(again.stderr)")
+
+    // LiT from an open_clip file (in process: a file this small has no preset for the tool to infer its
+    // heads from): OUT/last.safetensors in open_clip's keys, the vision tower bit-identical.
+    let file = temporaryDirectory("clip-openclip") + "/ViT-small.safetensors"
+    var writer = SafetensorsWriter()
+    writer.add(start, table: OpenAICLIP.parameterTable(start.config, format: .openCLIP))
+    try writer.write(to: file)
+    let fromFile = try OpenAICLIP(checkpoint: file, config: start.config)
+    #expect(fromFile.origin?.format == .openCLIP && fromFile.origin?.isFolder == false && fromFile.origin?.path == file)
+    var config = TrainingConfig.openAICLIPFineTune
+    (config.epochs, config.seconds, config.batchSize, config.optimizer.freezeImage) = (1, nil, 8, true)
+    (config.optimizer.imageLearningRate, config.optimizer.textLearningRate, config.optimizer.headLearningRate) = (1e-3, 1e-3, 1e-3)
+    let litOut = temporaryDirectory("clip-lit")
+    let trainer = try ContrastiveTrainer<OpenAICLIP>(config: config, dataset: microDataset.dataset, tokenizer: try CLIPTokenizer.bundled(),
+                                                     outputDirectory: litOut, initialModel: fromFile, observer: CollectingObserver())
+    try trainer.run()
+    #expect(trainer.lastCheckpoint == litOut + "/last.safetensors")
+    #expect(try SafetensorsFile(path: litOut + "/last.safetensors").entries["visual.conv1.weight"] != nil)
+    let locked = try OpenAICLIP(checkpoint: litOut + "/last.safetensors", config: start.config)
+    for p in OpenAICLIP.parameterTable(start.config, format: .openCLIP) {
+      let same = p.get(locked).storage == p.get(start).storage
+      #expect(same == p.key.hasPrefix("visual."), "\(p.key): \(same ? "unchanged" : "changed")")
+    }
+    for (flags, message) in [(["--locked-image"], "--locked-image is for --clip"), (["--clip", file, "--resume", "x"], "--resume is for"),
+                             (["--clip", file, "--set", "model.dropout=0"], "come from the --clip checkpoint"),
+                             (["--clip", file, "--config", "seed"], "pick one")] {
+      let refused = try runProduct("clip", ["train"] + flags)
+      #expect(refused.status == 64 && refused.stderr.contains(message), "\(flags): \(refused.stderr)")
+    }
+  }
 }

@@ -196,6 +196,26 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     return c
   }()
 
+  /// Fine-tuning OpenAI's CLIP (`clip train --clip`): open_clip's fine-tuning defaults — one small
+  /// learning rate (1e-5) for both towers and logit_scale, weight decay 0.1 on the matrices, a short
+  /// warm-up and a cosine over the time budget — CLIP's own preprocessing, batches of 32. `model` is
+  /// not used: the shapes come from the checkpoint.
+  public static let openAICLIPFineTune: TrainingConfig = {
+    var c = TrainingConfig(name: "openai-clip", model: TrainingConfig.tiny.model)
+    c.optimizer.imageLearningRate = 1e-5
+    c.optimizer.textLearningRate = 1e-5
+    c.optimizer.headLearningRate = 1e-5
+    c.optimizer.towerWeightDecay = 0.1
+    c.optimizer.headWeightDecay = 0
+    c.schedule = .cosine
+    c.warmupSteps = 10
+    c.seconds = 300
+    c.epochs = 1000  // only a cap: the budget ends the run
+    c.batchSize = 32
+    c.imagePipeline = .clip
+    return c
+  }()
+
   public static func named(_ name: String) -> TrainingConfig? {
     switch name {
     case "tiny": return .tiny

@@ -57,6 +57,8 @@ public final class ContrastiveTrainer<Model: TrainableModel> {
   public internal(set) var stepSeconds = 0.0
   public internal(set) var stepsTimed = 0
   public internal(set) var lastCheckpoint: String?
+  /// The best model's checkpoint, once this process has written one.
+  public internal(set) var bestCheckpoint: String?
   /// Training images that could not be read (each logged once with the reason), this run.
   public internal(set) var skippedImages: Set<String> = []
   /// This process's claim on the output folder (OUT/.lock), from the first check to the end of `run`:

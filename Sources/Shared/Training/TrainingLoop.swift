@@ -97,7 +97,7 @@ extension ContrastiveTrainer {
     let isBest = validation.map { $0.loss < state.bestValidationLoss } ?? false
     if isBest, let validation { state.bestValidationLoss = validation.loss }
     lastCheckpoint = try saveCheckpoint("last")
-    if isBest { _ = try saveCheckpoint("best") }
+    if isBest { bestCheckpoint = try saveCheckpoint("best") }
   }
 
   /// Total optimiser steps of the whole run (what the cosine schedule spans without a time budget).
