@@ -177,55 +177,28 @@ if let probe { notebook.note("zero-shot after each epoch: " + probe.sets.map { "
 // MARK: 4. the training loop
 notebook.step("train", run.seconds.map { String(format: "%.0f s of training (the cosine spans them), epochs of %d steps of %d", $0, trainer.stepsPerEpoch, run.batchSize) }
   ?? "\(run.epochs) epochs × \(trainer.stepsPerEpoch) steps of \(run.batchSize)")
-// The training clock (trainer.state.trainingSeconds) runs only in trainer.step: validation and zero-shot stop it.
+// The loop is `trainer.run` (Sources/Shared/Training/TrainingLoop.swift, on the walkthrough's page):
+// epoch → batch → trainStep → log → validate → [zero-shot, below] → schedule → checkpoint. The same loop
+// trains OpenAI's CLIP in `clip train --clip`. The training clock runs only in its steps: validation
+// and zero-shot stop it.
 var curve: [(seconds: Double, test: Double, unseen: Double)] = []
 var lastScores: [String: ZeroShotEvaluation]? = nil
-training: while trainer.state.epoch < run.epochs && !trainer.outOfTime {
-  let epochStart = now()
-  let batches = trainer.batches()  // shuffled by (seed, epoch), decoded ahead on a background thread
-  defer { batches.cancel() }
-  let bar = ProgressBar(total: trainer.stepsPerEpoch, label: "epoch \(trainer.state.epoch + 1)" + (run.seconds == nil ? "/\(run.epochs)" : ""))
-  while trainer.state.batchInEpoch < trainer.stepsPerEpoch && !trainer.outOfTime {
-    let batch = batches.batch(trainer.state.batchInEpoch)  // (B, 3, S, S) pixels, (B, L) token ids
-    // forward → loss → backward → clip → AdamW (Sources/Shared/Training/TrainStep.swift), then the log
-    do {
-      if let result = try trainer.step(batch) {
-        bar.update(trainer.state.batchInEpoch, info: String(format: "loss %.4f  lr %.1e  |g| %.2f", result.loss,
-                                                            trainer.optimizer.groups[0].learningRate, result.gradientNorm))
-      }
-    } catch { fail("\(error)") }
+do {
+  try trainer.run { trainer in
+    guard let probe else { return .init() }
+    let scores = probe.evaluate(trainer.model, config: run, tokenizer: tokenizer)
+    lastScores = scores
+    let (seconds, test, unseen) = (trainer.state.trainingSeconds, scores["test"]?.accuracy ?? 0, scores["unseen"]?.accuracy ?? 0)
+    curve.append((seconds, test, unseen))
+    var lines = [String(format: "  zero-shot at %.0f s of training: test %.1f%%  unseen pairs %.1f%%", seconds, 100 * test, 100 * unseen)]
+    if let unseen = scores["unseen"], !unseen.truth.isEmpty {
+      lines.append(String(format: "  (unseen pairs: %d images, 95%% interval %.1f–%.1f%%)", unseen.truth.count, 100 * unseen.interval.lowerBound,
+                          100 * unseen.interval.upperBound))
+    }
+    return .init(log: ["zero_shot_test": test, "zero_shot_unseen": unseen], lines: lines)
   }
-  trainer.recordDataWait(batches.waitSeconds)
-  // validate → ReduceLROnPlateau (plateau schedule) → zero-shot → checkpoint
-  let trainingSeconds = trainer.state.trainingSeconds
-  if trainer.outOfTime && trainer.state.batchInEpoch < trainer.stepsPerEpoch {
-    // Before the first epoch ends there is no best model yet: validate this one, so best.safetensors exists.
-    do {
-      let validation = trainer.state.history.isEmpty ? try trainer.validate() : nil
-      notebook.note("time budget reached mid-epoch: checkpoint \(try trainer.checkpointNow(validation: validation))"
-        + (validation.map { String(format: " (validation loss %.4f: best.safetensors)", $0.loss) } ?? ""))
-    } catch { fail("\(error)") }
-  } else {
-    do {
-      let validation = try trainer.validate()
-      var extra = ["train_seconds": trainingSeconds]
-      if let probe {
-        let scores = probe.evaluate(trainer.model, config: run, tokenizer: tokenizer)
-        lastScores = scores
-        curve.append((trainingSeconds, scores["test"]?.accuracy ?? 0, scores["unseen"]?.accuracy ?? 0))
-        extra["zero_shot_test"] = scores["test"]?.accuracy ?? 0
-        extra["zero_shot_unseen"] = scores["unseen"]?.accuracy ?? 0
-      }
-      let record = try trainer.finishEpoch(validation, seconds: now() - epochStart, extra: extra)
-      print(trainer.describe(record) + (curve.last.map { String(format: "\n  zero-shot at %.0f s of training: test %.1f%%  unseen pairs %.1f%%", $0.seconds, 100 * $0.test, 100 * $0.unseen) } ?? ""))
-      if let unseen = lastScores?["unseen"], !unseen.truth.isEmpty {
-        print(String(format: "  (unseen pairs: %d images, 95%% interval %.1f–%.1f%%)", unseen.truth.count, 100 * unseen.interval.lowerBound, 100 * unseen.interval.upperBound))
-      }
-    } catch { fail("\(error)") }
-  }
-}
+} catch { fail("\(error)") }
 let trainingSeconds = trainer.state.trainingSeconds
-trainer.writeLossCurve()
 notebook.note(String(format: "%@ of training for %d steps (%.0f ms per step, %.0f images/s); the steps waited %@ for the data thread",
                      formatDuration(trainingSeconds) as NSString, trainer.stepsTimed, trainer.stepSeconds / Double(max(trainer.stepsTimed, 1)) * 1000,
                      Double(trainer.stepsTimed * run.batchSize) / max(trainer.stepSeconds, 1e-9), formatDuration(trainer.dataWaitSeconds) as NSString))

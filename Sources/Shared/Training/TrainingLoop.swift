@@ -137,10 +137,24 @@ extension ContrastiveTrainer {
     }
   }
 
-  /// The loop, quietly: until `config.epochs` epochs are done, or `stopAfterSteps` more batches (then
-  /// last.safetensors is written mid-epoch). Chapter 08 writes this same loop out with the same pieces.
+  /// What a caller adds at the end of an epoch, after validation and before the checkpoints: numbers
+  /// for the epoch's line in log.jsonl, and lines to print under it (chapter 08's zero-shot accuracy).
+  public struct EpochExtras {
+    public var log: [String: Double]
+    public var lines: [String]
+    public init(log: [String: Double] = [:], lines: [String] = []) {
+      self.log = log
+      self.lines = lines
+    }
+  }
+
+  /// The training loop — the only one: chapter 08, `clip train` (either model), chapter 09's `--train`
+  /// and the tests run it. Until `config.epochs` epochs are done or the time budget is spent, or after
+  /// `stopAfterSteps` more batches (then the last checkpoint is written mid-epoch). `afterEpoch` runs
+  /// after each epoch's validation, off the training clock.
+  // ANCHOR: loop
   @discardableResult
-  public func run(stopAfterSteps: Int? = nil) throws -> [EpochRecord] {
+  public func run(stopAfterSteps: Int? = nil, afterEpoch: ((ContrastiveTrainer) throws -> EpochExtras)? = nil) throws -> [EpochRecord] {
     // The folder is this run's until it returns (claimed again when a finished trainer runs once more).
     if folderLock == nil {
       do { folderLock = try FileLock(path: outputDirectory + "/.lock", what: outputDirectory) } catch {
@@ -155,7 +169,7 @@ extension ContrastiveTrainer {
     pauseTrainingClock()
     while state.epoch < config.epochs && !outOfTime {
       let epochStart = now()
-      let loader = batches()
+      let loader = batches()  // shuffled by (seed, epoch), decoded ahead on a background thread
       defer { loader.cancel() }  // the producer may be ahead of an epoch cut short
       let bar = observer.progressBar(total: stepsPerEpoch, label: "epoch \(state.epoch + 1)" + (config.seconds == nil ? "/\(config.epochs)" : ""))
       while state.batchInEpoch < stepsPerEpoch && !outOfTime {
@@ -163,8 +177,10 @@ extension ContrastiveTrainer {
           observer.log("stopped after \(stepsThisCall) steps; checkpoint \(try checkpointNow())")
           return state.history
         }
+        // (B, 3, S, S) pixels and (B, L) ids → forward → loss → backward → clip → AdamW (trainStep) → log.jsonl
         if let result = try step(loader.batch(state.batchInEpoch)) {
-          bar?.update(state.batchInEpoch, info: String(format: "loss %.4f  lr %.0e", result.loss, optimizer.groups[0].learningRate)
+          bar?.update(state.batchInEpoch, info: String(format: "loss %.4f  lr %.1e  |g| %.2f", result.loss, optimizer.groups[0].learningRate,
+                                                       result.gradientNorm)
             + (config.seconds.map { String(format: "  %.0f/%.0f s", state.trainingSeconds, $0) } ?? ""))
         }
         stepsThisCall += 1
@@ -172,16 +188,24 @@ extension ContrastiveTrainer {
       dataWaitSeconds += loader.waitSeconds
       if state.batchInEpoch < stepsPerEpoch {
         // The budget ran out mid-epoch: checkpoint here (a first epoch validates now, so a best model exists).
-        observer.log(String(format: "time budget of %.0f s reached at step %d, mid-epoch: checkpoint ", config.seconds ?? 0, state.step)
-          + (try checkpointNow(validation: state.history.isEmpty ? try validate() : nil)))
+        let validation = state.history.isEmpty ? try validate() : nil
+        let last = try checkpointNow(validation: validation)
+        observer.log(String(format: "time budget reached mid-epoch (%.0f s, step %d): checkpoint ", config.seconds ?? 0, state.step) + last
+          + (validation.map { String(format: " (validation loss %.4f: ", $0.loss) + (bestCheckpoint ?? "no best yet") + ")" } ?? ""))
         break
       }
-      let record = try finishEpoch(try validate(), seconds: now() - epochStart)
+      // validate → the caller's extras (zero-shot) → ReduceLROnPlateau (plateau schedule) → last and best checkpoints
+      let trainingSeconds = state.trainingSeconds
+      let validation = try validate()
+      let extras = try afterEpoch?(self) ?? EpochExtras()
+      let record = try finishEpoch(validation, seconds: now() - epochStart, extra: extras.log.merging(["train_seconds": trainingSeconds]) { a, _ in a })
       observer.log(describe(record))
+      for line in extras.lines { observer.log(line) }
     }
     writeLossCurve()
     return state.history
   }
+  // ANCHOR_END: loop
 
   /// An epoch that took no step (no batch had 2 readable images) has nothing to validate or save.
   func requireStepsThisEpoch() throws {
