@@ -50,7 +50,8 @@ struct ZeroShot: ParsableCommand {
   var labelList: [String] { labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
   func run() throws {
-    var templateList = clip == nil ? ZeroShotClassifier.defaultTemplates : ZeroShotClassifier.openAITemplates
+    let embedder = loadJointEmbedder(model: model, clip: clip)
+    var templateList = embedder.defaultTemplates
     if let templates {
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: templates, isDirectory: &isDirectory), !isDirectory.boolValue else {
@@ -70,18 +71,9 @@ struct ZeroShot: ParsableCommand {
     for label in labelList where !seen.insert(label).inserted {
       warn("the label '\(label)' is given more than once: its probability is split between the copies")
     }
-    let logitScale: Float, imageSide: Int
-    let embedTexts: ([String]) -> Tensor, embedImages: ([RGBImage]) -> Tensor
-    if let clip {
-      let embedder = loadOpenAICLIP(clip)
-      (logitScale, embedTexts, embedImages) = (embedder.logitScale, embedder.embedTexts, embedder.embedImages)
-      imageSide = embedder.model.config.imageSize
-    } else {
-      let embedder = loadEmbedder(model!)
-      (logitScale, embedTexts, embedImages) = (embedder.logitScale, { embedder.embedTexts($0) }, embedder.embedImages)
-      imageSide = embedder.config.model.vit.imageSize
-    }
-    let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: logitScale, embedTexts: embedTexts)
+    let classifier = ZeroShotClassifier(classes: labelList, templates: templateList, logitScale: embedder.logitScale,
+                                        embedTexts: embedder.embedTexts)
+    let imageSide = embedder.imageSide
     var failed = 0
     for path in images {
       let image: RGBImage
@@ -94,7 +86,7 @@ struct ZeroShot: ParsableCommand {
         failed += 1
         continue
       }
-      let probabilities = classifier.classify(embedImages([image])).probabilities.storage
+      let probabilities = classifier.classify(embedder.embedImages([image])).probabilities.storage
       let top = topK(probabilities, k: min(k, labelList.count))
       if json {
         let items = top.map { "{\"label\":\(jsonString(labelList[$0.index])),\"probability\":\(jsonNumber($0.score))}" }.joined(separator: ",")
@@ -147,13 +139,7 @@ struct RetrieveEval: ParsableCommand {
 
   func run() throws {
     // Either model; the trained one knows the split it was validated on, OpenAI's sees every image.
-    let embedder: any JointEmbedder, split: (validationFraction: Double, seed: UInt64)?
-    if let clip {
-      (embedder, split) = (loadOpenAICLIP(clip), nil)
-    } else {
-      let trained = loadEmbedder(model!)
-      (embedder, split) = (trained, (trained.config.validationFraction, trained.config.seed))
-    }
+    let embedder = loadJointEmbedder(model: model, clip: clip), split = embedder.validationSplit
     let dataset: CaptionDataset
     do { dataset = try CaptionDataset(csvPath: csv ?? data + "/captions.csv") } catch { fail("\(error)") }
     for p in dataset.problems { warn("skipped \(p)") }

@@ -14,6 +14,12 @@ func loadOpenAICLIP(_ checkpoint: String) -> OpenAICLIPEmbedder {
   }
 }
 
+/// The model a command was given, whichever family (`--model` a trained checkpoint, `--clip` OpenAI's CLIP).
+func loadJointEmbedder(model: String?, clip: String?) -> any JointEmbedder {
+  if let clip { return loadOpenAICLIP(clip) }
+  return loadEmbedder(model!)
+}
+
 /// Stops with `error`, and says what `path` is when it is not one of the `expected` kinds (a CLIP folder
 /// given to --model is pointed at --clip).
 func failExplaining(_ error: Error, _ path: String, _ expected: ModelFileKind...) -> Never {
@@ -81,22 +87,17 @@ struct Index: ParsableCommand {
     if (model ?? clip ?? "x").isEmpty { throw ValidationError("--model/--clip is an empty string") }
   }
 
-  /// The embedder, loaded before the folder is walked (a wrong model is found in a second, not after
-  /// a walk over a photo library).
-  enum Model {
-    case trained(Embedder)
-    case openAI(OpenAICLIPEmbedder)
-  }
-
   func run() throws {
     let model = self.model ?? clip!
-    let kind = clip == nil ? "" : ImageIndex.openAICLIPKind
     // The output first: a folder that is not there, or a file we may not replace, is found before an
     // hour of embedding, not after it. Then the index is this process's until it is written. A link is
     // followed: the file it names is the index (and is what is locked).
     let (indexPath, lock) = claimIndexFile(out ?? (directory as NSString).appendingPathComponent(".clip-index.safetensors"))
     let folder = resolvedPath(directory)
-    let embedder: Model = clip.map { .openAI(loadOpenAICLIP($0)) } ?? .trained(loadEmbedder(model))
+    // The embedder, loaded before the folder is walked (a wrong model is found in a second, not after
+    // a walk over a photo library).
+    let embedder = loadJointEmbedder(model: self.model, clip: clip)
+    let kind = embedder.indexKind
     var previous: ImageIndex? = nil
     if FileManager.default.fileExists(atPath: indexPath) {
       // Only an index is ever replaced: anything else at --out is the user's and stays.
@@ -148,10 +149,7 @@ struct Index: ParsableCommand {
     options.save = { index in try index.write(to: indexPath) }
     let update: ImageIndex.Update
     do {
-      switch embedder {
-      case .openAI(let e): update = try ImageIndex.build(paths: paths, embedder: e, previous: previous, options: options)
-      case .trained(let e): update = try ImageIndex.build(paths: paths, embedder: e, previous: previous, options: options)
-      }
+      update = try ImageIndex.build(paths: paths, embedder: embedder, previous: previous, options: options)
     } catch { fail("cannot save the index so far: \(error)") }
     let (index, report) = (update.index, update.report)
     for s in report.skipped { warnSkipped(s.path, s.reason) }
@@ -255,18 +253,12 @@ struct Search: ParsableCommand {
     // The same kind of model as made the index, unless told otherwise (then say so: the widths may agree
     // while the spaces do not).
     let useCLIP = clip != nil || (model == nil && loaded.modelKind == ImageIndex.openAICLIPKind)
-    let dimension: Int, queryEmbedding: Tensor
-    if useCLIP {
-      let embedder = loadOpenAICLIP(clip ?? loaded.model)
-      (dimension, queryEmbedding) = (embedder.dimension, embedder.embedTexts([query]))
-    } else {
-      let embedder = loadEmbedder(model ?? loaded.model)
-      (dimension, queryEmbedding) = (embedder.dimension, embedder.embedTexts([query]))
+    let embedder = useCLIP ? loadJointEmbedder(model: nil, clip: clip ?? loaded.model) : loadJointEmbedder(model: model ?? loaded.model, clip: nil)
+    let queryEmbedding = embedder.embedTexts([query])
+    guard embedder.dimension == loaded.embeddings.shape[1] else {
+      fail("the model embeds into \(embedder.dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
     }
-    guard dimension == loaded.embeddings.shape[1] else {
-      fail("the model embeds into \(dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
-    }
-    if let override, (useCLIP ? ImageIndex.openAICLIPKind : "") != loaded.modelKind || resolvedPath(override) != loaded.model {
+    if let override, embedder.indexKind != loaded.modelKind || resolvedPath(override) != loaded.model {
       warn("searching \(index) (made by \(loaded.model)) with \(override): the scores mean something only if both embed into the same space")
     }
     // Photos deleted since they were indexed are passed over (and counted), not shown.

@@ -221,20 +221,11 @@ extension ImageIndex {
     public init() {}
   }
 
-  /// Indexes `paths` with a trained checkpoint's image tower (chapter 08 / clip train).
-  public static func build(paths: [String], embedder: Embedder, previous: ImageIndex?, options: BuildOptions = BuildOptions()) throws
+  /// Indexes `paths` with any model the tools take (a trained checkpoint, or OpenAI's CLIP).
+  public static func build(paths: [String], embedder: any JointEmbedder, previous: ImageIndex?, options: BuildOptions = BuildOptions()) throws
     -> Update
   {
-    try build(paths: paths, model: embedder.checkpoint, kind: "", dimension: embedder.dimension, previous: previous, options: options) {
-      embedder.embedImageFiles($0, progress: $1)
-    }
-  }
-
-  /// Indexes `paths` with OpenAI's CLIP (chapter 11).
-  public static func build(paths: [String], embedder: OpenAICLIPEmbedder, previous: ImageIndex?, options: BuildOptions = BuildOptions()) throws
-    -> Update
-  {
-    try build(paths: paths, model: embedder.checkpoint, kind: openAICLIPKind, dimension: embedder.dimension, previous: previous,
+    try build(paths: paths, model: embedder.checkpoint, kind: embedder.indexKind, dimension: embedder.dimension, previous: previous,
               options: options) { embedder.embedImageFiles($0, progress: $1) }
   }
 

@@ -38,24 +38,55 @@ public func evaluateRetrieval(embedder: some JointEmbedder, dataset: CaptionData
 
 /// A model that puts photos and captions in one space as unit vectors: the seed's CLIP trained here
 /// (`Embedder`) and OpenAI's CLIP (`OpenAICLIPEmbedder`). Retrieval takes either.
+/// A model the tools can use, whichever family: the seed's CLIP from a chapter 08 / `clip train`
+/// checkpoint (`Embedder`) or OpenAI's CLIP (`OpenAICLIPEmbedder`). Photos and sentences in, unit
+/// vectors of one joint space out; zero-shot, retrieval, index and search take any of them.
 public protocol JointEmbedder {
   /// Width of the joint space.
   var dimension: Int { get }
+  /// The checkpoint it was loaded from (absolute, links resolved: an index records it).
+  var checkpoint: String { get }
+  /// What an index records as the model's kind ("" for a trained checkpoint, `ImageIndex.openAICLIPKind`).
+  var indexKind: String { get }
+  /// ln of the inverse temperature the model was trained with.
+  var logitScale: Float { get }
+  /// The side of the square image the model reads (a decoder may shrink larger JPEGs to twice this).
+  var imageSide: Int { get }
+  /// The prompt templates its zero-shot classifier uses by default.
+  var defaultTemplates: [String] { get }
+  /// The validation split it was trained with, or nil (a model not trained on this data sees every image).
+  var validationSplit: DataSplit? { get }
+  /// (N, P) unit embeddings of decoded images.
+  func embedImages(_ images: [RGBImage]) -> Tensor
   /// (N, P) unit embeddings of the files that decode; the rest are listed as skipped.
   func embedImageFiles(_ paths: [String], progress: ProgressBar?) -> EmbeddedFiles
   /// (N, P) unit embeddings of the texts.
   func embedTexts(_ texts: [String]) -> Tensor
 }
 
+/// Which images a run held out for validation: `splitByImage(images, validationFraction:, seed:)`.
+public struct DataSplit: Sendable, Equatable {
+  public var validationFraction: Double
+  public var seed: UInt64
+}
+
 extension Embedder: JointEmbedder {
   public func embedImageFiles(_ paths: [String], progress: ProgressBar?) -> EmbeddedFiles { embedImageFiles(paths, batchSize: 32, progress: progress) }
   public func embedTexts(_ texts: [String]) -> Tensor { embedTexts(texts, batchSize: 256) }
+  public var indexKind: String { "" }
+  public var imageSide: Int { config.model.vit.imageSize }
+  public var defaultTemplates: [String] { ZeroShotClassifier.defaultTemplates }
+  public var validationSplit: DataSplit? { DataSplit(validationFraction: config.validationFraction, seed: config.seed) }
 }
 
 extension OpenAICLIPEmbedder: JointEmbedder {
   public func embedImageFiles(_ paths: [String], progress: ProgressBar?) -> EmbeddedFiles {
     embedImageFiles(paths, batchSize: 16, normalized: true, progress: progress)
   }
+  public var indexKind: String { ImageIndex.openAICLIPKind }
+  public var imageSide: Int { model.config.imageSize }
+  public var defaultTemplates: [String] { ZeroShotClassifier.openAITemplates }
+  public var validationSplit: DataSplit? { nil }
 }
 
 /// What `evaluateRetrieval` measured, and over what.
