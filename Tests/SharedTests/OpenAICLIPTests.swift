@@ -283,4 +283,21 @@ struct OpenAICLIPToolTests {
       #expect(refused.status == 64 && refused.stderr.contains(message), "\(flags): \(refused.stderr)")
     }
   }
+
+  @Test("chapter 11's fine-tuning section: zero-shot on the shapes before and after, the same trainer, a Hugging Face folder out")
+  func chapterFineTune() throws {
+    let (folder, _) = try Self.fullVocabularyFolder()
+    let out = temporaryDirectory("ch11-finetune")
+    let run = try runProduct("ch11-openai-clip", ["--clip", folder, "--classes", "5", "--finetune-seconds", "2", "--finetune-lr", "5e-4",
+                                                  "--locked-image", "--out", out])
+    #expect(run.status == 0, "\(run.stderr)")
+    for line in ["[7/8] fine-tuning  (2 s on generated shapes with the image tower locked (LiT), lr 5e-04)", "zero-shot before: test (seen colour–shape pairs)",
+                 "zero-shot after:  test (seen colour–shape pairs)", "32 classes (chance 3.1%)", "groups image, image.no_decay, text, text.no_decay, scale",
+                 "the fine-tuned model, in the form it was read: \(out)/finetuned/best"] {
+      #expect(run.stdout.contains(line), "chapter 11 should print \(line.debugDescription)\n\(run.stdout)")
+    }
+    #expect(FileManager.default.fileExists(atPath: out + "/finetuned/best/model.safetensors"))
+    let skipped = try runProduct("ch11-openai-clip", ["--clip", folder, "--classes", "5"])
+    #expect(skipped.stdout.contains("--finetune-seconds 120") && !skipped.stdout.contains("zero-shot before"))
+  }
 }

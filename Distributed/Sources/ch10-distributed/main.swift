@@ -132,7 +132,7 @@ for step in 0..<steps {
   let side = config.model.vit.imageSize
   var masksRNG = SeededRNG(seed: config.seed ^ UInt64(step + 1) &* 0xA24B_AED4_963E_E407)
   let shape = [globalBatch, config.model.projectionDim]
-  let masks = (dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG), dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG))
+  let masks = DropoutMasks(image: dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG), text: dropoutMask(shape: shape, p: config.model.dropout, rng: &masksRNG))
   guard batch.pixels.shape[0] == rows.count else { fail("rank \(rank): \(rows.count - batch.pixels.shape[0]) of its images could not be read: \(batch.skipped)") }
   let multiplier = cosineMultiplier(step: step, warmupSteps: warmup, totalSteps: steps)
   for (i, base) in config.optimizer.groups.enumerated() where i < optimizer.groups.count {
@@ -142,7 +142,7 @@ for step in 0..<steps {
   do {
     let result = try trainStep(&model, optimizer: &optimizer, config: config.optimizer,
                                pixels: batch.pixels.reshaped([rows.count, 3, side, side]), batch: batch.tokens,
-                               dropoutMasks: (masks.0.rows(rows), masks.1.rows(rows)), exchange: exchange)
+                               dropoutMasks: masks.rows(rows), exchange: exchange)
     losses.append(result.loss)
     bar?.update(step + 1, info: String(format: "loss %.4f", result.loss))
   } catch {

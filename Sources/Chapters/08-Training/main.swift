@@ -186,7 +186,7 @@ var lastScores: [String: ZeroShotEvaluation]? = nil
 do {
   try trainer.run { trainer in
     guard let probe else { return .init() }
-    let scores = probe.evaluate(trainer.model, config: run, tokenizer: tokenizer)
+    let scores = probe.evaluate(trainer.model, tokenizer: tokenizer)
     lastScores = scores
     let (seconds, test, unseen) = (trainer.state.trainingSeconds, scores["test"]?.accuracy ?? 0, scores["unseen"]?.accuracy ?? 0)
     curve.append((seconds, test, unseen))
@@ -207,7 +207,7 @@ notebook.note("log: \(outDir)/log.jsonl · loss curve: \(outDir)/loss-curve.svg"
 
 // MARK: 5. zero-shot with the final model
 if let probe {
-  let scores = probe.evaluate(trainer.model, config: run, tokenizer: tokenizer)
+  let scores = probe.evaluate(trainer.model, tokenizer: tokenizer)
   notebook.step("zero-shot classification", "no classifier: class names in prompt templates")
   trainer.appendLog(["kind": "final", "train_seconds": trainingSeconds, "steps": trainer.state.step,
                      "images_per_second": Double(trainer.stepsTimed * run.batchSize) / max(trainer.stepSeconds, 1e-9),

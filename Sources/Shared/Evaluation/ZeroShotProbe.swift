@@ -30,7 +30,8 @@ public struct ZeroShotProbe {
 
   /// Reads `directory`/labels.csv and dataset.json; preprocesses the images of `splits` (at most
   /// `limit` per split) with the run's evaluation pipeline.
-  public init(directory: String, config: TrainingConfig, splits: [String] = ["test", "unseen"], limit: Int = .max,
+  /// `side`: the model's image side (default: the seed CLIP's of `config`).
+  public init(directory: String, config: TrainingConfig, side: Int? = nil, splits: [String] = ["test", "unseen"], limit: Int = .max,
               templates: [String] = ShapesDatasetConfig.zeroShotTemplates) throws {
     guard let dataset = try ShapesDatasetConfig.read(directory: directory) else {
       throw DataProblem(file: directory + "/dataset.json", line: 0, message: "no such file: zero-shot needs a generated shapes folder")
@@ -39,7 +40,7 @@ public struct ZeroShotProbe {
     classes = dataset.classes
     self.templates = templates
     let rows = try ShapesDataset.readLabels(directory + "/labels.csv")
-    let side = config.model.vit.imageSize
+    let side = side ?? config.model.vit.imageSize
     for split in splits {
       var images: [String] = [], storage: [Float] = [], truth: [Int] = []
       for row in rows where row.split == split && !row.label.isEmpty && images.count < limit {
@@ -60,11 +61,12 @@ public struct ZeroShotProbe {
     }
   }
 
-  /// Classifies every set with `model`: class embeddings from the templates (averaged, renormalised),
-  /// image embeddings in batches of `batchSize`.
-  public func evaluate(_ model: CLIP, config: TrainingConfig, tokenizer: BertTokenizer, batchSize: Int = 128) -> [String: ZeroShotEvaluation] {
-    let embedder = Embedder(model: model, config: config, tokenizer: tokenizer)
-    let classifier = ZeroShotClassifier(classes: classes, templates: templates, logitScale: embedder.logitScale) { embedder.embedTexts($0) }
+  /// Classifies every set with `model` (either family): class embeddings from the templates (averaged,
+  /// renormalised), image embeddings in batches of `batchSize`.
+  public func evaluate<Model: ContrastiveModel>(_ model: Model, tokenizer: Model.Tokenizer, batchSize: Int = 128) -> [String: ZeroShotEvaluation] {
+    let classifier = ZeroShotClassifier(classes: classes, templates: templates, logitScale: model.logitScale.storage[0]) {
+      model.embedTexts($0, tokenizer: tokenizer)
+    }
     var out: [String: ZeroShotEvaluation] = [:]
     for set in sets where !set.truth.isEmpty {
       let n = set.truth.count, perImage = set.pixels.count / n
@@ -77,7 +79,7 @@ public struct ZeroShotProbe {
         embeddings += model.embedImages(chunk).storage
         start = end
       }
-      out[set.name] = classifier.evaluate(Tensor(shape: [n, config.model.projectionDim], storage: embeddings), truth: set.truth)
+      out[set.name] = classifier.evaluate(Tensor(shape: [n, model.embedDim], storage: embeddings), truth: set.truth)
     }
     return out
   }

@@ -50,6 +50,8 @@ public protocol ContrastiveModel: Sendable {
   func zeroGradients() -> Self
   /// Inference: both towers' features for a batch of pairs (no dropout, no caches kept).
   func features(pixels: Tensor, batch: TokenBatch) -> ContrastiveFeatures
+  /// Unit-length image embeddings (N, E) of pixels (N, 3, S, S).
+  func embedImages(_ pixels: Tensor) -> Tensor
   /// Unit-length text embeddings (N, E) of any number of texts.
   func embedTexts(_ texts: [String], tokenizer: Tokenizer) -> Tensor
 }

@@ -470,6 +470,8 @@ extension OpenAICLIP: ContrastiveModel {
     return ContrastiveFeatures(image: encodeImage(pixels).features, text: textForward(rows, ends: ends, keepCaches: false, onBlock: nil).output.features)
   }
 
+  public func embedImages(_ pixels: Tensor) -> Tensor { l2Normalize(encodeImage(pixels).features).0 }
+
   public func embedTexts(_ texts: [String], tokenizer: CLIPTokenizer) -> Tensor {
     inBatches(texts, of: 256, rowShape: [config.embedDim]) { chunk in
       l2Normalize(encodeText(tokenizer.batch(chunk, contextLength: config.contextLength), endOfText: tokenizer.endId).features).0
