@@ -262,7 +262,7 @@ struct Search: ParsableCommand {
       warn("searching \(index) (made by \(loaded.model)) with \(override): the scores mean something only if both embed into the same space")
     }
     // Photos deleted since they were indexed are passed over (and counted), not shown.
-    var hits: [(index: Int, score: Float)] = [], gone = 0
+    var hits: [Ranked] = [], gone = 0
     for hit in loaded.search(queryEmbedding, k: loaded.files.count) {
       if hits.count == k { break }
       if FileManager.default.fileExists(atPath: loaded.files[hit.index].path) { hits.append(hit) } else { gone += 1 }

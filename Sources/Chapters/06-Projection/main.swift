@@ -70,8 +70,9 @@ notebook.show("image (N, 512)", imageProjected)
 notebook.show("text (N, 512)", textProjected)
 
 // MARK: 5. norms, then unit vectors
-let (imageUnit, imageNorms) = l2Normalize(imageProjected)
-let (textUnit, textNorms) = l2Normalize(textProjected)
+let imageNormalized = l2Normalize(imageProjected), textNormalized = l2Normalize(textProjected)
+let (imageUnit, imageNorms) = (imageNormalized.unit, imageNormalized.norms)
+let (textUnit, textNorms) = (textNormalized.unit, textNormalized.norms)
 notebook.step("L2-normalise", "after the head's LayerNorm each vector has norm ≈ √512 ≈ 22.6")
 notebook.note("image norms: " + imageNorms.map { String(format: "%.2f", $0) }.joined(separator: " ") + "  →  1")
 notebook.note("text norms:  " + textNorms.map { String(format: "%.2f", $0) }.joined(separator: " ") + "  →  1")

@@ -48,7 +48,7 @@ notebook.show("text (N, P)", text)
 
 // MARK: 2. similarity matrix
 let scale = exp(logitScale)
-let (imageUnit, _) = l2Normalize(image), (textUnit, _) = l2Normalize(text)
+let imageUnit = l2Normalize(image).unit, textUnit = l2Normalize(text).unit
 let logits = notebook.step("logits = exp(logit_scale) · Î·T̂ᵀ", "logit_scale = ln(1/0.07) → × \(String(format: "%.2f", scale))") {
   imageUnit.matmul(textUnit, transposeOther: true) * scale
 }
@@ -139,8 +139,8 @@ notebook.note("rows where the true caption scores highest: \(correct)/\(n)")
 let wide = 512
 notebook.step("standard vs the seed's loss", "\(n) random pairs in 512-d, as the heads output them")
 // Projection-head outputs end in a LayerNorm: every row has norm ≈ √512 ≈ 22.6.
-let wideImage = l2Normalize(Tensor.deterministic([n, wide], name: "ch07.wide.image", scale: 1)).0 * Float(wide).squareRoot()
-let wideText = l2Normalize(Tensor.deterministic([n, wide], name: "ch07.wide.text", scale: 1)).0 * Float(wide).squareRoot()
+let wideImage = l2Normalize(Tensor.deterministic([n, wide], name: "ch07.wide.image", scale: 1)).unit * Float(wide).squareRoot()
+let wideText = l2Normalize(Tensor.deterministic([n, wide], name: "ch07.wide.text", scale: 1)).unit * Float(wide).squareRoot()
 for kind in [ContrastiveLossKind.standard, .seedFaithful] {
   let out = contrastiveLoss(image: wideImage, text: wideText, logitScale: Float(log(1 / 0.07)), kind: kind)
   let gradNorm = out.dImage.storage.reduce(0) { $0 + $1 * $1 }.squareRoot()

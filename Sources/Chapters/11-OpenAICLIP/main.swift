@@ -116,7 +116,7 @@ let templates = ["a photo of a {}."]
 let classifier = notebook.step("zero-shot", "\(classNames.count) ImageNet classes × \(templates.count) prompt (`clip zero-shot --clip` ensembles OpenAI's 80)") {
   ZeroShotClassifier(classes: classNames, templates: templates, logitScale: embedder.logitScale) { embedder.embedTexts($0) }
 }
-let probabilities = classifier.classify(l2Normalize(image.features).0).probabilities.storage
+let probabilities = classifier.classify(l2Normalize(image.features).unit).probabilities.storage
 for hit in topK(probabilities, k: 5) {
   notebook.note(String(format: "%6.2f%%  %@", 100 * hit.score, classNames[hit.index] as NSString))
 }

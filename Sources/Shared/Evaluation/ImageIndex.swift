@@ -108,7 +108,7 @@ public struct ImageIndex: Sendable {
   }
 
   /// The best `k` files for a unit query embedding (P): (file index, cosine similarity), best first.
-  public func search(_ query: Tensor, k: Int) -> [(index: Int, score: Float)] {
+  public func search(_ query: Tensor, k: Int) -> [Ranked] {
     guard !files.isEmpty else { return [] }
     let scores = embeddings.matmul(query.reshaped([1, query.count]), transposeOther: true).storage
     return topK(scores, k: k)

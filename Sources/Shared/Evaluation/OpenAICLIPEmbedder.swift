@@ -66,10 +66,10 @@ public struct OpenAICLIPEmbedder {
   }
 
   /// Unit-length text embeddings (N, E).
-  public func embedTexts(_ texts: [String]) -> Tensor { l2Normalize(textFeatures(texts)).0 }
+  public func embedTexts(_ texts: [String]) -> Tensor { l2Normalize(textFeatures(texts)).unit }
 
   /// Unit-length image embeddings (N, E).
-  public func embedImages(_ images: [RGBImage]) -> Tensor { l2Normalize(imageFeatures(images)).0 }
+  public func embedImages(_ images: [RGBImage]) -> Tensor { l2Normalize(imageFeatures(images)).unit }
 
   /// JPEG files, `batchSize` per forward, decoded and preprocessed on every core; unit length unless
   /// `normalized` is false.
@@ -77,7 +77,7 @@ public struct OpenAICLIPEmbedder {
     Evaluation.embedImageFiles(paths, batchSize: batchSize, side: model.config.imageSize, width: dimension, progress: progress,
                                pixels: { pixels($0).storage }) { batch in
       let features = model.encodeImage(batch).features
-      return normalized ? l2Normalize(features).0 : features
+      return normalized ? l2Normalize(features).unit : features
     }
   }
 }

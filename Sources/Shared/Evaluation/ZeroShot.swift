@@ -36,7 +36,7 @@ public struct ZeroShotClassifier: Sendable {
     for k in 0..<classes.count {
       for j in 0..<t { for d in 0..<p { out.storage[k * p + d] += all.storage[(k * t + j) * p + d] / Float(t) } }
     }
-    classEmbeddings = l2Normalize(out).0
+    classEmbeddings = l2Normalize(out).unit
   }
   // ANCHOR_END: init
 
@@ -92,8 +92,15 @@ public func formatConfusion(_ m: [[Int]], names: [String]) -> String {
 }
 
 /// The k best entries of a score row: (index, score), best first.
-public func topK(_ scores: [Float], k: Int) -> [(index: Int, score: Float)] {
-  Array(scores.enumerated().sorted { $0.element > $1.element }.prefix(k).map { (index: $0.offset, score: $0.element) })
+/// One entry of a ranking: which row, and its score.
+public struct Ranked: Sendable, Equatable {
+  public var index: Int
+  public var score: Float
+}
+
+/// The `k` highest scores, highest first (ties in index order).
+public func topK(_ scores: [Float], k: Int) -> [Ranked] {
+  Array(scores.enumerated().sorted { $0.element > $1.element }.prefix(k).map { Ranked(index: $0.offset, score: $0.element) })
 }
 
 /// Zero-shot accuracy over labelled images.

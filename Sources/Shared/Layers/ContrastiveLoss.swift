@@ -46,8 +46,8 @@ public func contrastiveLoss(image: Tensor, text: Tensor, logitScale: Float, kind
   let scale: Float
   switch kind {
   case .standard:
-    (imageNormalized, imageNorms) = l2Normalize(image)
-    (textNormalized, textNorms) = l2Normalize(text)
+    let i = l2Normalize(image), t = l2Normalize(text)
+    (imageNormalized, imageNorms, textNormalized, textNorms) = (i.unit, i.norms, t.unit, t.norms)
     scale = exp(logitScale)
   case .seedFaithful:
     scale = logitScale

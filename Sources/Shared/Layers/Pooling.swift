@@ -27,8 +27,14 @@ public func meanPool(_ x: Tensor, mask: Tensor) -> Tensor {
   return out
 }
 
-/// Each row divided by its L2 norm (rows of zeros stay zero): x (B, D) → (B, D). Also returns the norms.
-public func l2Normalize(_ x: Tensor) -> (Tensor, norms: [Float]) {
+/// Rows scaled to length 1, and each row's length before (what the backward divides by).
+public struct L2Normalized: Sendable {
+  public var unit: Tensor  // (B, D) every row of length 1 (a zero row stays zero)
+  public var norms: [Float]  // (B) ‖x_b‖
+}
+
+/// Each row divided by its L2 norm (rows of zeros stay zero): x (B, D) → (B, D), with the norms.
+public func l2Normalize(_ x: Tensor) -> L2Normalized {
   precondition(x.rank == 2, "l2Normalize expects (B, D), got \(x.shape)")
   let b = x.shape[0], d = x.shape[1]
   var out = x
@@ -40,7 +46,7 @@ public func l2Normalize(_ x: Tensor) -> (Tensor, norms: [Float]) {
     let inv = 1 / max(norms[bi], 1e-12)
     for k in 0..<d { out.storage[bi * d + k] *= inv }
   }
-  return (out, norms)
+  return L2Normalized(unit: out, norms: norms)
 }
 
 // MARK: - Backward

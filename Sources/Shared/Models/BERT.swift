@@ -155,8 +155,8 @@ public struct BERT: Sendable {
       onLayer?(i, x, now() - t0)
     }
     let pooled = meanPool(x, mask: mask)
-    let (normalized, norms) = l2Normalize(pooled)
-    return BERTOutput(hidden: x, pooled: pooled, embedding: normalized, norms: norms,
+    let normalized = l2Normalize(pooled)
+    return BERTOutput(hidden: x, pooled: pooled, embedding: normalized.unit, norms: normalized.norms,
                       cache: BERTCache(embeddingSum: sum, embeddingNorm: embeddingNormCache, embedded: embedded, layers: caches, mask: mask))
   }
 }

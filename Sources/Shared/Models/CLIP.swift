@@ -239,13 +239,13 @@ extension CLIP {
   /// Unit-length image embeddings (N, P) for pixels (N, 3, S, S).
   public func embedImages(_ pixels: Tensor) -> Tensor {
     let (projected, _) = imageHead.forward(imageFeature(vit.forward(pixels, keepCaches: false)))
-    return l2Normalize(projected).0
+    return l2Normalize(projected).unit
   }
 
   /// Unit-length text embeddings (N, P).
   public func embedTexts(_ batch: TokenBatch) -> Tensor {
     let (projected, _) = textHead.forward(text.forward(batch, keepCaches: false).embedding)
-    return l2Normalize(projected).0
+    return l2Normalize(projected).unit
   }
 
   /// Unit-length text embeddings (N, P) of any number of texts, tokenised and embedded `batchSize` at a time.

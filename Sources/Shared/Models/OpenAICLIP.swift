@@ -364,7 +364,7 @@ extension OpenAICLIP {
 
   /// exp(logit_scale) · normalise(images) · normalise(texts)ᵀ: (B_images, B_texts), CLIPModel's logits_per_image.
   public func logits(imageFeatures: Tensor, textFeatures: Tensor) -> Tensor {
-    let i = l2Normalize(imageFeatures).0, t = l2Normalize(textFeatures).0
+    let i = l2Normalize(imageFeatures).unit, t = l2Normalize(textFeatures).unit
     var logits = i.matmul(t, transposeOther: true)
     let scale = Foundation.exp(logitScale.storage[0])
     for k in 0..<logits.count { logits.storage[k] *= scale }
@@ -470,11 +470,11 @@ extension OpenAICLIP: ContrastiveModel {
     return ContrastiveFeatures(image: encodeImage(pixels).features, text: textForward(rows, ends: ends, keepCaches: false, onBlock: nil).output.features)
   }
 
-  public func embedImages(_ pixels: Tensor) -> Tensor { l2Normalize(encodeImage(pixels).features).0 }
+  public func embedImages(_ pixels: Tensor) -> Tensor { l2Normalize(encodeImage(pixels).features).unit }
 
   public func embedTexts(_ texts: [String], tokenizer: CLIPTokenizer) -> Tensor {
     inBatches(texts, of: 256, rowShape: [config.embedDim]) { chunk in
-      l2Normalize(encodeText(tokenizer.batch(chunk, contextLength: config.contextLength), endOfText: tokenizer.endId).features).0
+      l2Normalize(encodeText(tokenizer.batch(chunk, contextLength: config.contextLength), endOfText: tokenizer.endId).features).unit
     }
   }
 }

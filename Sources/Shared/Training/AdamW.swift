@@ -88,8 +88,13 @@ public func clipGradientNorm<Model>(_ grads: inout Model, table: [Parameter<Mode
 }
 
 /// The global L2 norm of the gradients, and whether every value is finite.
-public func gradientNorm<Model>(_ grads: Model, table: [Parameter<Model>]) -> (norm: Float, finite: Bool) {
+public struct GradientNorm: Sendable {
+  public var norm: Float
+  public var finite: Bool
+}
+
+public func gradientNorm<Model>(_ grads: Model, table: [Parameter<Model>]) -> GradientNorm {
   var total = 0.0
   for p in table { for g in p.get(grads).storage { total += Double(g) * Double(g) } }
-  return (Float(total.squareRoot()), total.isFinite)
+  return GradientNorm(norm: Float(total.squareRoot()), finite: total.isFinite)
 }

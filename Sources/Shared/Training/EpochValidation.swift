@@ -53,7 +53,7 @@ extension ContrastiveTrainer {
         lossSum += Double(model.contrastiveLoss(features).loss) * Double(batch.images.count)
         lossCount += batch.images.count
       }
-      imageEmbeddings += l2Normalize(features.image).0.storage
+      imageEmbeddings += l2Normalize(features.image).unit.storage
       kept += batch.images
     }
     let captions = dataset.captionList(of: kept)

@@ -135,7 +135,7 @@ public func trainStep<Model: TrainableModel>(_ model: inout Model, optimizer: in
       p.set(&grads, t)
     }
   }
-  let (norm, finite) = gradientNorm(grads, table: table)
+  let measured = gradientNorm(grads, table: table), (norm, finite) = (measured.norm, measured.finite)
   guard finite else { throw NonFiniteError(what: "a gradient is not finite (norm \(norm))") }
   if let maxNorm = config.gradientClip { clipGradientNorm(&grads, table: table, maxNorm: maxNorm) }
   optimizer.update(&model, grads: grads)
