@@ -22,6 +22,7 @@ let package = Package(
   products: [
     .library(name: "Shared", targets: ["Shared"]),
     .library(name: "Kernels", targets: ["Kernels"]),  // for code that calls a kernel or sets kernelThreads (chapter 10)
+    .library(name: "ProgramSupport", targets: ["ProgramSupport"]),  // fail(): how a program stops (chapter 10 too)
     .executable(name: "clip", targets: ["clip"]),
     .executable(name: "ch01-patches", targets: ["ch01-patches"]),
     .executable(name: "ch02-attention", targets: ["ch02-attention"]),
@@ -123,6 +124,8 @@ let package = Package(
       path: "Sources/Shared/Evaluation",
       swiftSettings: releaseFlags
     ),
+    // How the programs stop (fail(), exit codes): theirs, not the library's.
+    .target(name: "ProgramSupport", path: "Sources/ProgramSupport"),
     // The umbrella every chapter imports: all of the above, re-exported (Kernels stays explicit).
     .target(
       name: "Shared",
@@ -132,81 +135,81 @@ let package = Package(
     ),
     .executableTarget(
       name: "ch01-patches",
-      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/01-Patches",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch02-attention",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/02-Attention",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch03-vit",
-      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/03-ViT",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch04-tokenizer",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/04-Tokenizer",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch05-bert",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/05-BERT",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch06-projection",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/06-Projection",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch07-contrastive-loss",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/07-ContrastiveLoss",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch08-training",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/08-Training",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch09-zero-shot",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/09-ZeroShot",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "ch11-openai-clip",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Chapters/11-OpenAICLIP",
       swiftSettings: releaseFlags
     ),
     // The whole tour: every chapter in order, then a summary table.
     .executableTarget(
       name: "tour",
-      dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/tour",
       swiftSettings: releaseFlags
     ),
     .executableTarget(
       name: "clip",
-      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/clip",
       swiftSettings: releaseFlags
     ),
     // Benchmarks (not tests): `swift run -c release bench gemm`; Scripts/bench/compare.py adds PyTorch/numpy.
     .executableTarget(
       name: "bench",
-      dependencies: ["Shared", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Shared", "ProgramSupport", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/bench",
       swiftSettings: releaseFlags
     ),

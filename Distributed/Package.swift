@@ -22,6 +22,7 @@ let package = Package(
     .target(name: "MPI", dependencies: ["MPIShim", .product(name: "Shared", package: "CLIPFromScratch")], path: "Sources/MPI",
             swiftSettings: releaseFlags),
     .executableTarget(name: "ch10-distributed", dependencies: ["MPI", .product(name: "Shared", package: "CLIPFromScratch"),
+                                                               .product(name: "ProgramSupport", package: "CLIPFromScratch"),
                                                                .product(name: "Kernels", package: "CLIPFromScratch"),
                                                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "Sources/ch10-distributed", swiftSettings: releaseFlags),

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import ProgramSupport
 import Shared
 
 struct EmbedImage: ParsableCommand {

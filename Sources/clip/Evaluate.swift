@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import ProgramSupport
 import Shared
 
 struct ZeroShot: ParsableCommand {

@@ -12,6 +12,7 @@ import ArgumentParser
 import Foundation
 import MPI
 import Kernels
+import ProgramSupport
 import Shared
 
 struct Options: ParsableCommand {

@@ -8,6 +8,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import ProgramSupport
 import Shared
 
 struct Options: ParsableCommand {

@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import Foundation
+import ProgramSupport
 import Shared
 
 struct Options: ParsableCommand {

@@ -9,6 +9,7 @@
 
 import ArgumentParser
 import Foundation
+import ProgramSupport
 import Shared
 
 struct Options: ParsableCommand {

@@ -8,6 +8,7 @@
 
 import ArgumentParser
 import Foundation
+import ProgramSupport
 import Shared
 
 struct Options: ParsableCommand {
