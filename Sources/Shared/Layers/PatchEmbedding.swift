@@ -87,3 +87,39 @@ public struct PatchEmbedding: Sendable {
     }
   }
 }
+
+// MARK: - The class token and positions (ViT; OpenAI CLIP's vision tower)
+
+/// [class; patches] + positions: patch tokens (B, N, D), a class token (D values) and positions (T = N + 1
+/// rows of D) → (B, T, D).
+public func prependClassToken(_ patchTokens: Tensor, classToken: Tensor, positions: Tensor) -> Tensor {
+  let b = patchTokens.shape[0], n = patchTokens.shape[1], d = patchTokens.shape[2], t = n + 1
+  precondition(classToken.count == d && positions.count == t * d, "class token (\(d)) and positions (\(t), \(d)) do not fit \(patchTokens.shape)")
+  var x = Tensor.zeros([b, t, d])
+  for bi in 0..<b {
+    for ti in 0..<t {
+      for k in 0..<d {
+        let v = ti == 0 ? classToken.storage[k] : patchTokens.storage[(bi * n + ti - 1) * d + k]
+        x.storage[(bi * t + ti) * d + k] = v + positions.storage[ti * d + k]
+      }
+    }
+  }
+  return x
+}
+
+/// The backward of `prependClassToken`: dx (B, T, D) adds into the class token's gradient (token 0) and
+/// the positions' (every token); returns the patch tokens' gradient (B, N, D).
+public func prependClassTokenBackward(_ dx: Tensor, classToken dClass: inout Tensor, positions dPositions: inout Tensor) -> Tensor {
+  let b = dx.shape[0], t = dx.shape[1], d = dx.shape[2], n = t - 1
+  var dTokens = Tensor.zeros([b, n, d])
+  for bi in 0..<b {
+    for ti in 0..<t {
+      for k in 0..<d {
+        let g = dx.storage[(bi * t + ti) * d + k]
+        dPositions.storage[ti * d + k] += g
+        if ti == 0 { dClass.storage[k] += g } else { dTokens.storage[(bi * n + ti - 1) * d + k] = g }
+      }
+    }
+  }
+  return dTokens
+}
