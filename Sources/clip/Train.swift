@@ -21,12 +21,14 @@ struct Train: ParsableCommand {
         clip train --resume output/train/last.safetensors
         clip train --clip ~/clip-vit-base-patch32 --data ~/flickr8k --seconds 3600 --out tuned
         clip train --clip ViT-B-32.safetensors --locked-image --epochs 2      # LiT: only the text tower learns
+        clip train --resume tuned/last.training.safetensors --seconds 7200   # continue a fine-tuning run
 
       With --clip, OpenAI's CLIP (a Hugging Face folder, or one safetensors file with open_clip's or \
       Hugging Face's keys) is fine-tuned instead: every parameter, or with --locked-image the text tower \
       and logit_scale only. OUT/best and OUT/last are written in the form it was read in — a Hugging Face \
       folder that CLIPModel.from_pretrained loads, or OUT/best.safetensors with the file's keys — and \
-      work with every other clip command's --clip.
+      work with every other clip command's --clip; OUT/last.training.safetensors (AdamW's moments and the \
+      run's state) is what --resume continues from.
       """
   )
 
@@ -93,7 +95,7 @@ struct Train: ParsableCommand {
       throw ValidationError("--lr must be a learning rate in (0, 10] (1e-3 is typical), got \(lr.isNaN ? "nan" : lr.isFinite ? "\(lr)" : "a number too large for a Float")")
     }
     if clip != nil {
-      if resume != nil { throw ValidationError("--resume is for runs of this command's own model; a --clip fine-tune starts from its checkpoint (pass the last one as --clip)") }
+      if resume != nil { throw ValidationError("--clip starts a fine-tuning run; --resume continues one (from its OUT/last.training.safetensors): pick one") }
       if config != nil { throw ValidationError("--config picks the tiny or seed model; --clip fine-tunes the checkpoint it names: pick one") }
       if let key = set.first(where: { $0.hasPrefix("model.") }) {
         throw ValidationError("--set \(key): the model's shapes come from the --clip checkpoint")
@@ -123,9 +125,11 @@ struct Train: ParsableCommand {
     if let batchSize { trainingConfig.batchSize = batchSize }
     if let lr { (trainingConfig.optimizer.imageLearningRate, trainingConfig.optimizer.textLearningRate, trainingConfig.optimizer.headLearningRate) = (lr, lr, lr) }
     do { trainingConfig = try trainingConfig.setting(set) } catch { fail("\(error)") }
+    // A fine-tuning run of OpenAI's CLIP is resumed from OUT/last.training.safetensors (or OUT/last beside it).
+    let fineTuneState = resume.flatMap { OpenAICLIP.trainingState(for: $0) }
     if let resume {
       do {
-        trainingConfig = try resumedConfiguration(checkpoint: resume, epochs: epochs, name: config, batchSize: batchSize)
+        trainingConfig = try resumedConfiguration(checkpoint: fineTuneState ?? resume, epochs: epochs, name: config, batchSize: batchSize)
         if let seconds { trainingConfig.seconds = seconds }  // the run's total budget, as --epochs is its total
       } catch { fail("\(error)") }
     }
@@ -145,7 +149,12 @@ struct Train: ParsableCommand {
     for problem in dataset.problems { FileHandle.standardError.write(Data("warning: skipped \(problem)\n".utf8)) }
     print("\(dataset.images.count) images, \(dataset.captionCount) captions (\(dataset.problems.count) rows skipped)")
     do {
-      if let clip {
+      if let fineTuneState {
+        let tokenizer = try CLIPTokenizer.forCheckpoint(try OpenAICLIP.fineTunedModel(stateAt: fineTuneState))
+        print("continuing the fine-tuning run of OpenAI's CLIP in \(fineTuneState)")
+        try train(try ContrastiveTrainer<OpenAICLIP>(config: trainingConfig, dataset: dataset, tokenizer: tokenizer, outputDirectory: out,
+                                                     resume: fineTuneState, allowOtherData: allowOtherData), dataset: dataset)
+      } else if let clip {
         trainingConfig.optimizer.freezeImage = lockedImage
         let embedder = try OpenAICLIPEmbedder(checkpoint: clip)  // the weights, their tokenizer, the checks
         print("fine-tuning OpenAI's CLIP from \(clip) (\(embedder.model.parameterCount) parameters"

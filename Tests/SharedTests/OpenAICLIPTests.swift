@@ -250,9 +250,14 @@ struct OpenAICLIPToolTests {
     // Every other command takes the result.
     let texts = try runProduct("clip", ["embed-text", "--clip", out + "/best", "--json", "a red circle"])
     #expect(texts.status == 0 && texts.stdout.contains("embedding"), "\(texts.stderr)")
-    // A second run into the same folder is refused (nothing overwritten), pointing at --overwrite, not --resume.
+    // A second run into the same folder is refused (nothing overwritten), pointing at --resume and --overwrite.
     let again = try runProduct("clip", ["train", "--clip", folder, "--data", microDataset.directory, "--epochs", "1", "--out", out])
-    #expect(again.status != 0 && again.stderr.contains("--overwrite") && !again.stderr.contains("--resume"), "\(again.stderr)")
+    #expect(again.status != 0 && again.stderr.contains("--overwrite") && again.stderr.contains("--resume \(out)/last.training.safetensors"),
+            "\(again.stderr)")
+    // … and continued from its last checkpoint.
+    let resumed = try runProduct("clip", ["train", "--resume", out + "/last", "--data", microDataset.directory, "--epochs", "3"])
+    #expect(resumed.status == 0 && resumed.stdout.contains("continuing the fine-tuning run") && resumed.stdout.contains("epoch 3/3"),
+            "\(resumed.stdout)\(resumed.stderr)")
 
     // LiT from an open_clip file (in process: a file this small has no preset for the tool to infer its
     // heads from): OUT/last.safetensors in open_clip's keys, the vision tower bit-identical.
@@ -276,7 +281,7 @@ struct OpenAICLIPToolTests {
       let same = p.get(locked).storage == p.get(start).storage
       #expect(same == p.key.hasPrefix("visual."), "\(p.key): \(same ? "unchanged" : "changed")")
     }
-    for (flags, message) in [(["--locked-image"], "--locked-image is for --clip"), (["--clip", file, "--resume", "x"], "--resume is for"),
+    for (flags, message) in [(["--locked-image"], "--locked-image is for --clip"), (["--clip", file, "--resume", "x"], "--resume continues one"),
                              (["--clip", file, "--set", "model.dropout=0"], "come from the --clip checkpoint"),
                              (["--clip", file, "--config", "seed"], "pick one")] {
       let refused = try runProduct("clip", ["train"] + flags)
@@ -299,5 +304,40 @@ struct OpenAICLIPToolTests {
     #expect(FileManager.default.fileExists(atPath: out + "/finetuned/best/model.safetensors"))
     let skipped = try runProduct("ch11-openai-clip", ["--clip", folder, "--classes", "5"])
     #expect(skipped.stdout.contains("--finetune-seconds 120") && !skipped.stdout.contains("zero-shot before"))
+  }
+
+  @Test("a fine-tuning run of OpenAI's CLIP resumed from OUT/last.training.safetensors ends bit-identical to one never interrupted")
+  func fineTuneResume() throws {
+    let (folder, _) = try Self.fullVocabularyFolder()
+    let start = try OpenAICLIP(checkpoint: folder)
+    var config = TrainingConfig.openAICLIPFineTune
+    (config.epochs, config.seconds, config.batchSize) = (2, nil, 8)
+    (config.optimizer.imageLearningRate, config.optimizer.textLearningRate, config.optimizer.headLearningRate) = (1e-3, 1e-3, 1e-3)
+    let tokenizer = try CLIPTokenizer.bundled()
+    func trainer(_ out: String, resume: String? = nil) throws -> ContrastiveTrainer<OpenAICLIP> {
+      try ContrastiveTrainer<OpenAICLIP>(config: config, dataset: microDataset.dataset, tokenizer: tokenizer, outputDirectory: out, resume: resume,
+                                         initialModel: resume == nil ? start : nil, observer: CollectingObserver())
+    }
+    let straight = try trainer(temporaryDirectory("ft-straight"))
+    try straight.run()
+    let out = temporaryDirectory("ft-resumed")
+    let first = try trainer(out)
+    try first.run(stopAfterSteps: first.stepsPerEpoch)  // epoch 1, then a checkpoint at the start of epoch 2
+    #expect(first.state.epoch == 1 && FileManager.default.fileExists(atPath: out + "/last.training.safetensors"))
+    let earlierState = temporaryDirectory("ft-earlier") + "/state.safetensors"
+    try FileManager.default.copyItem(atPath: out + "/last.training.safetensors", toPath: earlierState)
+    let second = try trainer(out, resume: out + "/last.training.safetensors")
+    #expect(second.state.step == first.state.step && second.optimizer.step == first.optimizer.step)
+    try second.run()
+    #expect(second.state.step == straight.state.step)
+    var differing: [String] = []
+    for p in straight.model.parameters where p.get(straight.model).storage != p.get(second.model).storage { differing.append(p.key) }
+    #expect(differing.isEmpty, "resumed weights differ from the uninterrupted run's: \(differing.prefix(5))")
+    // The weights on disk are the trainer's, and a state whose weights were saved at another step is refused.
+    let saved = try OpenAICLIP(checkpoint: out + "/last")
+    #expect(saved.parameters.allSatisfy { $0.get(saved).storage == $0.get(second.model).storage })
+    try FileManager.default.removeItem(atPath: out + "/last.training.safetensors")
+    try FileManager.default.copyItem(atPath: earlierState, toPath: out + "/last.training.safetensors")
+    expectError({ _ = try OpenAICLIP.loadRun(out + "/last") }, contains: ["belongs to step \(first.state.step)", "cannot be resumed"])
   }
 }

@@ -10,7 +10,7 @@ import IO
 import Layers
 import TensorCore
 
-public struct OpenAICLIPConfig: Sendable, Equatable {
+public struct OpenAICLIPConfig: Sendable, Equatable, Codable {
   public var imageSize = 224
   public var patchSize = 32
   public var visionWidth = 768

@@ -45,19 +45,30 @@ extension OpenAICLIP {
   /// OUT/NAME, a Hugging Face folder (config.json, model.safetensors with Hugging Face's keys, and the
   /// tokenizer and preprocessor files of the folder it came from) that `CLIPModel.from_pretrained`
   /// loads — or OUT/NAME.safetensors in the file's own spelling (open_clip's keys, or Hugging Face's)
-  /// when it came from one file. Only the weights: a fine-tuning run is not resumable (yet).
+  /// when it came from one file. "last" also gets OUT/last.training.safetensors, what a resumed run
+  /// needs besides the weights (`loadRun`). The weights carry the step they were saved at, so a state
+  /// file from another save is refused instead of resumed.
   public func writeCheckpoint(_ name: String, in directory: String, optimizer: AdamW<OpenAICLIP>, config: TrainingConfig,
                               state: TrainingState) throws -> String {
     let format = origin?.format ?? .huggingFace
-    var writer = SafetensorsWriter(metadata: ["format": "pt"])  // transformers refuses a file without it
+    // transformers refuses a file without "format": "pt"; it ignores the step.
+    var writer = SafetensorsWriter(metadata: ["format": "pt", "training_step": "\(state.step)"])
     writer.add(self, table: Self.parameterTable(self.config, format: format))
-    guard origin?.isFolder ?? true else {
-      let path = directory + "/" + name + ".safetensors"
+    let path: String
+    if origin?.isFolder ?? true {
+      path = directory + "/" + name
+      try writeFolder(writer, to: path)
+    } else {
+      path = directory + "/" + name + ".safetensors"
       try writer.write(to: path)
-      return path
     }
-    // A folder is built beside its place and renamed into it, so OUT/NAME is always one whole model.
-    let path = directory + "/" + name, staging = temporaryName(for: path), previous = path + ".previous"
+    if name == "last" { try writeTrainingState(modelName: (path as NSString).lastPathComponent, in: directory, optimizer: optimizer, config: config, state: state) }
+    return path
+  }
+
+  /// A folder is built beside its place and renamed into it, so OUT/NAME is always one whole model.
+  func writeFolder(_ writer: SafetensorsWriter, to path: String) throws {
+    let staging = temporaryName(for: path), previous = path + ".previous"
     let files = FileManager.default
     try? files.removeItem(atPath: staging)
     try ensureDirectory(staging)
@@ -75,19 +86,93 @@ extension OpenAICLIP {
     if files.fileExists(atPath: path) { try files.moveItem(atPath: path, toPath: previous) }
     try files.moveItem(atPath: staging, toPath: path)
     try? files.removeItem(atPath: previous)
-    return path
+  }
+
+  /// The format of OUT/last.training.safetensors: AdamW's moments (adam.m.KEY, adam.v.KEY, open_clip's
+  /// keys), and in its metadata the run's configuration and state, the model's shapes and which
+  /// checkpoint beside it holds the weights.
+  public static let trainingStateFormat = "openai-clip-finetune-1"
+
+  func writeTrainingState(modelName: String, in directory: String, optimizer: AdamW<OpenAICLIP>, config: TrainingConfig,
+                          state: TrainingState) throws {
+    let encoder = JSONEncoder()
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    encoder.outputFormatting = [.sortedKeys]
+    var writer = SafetensorsWriter(metadata: [
+      "format_version": Self.trainingStateFormat, "model": modelName,
+      "config": String(decoding: try encoder.encode(config), as: UTF8.self),
+      "state": String(decoding: try encoder.encode(state), as: UTF8.self),
+      "clip_config": String(decoding: try encoder.encode(self.config), as: UTF8.self),
+    ])
+    writer.add(optimizer.firstMoment, table: parameters, prefix: "adam.m.")
+    writer.add(optimizer.secondMoment, table: parameters, prefix: "adam.v.")
+    try writer.write(to: directory + "/last.training.safetensors")
   }
 
   /// What a Hugging Face CLIP folder holds besides the weights and config.json.
   public static let companionFiles = ["vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                       "preprocessor_config.json"]
   public static var checkpointFiles: [String] {
-    ["last", "best", "initial", "last.safetensors", "best.safetensors", "initial.safetensors", "last.previous", "best.previous"]
+    ["last", "best", "initial", "last.safetensors", "best.safetensors", "initial.safetensors", "last.training.safetensors",
+     "last.previous", "best.previous"]
   }
-  public static var resumableCheckpoint: String? { nil }
+  public static var resumableCheckpoint: String? { "last.training.safetensors" }
+
+  /// The training state to resume from for `path`: the state file itself, or the one beside a
+  /// checkpoint a fine-tuning run wrote (OUT/last or OUT/last.safetensors); nil when there is none.
+  public static func trainingState(for path: String) -> String? {
+    if path.hasSuffix(".training.safetensors") { return path }
+    var base = path
+    while base.hasSuffix("/") && base.count > 1 { base.removeLast() }
+    if base.hasSuffix(".safetensors") { base.removeLast(".safetensors".count) }
+    let candidate = base + ".training.safetensors"
+    return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+  }
+
+  /// The checkpoint (folder or file) whose weights the training state at `statePath` goes with.
+  public static func fineTunedModel(stateAt statePath: String) throws -> String {
+    let file = try SafetensorsFile(path: statePath)
+    guard file.metadata["format_version"] == trainingStateFormat, let modelName = file.metadata["model"], !modelName.contains("/") else {
+      throw CheckpointError(path: statePath, reason: "is not the training state of an OpenAI CLIP fine-tuning run (format \(trainingStateFormat))")
+    }
+    return parentPath(statePath).isEmpty ? modelName : parentPath(statePath) + "/" + modelName
+  }
+
+  /// Resumes a fine-tuning run from OUT/last.training.safetensors (or the OUT/last beside it): the
+  /// weights from the checkpoint it names, AdamW's moments and the run's state from it.
   public static func loadRun(_ path: String) throws -> LoadedRun<OpenAICLIP> {
-    throw TrainingError(message: "a fine-tuning run of OpenAI's CLIP cannot be resumed yet (its checkpoints hold the weights, not AdamW's "
-      + "moments): start a new run from \(path) with --clip \(path)")
+    guard let statePath = trainingState(for: path) else {
+      throw CheckpointError(path: path, reason: "has no last.training.safetensors beside it: only a fine-tuning run's last checkpoint can be resumed")
+    }
+    let file = try SafetensorsFile(path: statePath)
+    let modelPath = try fineTunedModel(stateAt: statePath)
+    guard let clipText = file.metadata["clip_config"] else {
+      throw CheckpointError(path: statePath, reason: "has no clip_config in its metadata (the model's shapes)")
+    }
+    let config = try TrainingCheckpoint.readConfig(file, path: statePath)
+    let state = try TrainingCheckpoint.readState(file, path: statePath)
+    try state.validate(for: config, groups: optimizerGroups(config.optimizer).map(\.name), source: statePath)
+    let clipConfig: OpenAICLIPConfig
+    do { clipConfig = try TrainingCheckpoint.jsonDecoder.decode(OpenAICLIPConfig.self, from: Data(clipText.utf8)) } catch {
+      throw CheckpointError(path: statePath, reason: "unreadable clip_config in its metadata: \(describeJSONError(error))")
+    }
+    try clipConfig.validate(source: statePath)
+    let model = try OpenAICLIP(checkpoint: modelPath, config: clipConfig)
+    let weights = (model.origin?.isFolder ?? false) ? modelPath + "/model.safetensors" : modelPath
+    let savedAt = try SafetensorsFile(path: weights).metadata["training_step"]
+    guard savedAt == "\(state.step)" else {
+      throw CheckpointError(path: statePath, reason: "belongs to step \(state.step), but \(modelPath) was saved at step \(savedAt ?? "?") "
+        + "(the run stopped while saving): it cannot be resumed; \(modelPath) is still a whole model to start a new run from")
+    }
+    return try naming(statePath) {
+      var optimizer = AdamW(model: model, config: config.optimizer)
+      var m = optimizer.firstMoment, v = optimizer.secondMoment
+      try file.load(into: &m, table: model.parameters, prefix: "adam.m.", ignoring: { !$0.hasPrefix("adam.m.") })
+      try file.load(into: &v, table: model.parameters, prefix: "adam.v.", ignoring: { !$0.hasPrefix("adam.v.") })
+      (optimizer.firstMoment, optimizer.secondMoment, optimizer.step) = (m, v, state.step)
+      if !state.groups.isEmpty { optimizer.groups = state.groups }
+      return LoadedRun(model: model, optimizer: optimizer, config: config, state: state)
+    }
   }
 }
 

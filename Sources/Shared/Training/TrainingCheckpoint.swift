@@ -121,8 +121,9 @@ extension TrainingCheckpoint {
 }
 
 extension TrainingState {
-  /// Counters non-negative and the optimiser groups those of `config`, with usable learning rates.
-  public func validate(for config: TrainingConfig, source: String) throws {
+  /// Counters non-negative and the optimiser groups those of `config` (`groups`: the model's group
+  /// names, by default the seed CLIP's), with usable learning rates.
+  public func validate(for config: TrainingConfig, groups expectedGroups: [String]? = nil, source: String) throws {
     var c = ConfigurationCheck()
     c.atLeast(step, "step", minimum: 0, maximum: 1 << 50)
     c.atLeast(epoch, "epoch", minimum: 0, maximum: 1 << 30)
@@ -130,7 +131,7 @@ extension TrainingState {
     c.atLeast(epochSteps, "epochSteps", minimum: 0, maximum: 1 << 50)
     c.require(epochLossSum.isFinite, "epochLossSum", "must be finite, got \(epochLossSum)")
     c.require(trainingSeconds.isFinite && trainingSeconds >= 0, "trainingSeconds", "must be a finite number ≥ 0, got \(trainingSeconds)")
-    let expected = config.optimizer.groups.map(\.name)
+    let expected = expectedGroups ?? config.optimizer.groups.map(\.name)
     c.require(groups.isEmpty || groups.map(\.name) == expected, "groups", "must be \(expected), got \(groups.map(\.name))")
     for g in groups {
       c.require(g.learningRate.isFinite && g.learningRate >= 0 && g.weightDecay.isFinite && g.weightDecay >= 0,
@@ -154,7 +155,8 @@ public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: St
   let file = try SafetensorsFile(path: path)
   var config = try TrainingCheckpoint.readConfig(file, path: path)
   let state = try TrainingCheckpoint.readState(file, path: path)
-  try state.validate(for: config, source: path)
+  let fineTune = file.metadata["format_version"] == OpenAICLIP.trainingStateFormat
+  try state.validate(for: config, groups: fineTune ? OpenAICLIP.optimizerGroups(config.optimizer).map(\.name) : nil, source: path)
   if let name, name != config.name {
     throw CheckpointError(path: path, reason: "is a '\(config.name)' run; --config \(name) cannot change it on --resume")
   }
