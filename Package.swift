@@ -106,6 +106,14 @@ let package = Package(
       path: "Sources/Shared/Models",
       swiftSettings: releaseFlags
     ),
+    // Data: captions CSVs, the generated shapes, the split, the batch loader.
+    .target(
+      name: "Datasets",
+      dependencies: ["TensorCore", "Text", "Image", "IO"],
+      path: "Sources/Shared/Datasets",
+      swiftSettings: releaseFlags
+    ),
+    // What a run is: its configuration, a checkpoint read as a model, retrieval metrics.
     .target(
       name: "Runs",
       dependencies: ["TensorCore", "Layers", "Models", "Text", "Image", "IO"],
@@ -114,13 +122,13 @@ let package = Package(
     ),
     .target(
       name: "Training",
-      dependencies: ["TensorCore", "Kernels", "Layers", "Models", "Runs", "Text", "Image", "IO", "Report"],
+      dependencies: ["TensorCore", "Kernels", "Layers", "Models", "Runs", "Datasets", "Text", "Image", "IO", "Report"],
       path: "Sources/Shared/Training",
       swiftSettings: releaseFlags
     ),
     .target(
       name: "Evaluation",
-      dependencies: ["TensorCore", "Kernels", "Layers", "Models", "Runs", "Text", "Image", "IO", "Report"],
+      dependencies: ["TensorCore", "Kernels", "Layers", "Models", "Runs", "Datasets", "Text", "Image", "IO", "Report"],
       path: "Sources/Shared/Evaluation",
       swiftSettings: releaseFlags
     ),
@@ -129,7 +137,7 @@ let package = Package(
     // The umbrella every chapter imports: all of the above, re-exported (Kernels stays explicit).
     .target(
       name: "Shared",
-      dependencies: ["TensorCore", "IO", "Image", "Text", "Report", "Layers", "Models", "Runs", "Training", "Evaluation"],
+      dependencies: ["TensorCore", "IO", "Image", "Text", "Report", "Layers", "Models", "Datasets", "Runs", "Training", "Evaluation"],
       path: "Sources/Shared/Exports",
       swiftSettings: releaseFlags
     ),
@@ -215,7 +223,7 @@ let package = Package(
     ),
     .testTarget(
       name: "SharedTests",
-      dependencies: ["Shared", "Kernels", "Runs", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
+      dependencies: ["Shared", "Kernels", "Runs", "Datasets", "ch01-patches", "ch02-attention", "ch03-vit", "ch04-tokenizer", "ch05-bert", "ch06-projection",
                      "ch07-contrastive-loss", "ch08-training", "ch09-zero-shot", "ch11-openai-clip", "tour", "clip"],
       path: "Tests/SharedTests"
     ),

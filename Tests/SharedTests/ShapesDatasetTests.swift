@@ -5,7 +5,7 @@
 import Foundation
 import Kernels
 import Shared
-@testable import Runs
+@testable import Datasets
 import Testing
 
 @Suite("Shapes dataset and the training loop's pieces")

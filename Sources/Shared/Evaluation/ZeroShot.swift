@@ -8,6 +8,7 @@
 import TensorCore
 import Layers
 import Models
+import Datasets
 import Runs
 import Text
 import Image

@@ -6,6 +6,7 @@
 import TensorCore
 import Layers
 import Models
+import Datasets
 import Runs
 import Text
 import Image

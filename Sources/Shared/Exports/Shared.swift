@@ -3,6 +3,7 @@
 //
 //   Kernels ← TensorCore ← Layers ← Models ← Runs ← Training, Evaluation ← chapters and tools
 //                        ← IO, Text (beneath Models), Image (beneath Runs and Report), Report (beneath Training and Evaluation)
+//                        ← Datasets (on Text, Image, IO; beneath Training and Evaluation)
 //
 // Kernels (GEMM, row kernels, SIMD maths) is not re-exported: code that calls a kernel imports it.
 
@@ -12,6 +13,7 @@
 @_exported import Layers
 @_exported import Models
 @_exported import Report
+@_exported import Datasets
 @_exported import Runs
 @_exported import TensorCore
 @_exported import Text

@@ -4,6 +4,7 @@
 import TensorCore
 import Layers
 import Models
+import Datasets
 import Runs
 
 extension ContrastiveTrainer {

@@ -13,6 +13,7 @@
 import Foundation
 import IO
 import Models
+import Datasets
 import Runs
 
 extension OpenAICLIP: TrainableModel {

@@ -11,6 +11,7 @@ import TensorCore
 import Kernels
 import Layers
 import Models
+import Datasets
 import Runs
 import Text
 import Image

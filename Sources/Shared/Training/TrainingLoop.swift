@@ -7,6 +7,7 @@
 
 import TensorCore
 import Models
+import Datasets
 import Runs
 import Report
 import IO

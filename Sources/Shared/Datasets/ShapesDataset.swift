@@ -10,8 +10,6 @@
 // Generation is seeded; the same seed gives the same files.
 
 import TensorCore
-import Layers
-import Models
 import Text
 import Image
 import IO

@@ -2,8 +2,6 @@
 // step on a background thread.
 
 import TensorCore
-import Layers
-import Models
 import Text
 import Image
 import IO
