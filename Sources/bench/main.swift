@@ -321,16 +321,15 @@ case "gemm-small":
         let a = Tensor.deterministic([m, k], name: "a", scale: 1), b = Tensor.deterministic([n, k], name: "b", scale: 1)
         var c = Tensor.zeros([m, n])
         for (label, rows) in [("packed", 0), ("skinny", 1 << 20)] {
-          let saved = GEMMBlocking.skinnyRows
-          GEMMBlocking.skinnyRows = rows
           let seconds = a.withUnsafePointer { ap in
             b.withUnsafePointer { bp in
               c.withUnsafeMutablePointer { cp in
-                timeMedian { gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap, lda: k, b: bp, ldb: k, c: cp, ldc: n, threads: threads) }
+                timeMedian {
+                  gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap, lda: k, b: bp, ldb: k, c: cp, ldc: n, threads: threads, skinnyRows: rows)
+                }
               }
             }
           }
-          GEMMBlocking.skinnyRows = saved
           report("gemm \(label) \(m)x\(n)x\(k)", threads: threads, seconds: seconds, flop: 2.0 * Double(m * n * k))
         }
       }

@@ -48,11 +48,11 @@ public enum GEMMBlocking {
   public static let kc = 256  // depth of one packed panel
   public static let mc = 96  // rows of A per packed block (multiple of mr)
   public static let nc = 384  // columns of C per task (multiple of nr)
-  /// Up to this many rows, a Linear layer's product skips packing (`gemmSkinny`). `bench gemm-small`,
+  /// Up to this many rows, a Linear layer's product skips packing (`gemmSkinny`; `gemm(…, skinnyRows:)` overrides it). `bench gemm-small`,
   /// packed → skinny, one thread, on Zen 4 (AVX-512) after round three's packing: 12×2304×768 1.07 → 0.49 ms;
   /// 50 rows 2.37 → 2.07 ms; 64 rows 2.56 → 2.55 (even); from 96 rows on the packed kernel is faster.
   /// (Round two, AVX2 EPYC, before it: 12 rows 3.1 → 0.7, 50 rows 4.9 → 3.5, 64 rows 7.6 → 5.5 ms.)
-  public nonisolated(unsafe) static var skinnyRows = 64
+  public static let skinnyRows = 64
 }
 
 /// The micro-kernel for this CPU's tile.
@@ -72,7 +72,7 @@ public func gemm(
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
   c: UnsafeMutablePointer<Float>, ldc: Int,
   accumulate: Bool = false, bias: UnsafePointer<Float>? = nil,
-  threads: Int? = nil
+  threads: Int? = nil, skinnyRows: Int = GEMMBlocking.skinnyRows
 ) {
   if m == 0 || n == 0 { return }
   if k == 0 {
@@ -85,7 +85,7 @@ public func gemm(
     }
     return
   }
-  if transB && !transA && m <= GEMMBlocking.skinnyRows {
+  if transB && !transA && m <= skinnyRows {
     gemmSkinny(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
                threads: threads ?? kernelThreads)
     return
