@@ -2,8 +2,6 @@
 // missing images are skipped with their line numbers, or fatal with `strict`.
 
 import TensorCore
-import Text
-import Image
 import IO
 import Dispatch
 import Foundation

@@ -10,7 +10,6 @@
 // Generation is seeded; the same seed gives the same files.
 
 import TensorCore
-import Text
 import Image
 import IO
 import Foundation

@@ -3,7 +3,6 @@
 // Images are preprocessed with the checkpoint's own pipeline (evaluation mode: no augmentation).
 
 import TensorCore
-import Layers
 import Models
 import Datasets
 import Runs

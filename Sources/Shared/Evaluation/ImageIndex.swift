@@ -9,11 +9,8 @@
 // previous index intact. Re-indexing reuses the rows of files whose size and mtime are unchanged.
 
 import TensorCore
-import Layers
 import Models
 import Datasets
-import Runs
-import Text
 import Image
 import IO
 import Report

@@ -1,13 +1,10 @@
 // Retrieval over a caption set with a trained model (the metrics themselves: Runs/RetrievalMetrics.swift).
 
 import TensorCore
-import Layers
 import Models
 import Datasets
 import Runs
-import Text
 import Image
-import IO
 import Report
 import Foundation
 

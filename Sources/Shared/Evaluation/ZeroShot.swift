@@ -9,7 +9,6 @@ import TensorCore
 import Layers
 import Models
 import Datasets
-import Runs
 import Text
 import Image
 import IO

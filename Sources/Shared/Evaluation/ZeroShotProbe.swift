@@ -4,14 +4,11 @@
 // it between epochs, with the training clock stopped.
 
 import TensorCore
-import Layers
 import Models
 import Datasets
 import Runs
-import Text
 import Image
 import IO
-import Report
 import Foundation
 
 public struct ZeroShotProbe {

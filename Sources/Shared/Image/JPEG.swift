@@ -2,7 +2,6 @@
 // come back as messages instead of exit()). Decoding uses libjpeg's defaults — the accurate integer
 // IDCT and fancy upsampling — which is what Pillow uses, so our pixels equal Pillow's.
 
-import TensorCore
 import IO
 import CJPEGShim
 import Foundation

@@ -1,7 +1,6 @@
 // The machine's ceiling: a loop of independent FMAs with no memory traffic (`bench peak`), the rate
 // no kernel on this core can pass — what the GEMM's percentages are of.
 
-import CPUFeatures
 
 /// Independent FMA chains with no memory traffic, `steps` times: twelve SIMD16 chains on AVX-512,
 /// ten SIMD8 chains on AVX2 (enough to cover FMA latency × 2 pipes without spilling a register).

@@ -11,7 +11,6 @@
 // at most ln(100) after each step, as open_clip does.
 
 import TensorCore
-import Kernels
 import Foundation
 
 public enum ContrastiveLossKind: String, Sendable, Codable {

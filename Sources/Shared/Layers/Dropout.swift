@@ -2,7 +2,6 @@
 // else 1/(1 − p) (inverted dropout, as nn.Dropout in training mode). At evaluation m = 1.
 
 import TensorCore
-import Kernels
 
 /// A dropout mask of multipliers (0 or 1/(1 − p)), drawn from the caller's generator.
 public func dropoutMask(shape: [Int], p: Float, rng: inout SeededRNG) -> Tensor {

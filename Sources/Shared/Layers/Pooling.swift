@@ -6,7 +6,6 @@
 //   normalized[b] = pooled[b] / max(‖pooled[b]‖₂, 1e-12)                         (B, D)
 
 import TensorCore
-import Kernels
 
 /// Mean over the tokens whose mask is 1: x (B, L, D), mask (B, L) → (B, D).
 public func meanPool(_ x: Tensor, mask: Tensor) -> Tensor {

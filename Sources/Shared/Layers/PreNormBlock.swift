@@ -6,7 +6,6 @@
 //   B batch, N tokens, D width
 
 import TensorCore
-import Kernels
 
 public struct PreNormBlockCache: Sendable {
   public var input: Tensor  // (B, N, D)

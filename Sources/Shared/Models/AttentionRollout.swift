@@ -2,8 +2,6 @@
 
 import TensorCore
 import Layers
-import Text
-import IO
 import Foundation
 
 /// Attention rollout (Abnar & Zuidema, 2020): how much each patch feeds the class token through all

@@ -1,9 +1,6 @@
 // BERT's configuration, read from a Hugging Face config.json (the keys BertModel's config uses) and
 // checked where it comes in: every size a layer divides by or indexes with.
 
-import TensorCore
-import Layers
-import Text
 import IO
 import Foundation
 

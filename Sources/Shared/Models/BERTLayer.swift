@@ -6,7 +6,6 @@
 
 import TensorCore
 import Layers
-import Text
 import IO
 import Foundation
 

@@ -14,7 +14,6 @@
 
 import TensorCore
 import Layers
-import Text
 import IO
 
 public struct ProjectionHeadCache: Sendable {

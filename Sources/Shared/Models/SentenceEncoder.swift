@@ -1,9 +1,7 @@
 // Tokenizer + BERT: sentences in, unit-length embeddings out (sentence-transformers' mean pooling).
 
 import TensorCore
-import Layers
 import Text
-import IO
 import Foundation
 
 /// Tokenizer + BERT: sentences in, unit-length embeddings out.

@@ -3,7 +3,6 @@
 
 import TensorCore
 import IO
-import Image
 import CLIPAssets
 import Foundation
 

@@ -4,7 +4,6 @@
 import TensorCore
 import IO
 import Image
-import CLIPAssets
 
 /// Viridis-like colour map: 0 → dark purple, 0.5 → teal, 1 → yellow (piecewise linear, 6 anchors).
 public func colormap(_ value: Float) -> (UInt8, UInt8, UInt8) {

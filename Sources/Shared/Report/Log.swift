@@ -7,8 +7,6 @@
 import TensorCore
 import Kernels
 import IO
-import Image
-import CLIPAssets
 import Foundation
 
 /// "2.1 ms", "1.35 s", "850 µs".

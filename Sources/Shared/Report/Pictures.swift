@@ -2,10 +2,8 @@
 // helpers to upscale, draw grids and tile images. The PNG writer uses stored (uncompressed)
 // deflate blocks — no zlib needed — so files are larger than usual but exact.
 
-import TensorCore
 import IO
 import Image
-import CLIPAssets
 import Foundation
 
 public enum PNG {

@@ -2,9 +2,6 @@
 // file or a pipe (tests, CI logs) it prints a plain line at 25%, 50%, 75% and 100% instead.
 
 import TensorCore
-import IO
-import Image
-import CLIPAssets
 import Foundation
 
 public final class ProgressBar {

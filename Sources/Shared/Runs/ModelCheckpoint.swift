@@ -2,10 +2,7 @@
 // validated), and the weights under "model.". Evaluation reads checkpoints through this; Training
 // adds saving, the optimiser state and resume (Training/TrainingCheckpoint.swift).
 
-import TensorCore
-import Layers
 import Models
-import Text
 import Image
 import IO
 import Foundation

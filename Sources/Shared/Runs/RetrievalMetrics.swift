@@ -12,11 +12,8 @@
 // since identical texts are one answer. Queries stay one per image (i→t) and one per caption (t→i).
 
 import TensorCore
-import Layers
 import Models
-import Text
 import Image
-import IO
 import Foundation
 
 public struct RetrievalMetrics: Sendable, Equatable, CustomStringConvertible {

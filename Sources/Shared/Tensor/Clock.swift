@@ -1,6 +1,5 @@
 // The one clock every layer that times itself reads (chapters print durations with Report's formatDuration).
 
-import Kernels
 import Foundation
 
 /// Wall-clock time in seconds (monotonic).

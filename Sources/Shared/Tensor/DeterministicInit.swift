@@ -8,7 +8,6 @@
 //   u_i        = Float(z_i >> 40) · 2⁻²⁴                    ∈ [0, 1), exact in Float32
 //   value_i    = (u_i · 2 − 1) · scale + offset              (Float32 arithmetic, in this order)
 
-import Kernels
 import Foundation
 
 /// FNV-1a, 64-bit, over the UTF-8 bytes of `text`.

@@ -1,7 +1,6 @@
 // A small seeded random number generator whose whole state is one UInt64, so it can be saved in a
 // checkpoint and resumed bit-identically. Used by the train transform, dropout and data shuffling.
 
-import Kernels
 
 /// SplitMix64 as a `RandomNumberGenerator`: state += golden gamma, output = finaliser(state).
 public struct SeededRNG: RandomNumberGenerator, Sendable, Equatable {

@@ -1,6 +1,5 @@
 // One-line tensor summaries for the chapters' notebook-style logs: shape, min/max/mean/std, first values.
 
-import Kernels
 import Foundation
 
 /// Statistics of a tensor, printed as `(196, 768)  min -1.23  max 4.56  mean 0.01  std 0.98  [0.12, -0.5, …]`.

@@ -1,7 +1,6 @@
 // The Float32 tensor every part of CLIP passes around: a shape and contiguous row-major storage.
 // Reshape is free (the storage array is shared copy-on-write); transpose and permute copy, and say so.
 
-import Kernels
 
 /// A dense Float32 tensor with row-major storage.
 ///

@@ -13,8 +13,6 @@
 // Everything works on Unicode scalars, never on Swift Characters (grapheme clusters), because that is
 // what the reference does.
 
-import TensorCore
-import CLIPAssets
 import Foundation
 
 public struct BasicTokenizer: Sendable {

@@ -3,7 +3,6 @@
 // matches nothing, or longer than 100 characters, becomes [UNK] as a whole — as in BERT.
 
 import TensorCore
-import CLIPAssets
 import Foundation
 
 public struct VocabularyError: Error, CustomStringConvertible {

@@ -5,13 +5,8 @@
 import TensorCore
 import Kernels
 import Layers
-import Models
-import Datasets
 import Runs
-import Text
-import Image
 import IO
-import Report
 import Foundation
 
 public struct AdamW<Model>: @unchecked Sendable {

@@ -2,16 +2,8 @@
 // when the validation loss has not improved by more than `threshold` (relative) for more than
 // `patience` epochs, every group's learning rate is multiplied by `factor`.
 
-import TensorCore
-import Kernels
-import Layers
-import Models
-import Datasets
 import Runs
-import Text
 import Image
-import IO
-import Report
 import Foundation
 
 public struct ReduceLROnPlateau: Sendable, Codable, Equatable {

@@ -2,14 +2,12 @@
 // seed's parameter groups, and the logit-scale clamp — shared by the trainer, the chapter and the tests.
 
 import TensorCore
-import Kernels
 import Layers
 import Models
 import Datasets
 import Runs
 import Text
 import Image
-import IO
 import Report
 import Foundation
 

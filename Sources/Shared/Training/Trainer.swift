@@ -3,7 +3,6 @@
 // validation is EpochValidation.swift; what a reader sees (epoch lines, the loss curve) is TrainerReport.swift.
 
 import TensorCore
-import Kernels
 import Layers
 import Models
 import Datasets

@@ -1,7 +1,6 @@
 // What a run shows a reader: one line per epoch and the loss curve.
 
 import TensorCore
-import Image
 import Report
 import Foundation
 

@@ -7,16 +7,12 @@
 // The data order, caption choice, augmentation and dropout masks are pure functions of (seed, epoch,
 // image, step), so the counters are all the randomness there is to save.
 
-import TensorCore
-import Kernels
 import Layers
 import Models
 import Datasets
 import Runs
-import Text
 import Image
 import IO
-import Report
 import Foundation
 
 public struct EpochRecord: Sendable, Codable, Equatable {

@@ -9,7 +9,6 @@ import TensorCore
 import Models
 import Datasets
 import Runs
-import Report
 import IO
 import Foundation
 
