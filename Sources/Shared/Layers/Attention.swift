@@ -142,10 +142,14 @@ public struct MultiHeadAttention: Sendable {
     let qkvOut = qkv.forward(x)  // (B, N, 3D)
     var probs = Tensor.zeros([b, h, n, n])  // (B, H, N, N)
     var context = Tensor.zeros([b, n, d])  // (B, N, D)
-    withPointers(reading: [qkvOut] + (keyMask.map { [$0] } ?? []), writing: &probs, &context) { r, pp, cp in
-      attentionHeadsForward(qkv: r[0], batch: b, tokens: n, width: d, heads: h, keyMask: r.count > 1 ? r[1] : nil, causal: causal,
-                            probs: pp, context: cp)
+    func runHeads(mask: UnsafePointer<Float>?) {
+      reading(qkvOut) { qkv in
+        writing(&probs, &context) { probs, context in
+          attentionHeadsForward(qkv: qkv, batch: b, tokens: n, width: d, heads: h, keyMask: mask, causal: causal, probs: probs, context: context)
+        }
+      }
     }
+    if let keyMask { reading(keyMask) { runHeads(mask: $0) } } else { runHeads(mask: nil) }
     let out = proj.forward(context)
     return (out, AttentionCache(input: x, qkv: qkvOut, probs: probs, context: context))
   }
@@ -154,8 +158,10 @@ public struct MultiHeadAttention: Sendable {
     let b = cache.input.shape[0], n = cache.input.shape[1], d = width, h = heads
     let dContext = proj.backward(dy, input: cache.context, grads: &grads.proj)  // (B, N, D)
     var dqkv = Tensor.zeros([b, n, 3 * d])  // (B, N, 3D)
-    withPointers(reading: [cache.qkv, cache.probs, dContext], writing: &dqkv) { r, dq in
-      attentionHeadsBackward(qkv: r[0], probs: r[1], dContext: r[2], batch: b, tokens: n, width: d, heads: h, dqkv: dq)
+    reading(cache.qkv, cache.probs, dContext) { qkv, probs, dContext in
+      writing(&dqkv) { dqkv in
+        attentionHeadsBackward(qkv: qkv, probs: probs, dContext: dContext, batch: b, tokens: n, width: d, heads: h, dqkv: dqkv)
+      }
     }
     return qkv.backward(dqkv, input: cache.input, grads: &grads.qkv)
   }

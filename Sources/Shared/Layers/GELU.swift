@@ -63,7 +63,7 @@ extension Tensor {
   /// Elementwise QuickGELU (SIMD, parallel).
   public func quickGELU() -> Tensor {
     var y = Tensor.zeros(shape)
-    withPointers(reading: [self], writing: &y) { r, yp in Kernels.quickGELU(x: r[0], y: yp, count: count) }
+    reading(self) { x in writing(&y) { y in Kernels.quickGELU(x: x, y: y, count: count) } }
     return y
   }
 
@@ -71,7 +71,7 @@ extension Tensor {
   public func quickGELUBackward(input x: Tensor) -> Tensor {
     precondition(shape == x.shape, "QuickGELU backward: dy \(shape) vs x \(x.shape)")
     var dx = Tensor.zeros(shape)
-    withPointers(reading: [self, x], writing: &dx) { r, dxp in Kernels.quickGELUBackward(dy: r[0], x: r[1], dx: dxp, count: count) }
+    reading(self, x) { dy, x in writing(&dx) { dx in Kernels.quickGELUBackward(dy: dy, x: x, dx: dx, count: count) } }
     return dx
   }
 
@@ -88,7 +88,7 @@ extension Tensor {
   /// Elementwise exact GELU. The backward needs x (the input), which the caller keeps.
   public func gelu() -> Tensor {
     var y = Tensor.zeros(shape)
-    withPointers(reading: [self], writing: &y) { r, yp in Kernels.gelu(x: r[0], y: yp, count: count) }
+    reading(self) { x in writing(&y) { y in Kernels.gelu(x: x, y: y, count: count) } }
     return y
   }
 
@@ -98,7 +98,7 @@ extension Tensor {
   public func geluBackward(input x: Tensor) -> Tensor {
     precondition(shape == x.shape, "GELU backward: dy \(shape) vs x \(x.shape)")
     var dx = Tensor.zeros(shape)
-    withPointers(reading: [self, x], writing: &dx) { r, dxp in Kernels.geluBackward(dy: r[0], x: r[1], dx: dxp, count: count) }
+    reading(self, x) { dy, x in writing(&dx) { dx in Kernels.geluBackward(dy: dy, x: x, dx: dx, count: count) } }
     return dx
   }
 }

@@ -73,8 +73,10 @@ public struct LayerNorm: Sendable {
     precondition(x.shape.last == d, "LayerNorm expects (…, \(d)), got \(x.shape)")
     let rows = x.count / max(d, 1)
     var y = Tensor.zeros(x.shape), mean = Tensor.zeros([rows]), rstd = Tensor.zeros([rows])
-    withPointers(reading: [x, weight, bias], writing: &y, &mean, &rstd) { r, yp, mp, rp in
-      layerNorm(x: r[0], y: yp, weight: r[1], bias: r[2], rows: rows, dim: d, eps: eps, mean: mp, rstd: rp)
+    reading(x, weight, bias) { x, weight, bias in
+      writing(&y, &mean, &rstd) { y, mean, rstd in
+        layerNorm(x: x, y: y, weight: weight, bias: bias, rows: rows, dim: d, eps: eps, mean: mean, rstd: rstd)
+      }
     }
     return (y, LayerNormCache(mean: mean, rstd: rstd))
   }
@@ -87,8 +89,10 @@ public struct LayerNorm: Sendable {
     let d = weight.count, rows = x.count / max(d, 1)
     precondition(x.shape.last == d && cache.mean.count == rows && cache.rstd.count == rows, "LayerNorm backward: the cache is not of this input")
     var dx = Tensor.zeros(x.shape)
-    withPointers(reading: [dy, x, weight, cache.mean, cache.rstd], writing: &dx, &grads.weight, &grads.bias) { r, dxp, dw, db in
-      layerNormBackward(dy: r[0], x: r[1], weight: r[2], mean: r[3], rstd: r[4], rows: rows, dim: d, dx: dxp, dWeight: dw, dBias: db)
+    reading(dy, x, weight, cache.mean, cache.rstd) { dy, x, weight, mean, rstd in
+      writing(&dx, &grads.weight, &grads.bias) { dx, dWeight, dBias in
+        layerNormBackward(dy: dy, x: x, weight: weight, mean: mean, rstd: rstd, rows: rows, dim: d, dx: dx, dWeight: dWeight, dBias: dBias)
+      }
     }
     return dx
   }

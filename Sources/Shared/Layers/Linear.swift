@@ -69,14 +69,16 @@ public struct Linear: Sendable {
     precondition(dy.shape.last == out && x.shape.last == inp && dy.count / out == x.count / inp,
                  "Linear backward: dy \(dy.shape) does not match x \(x.shape) for weight \(weight.shape)")
     let rows = dy.count / out
-    withPointers(reading: [dy, x], writing: &grads.weight, &grads.bias) { r, dw, db in
-      gemm(transA: true, transB: false, m: out, n: inp, k: rows, a: r[0], lda: out, b: r[1], ldb: inp, c: dw, ldc: inp, accumulate: true)
-      addColumnSums(r[0], rows: rows, cols: out, into: db)
+    reading(dy, x) { dy, x in
+      writing(&grads.weight, &grads.bias) { dw, db in
+        gemm(transA: true, transB: false, m: out, n: inp, k: rows, a: dy, lda: out, b: x, ldb: inp, c: dw, ldc: inp, accumulate: true)
+        addColumnSums(dy, rows: rows, cols: out, into: db)
+      }
     }
     guard inputGradient else { return Tensor.zeros([0]) }
     var dx = Tensor.zeros(x.shape)  // (…, In)
-    withPointers(reading: [dy, weight], writing: &dx) { r, dxp in
-      gemm(transA: false, transB: false, m: rows, n: inp, k: out, a: r[0], lda: out, b: r[1], ldb: inp, c: dxp, ldc: inp)
+    reading(dy, weight) { dy, w in
+      writing(&dx) { dx in gemm(transA: false, transB: false, m: rows, n: inp, k: out, a: dy, lda: out, b: w, ldb: inp, c: dx, ldc: inp) }
     }
     return dx
   }

@@ -81,9 +81,11 @@ public struct PatchEmbedding: Sendable {
     let d = width, k = weight.count / width
     let rows = dTokens.count / d
     precondition(cache.patches.count == rows * k, "patch embedding backward: dTokens \(dTokens.shape) vs patches \(cache.patches.shape)")
-    withPointers(reading: [dTokens, cache.patches], writing: &grads.weight, &grads.bias) { r, dw, db in
-      gemm(transA: true, transB: false, m: d, n: k, k: rows, a: r[0], lda: d, b: r[1], ldb: k, c: dw, ldc: k, accumulate: true)
-      addColumnSums(r[0], rows: rows, cols: d, into: db)
+    reading(dTokens, cache.patches) { dTokens, patches in
+      writing(&grads.weight, &grads.bias) { dw, db in
+        gemm(transA: true, transB: false, m: d, n: k, k: rows, a: dTokens, lda: d, b: patches, ldb: k, c: dw, ldc: k, accumulate: true)
+        addColumnSums(dTokens, rows: rows, cols: d, into: db)
+      }
     }
   }
 }

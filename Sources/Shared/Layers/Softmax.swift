@@ -51,7 +51,7 @@ extension Tensor {
   public func softmaxLastDim() -> Tensor {
     let d = shape.last ?? 1
     var y = Tensor.zeros(shape)
-    withPointers(reading: [self], writing: &y) { r, yp in Kernels.softmax(x: r[0], y: yp, rows: count / max(d, 1), dim: d) }
+    reading(self) { x in writing(&y) { y in Kernels.softmax(x: x, y: y, rows: count / max(d, 1), dim: d) } }
     return y
   }
 
@@ -62,7 +62,7 @@ extension Tensor {
     precondition(shape == p.shape, "softmax backward: dp \(shape) vs p \(p.shape)")
     let d = shape.last ?? 1
     var dx = Tensor.zeros(shape)
-    withPointers(reading: [self, p], writing: &dx) { r, dxp in Kernels.softmaxBackward(dp: r[0], p: r[1], dx: dxp, rows: count / max(d, 1), dim: d) }
+    reading(self, p) { dp, p in writing(&dx) { dx in Kernels.softmaxBackward(dp: dp, p: p, dx: dx, rows: count / max(d, 1), dim: d) } }
     return dx
   }
 }

@@ -46,9 +46,10 @@ public struct AdamW<Model>: @unchecked Sendable {
           modify(&firstMoment) { m in
             modify(&secondMoment) { v in
               let count = param.count
-              withPointers(reading: [grad], writing: &param, &m, &v) { r, pp, mp, vp in
-                adamwUpdate(p: pp, g: r[0], m: mp, v: vp, count: count, lr: lr, weightDecay: weightDecay,
-                            beta1: beta1, beta2: beta2, eps: eps, step: step)
+              reading(grad) { g in
+                writing(&param, &m, &v) { p, m, v in
+                  adamwUpdate(p: p, g: g, m: m, v: v, count: count, lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: eps, step: step)
+                }
               }
             }
           }
@@ -58,9 +59,11 @@ public struct AdamW<Model>: @unchecked Sendable {
       var param = p.get(model), m = p.get(firstMoment), v = p.get(secondMoment)
       precondition(grad.shape == param.shape, "gradient of \(p.key) has shape \(grad.shape), parameter \(param.shape)")
       let count = param.count
-      withPointers(reading: [grad], writing: &param, &m, &v) { r, pp, mp, vp in
-        adamwUpdate(p: pp, g: r[0], m: mp, v: vp, count: count, lr: group.learningRate, weightDecay: group.weightDecay,
-                    beta1: beta1, beta2: beta2, eps: eps, step: step)
+      reading(grad) { g in
+        writing(&param, &m, &v) { p, m, v in
+          adamwUpdate(p: p, g: g, m: m, v: v, count: count, lr: group.learningRate, weightDecay: group.weightDecay,
+                      beta1: beta1, beta2: beta2, eps: eps, step: step)
+        }
       }
       p.set(&model, param)
       p.set(&firstMoment, m)
