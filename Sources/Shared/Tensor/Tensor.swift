@@ -11,8 +11,22 @@
 public struct Tensor: Sendable, Equatable {
   /// Extent of each dimension, outermost first.
   public private(set) var shape: [Int]
-  /// The elements, row-major. Its count is always the product of `shape`.
-  public var storage: [Float]
+  /// The elements, row-major. Its count is always the product of `shape`: elements change in place
+  /// (`t.storage[i] = v`), and a write that would change the count stops the program — a new shape is
+  /// `reshaped(_:)` or a new tensor.
+  public var storage: [Float] {
+    @inline(__always) get { elements }
+    @inline(__always) _modify {
+      let count = elements.count
+      yield &elements
+      precondition(elements.count == count, "a tensor of shape \(shape) holds \(count) elements; its storage cannot become \(elements.count)")
+    }
+    @inline(__always) set {
+      precondition(newValue.count == elements.count, "a tensor of shape \(shape) holds \(elements.count) elements, not \(newValue.count)")
+      elements = newValue
+    }
+  }
+  @usableFromInline var elements: [Float]
 
   /// A tensor with the given shape and elements (count must match).
   public init(shape: [Int], storage: [Float]) {
@@ -20,7 +34,7 @@ public struct Tensor: Sendable, Equatable {
     precondition(shape.reduce(1, *) == storage.count,
                  "shape \(shape) needs \(shape.reduce(1, *)) elements, got \(storage.count)")
     self.shape = shape
-    self.storage = storage
+    self.elements = storage
   }
 
   /// A tensor filled with one value.
@@ -30,7 +44,7 @@ public struct Tensor: Sendable, Equatable {
 
   public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 0) }
 
-  public var count: Int { storage.count }
+  public var count: Int { elements.count }
   public var rank: Int { shape.count }
 
   /// Row-major strides, in elements.
@@ -133,11 +147,11 @@ public struct Tensor: Sendable, Equatable {
   // MARK: - Raw access for kernels
 
   public func withUnsafePointer<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
-    try storage.withUnsafeBufferPointer { try body($0.baseAddress ?? UnsafePointer(bitPattern: 16)!) }
+    try elements.withUnsafeBufferPointer { try body($0.baseAddress ?? UnsafePointer(bitPattern: 16)!) }
   }
 
   public mutating func withUnsafeMutablePointer<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-    try storage.withUnsafeMutableBufferPointer { try body($0.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!) }
+    try elements.withUnsafeMutableBufferPointer { try body($0.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!) }
   }
 }
 
