@@ -17,14 +17,14 @@ public struct DataProblem: Error, CustomStringConvertible, Equatable {
 }
 
 /// One CSV record and the line it starts on.
-public struct CSVRecord: Sendable, Equatable {
+struct CSVRecord: Sendable, Equatable {
   public var line: Int
   public var fields: [String]
 }
 
 /// Splits CSV text into records of fields (RFC 4180: quoted fields may hold the separator, doubled
 /// quotes and line breaks). Each record carries the line number it starts on.
-public func parseCSV(_ text: String, separator: Character = ",") throws -> [CSVRecord] {
+func parseCSV(_ text: String, separator: Character = ",") throws -> [CSVRecord] {
   var records: [CSVRecord] = []
   var fields: [String] = []
   var field = ""
@@ -77,7 +77,7 @@ public func parseCSV(_ text: String, separator: Character = ",") throws -> [CSVR
   return records
 }
 
-public func csvField(_ s: String) -> String {
+func csvField(_ s: String) -> String {
   if s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
     return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
   }

@@ -7,7 +7,7 @@ import Dispatch
 import Foundation
 
 /// One caption of one image.
-public struct CaptionRecord: Sendable, Equatable {
+struct CaptionRecord: Sendable, Equatable {
   public var image: String
   public var caption: String
   public var line: Int

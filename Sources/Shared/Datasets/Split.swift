@@ -5,7 +5,7 @@ import TensorCore
 
 /// Fisher–Yates with our own generator (the standard library's shuffle algorithm may change between
 /// Swift versions; a split must not).
-public func seededShuffle<T>(_ items: [T], seed: UInt64) -> [T] {
+func seededShuffle<T>(_ items: [T], seed: UInt64) -> [T] {
   var a = items
   var rng = SeededRNG(seed: seed)
   if a.count < 2 { return a }

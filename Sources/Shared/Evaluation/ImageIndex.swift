@@ -183,7 +183,7 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
 
 /// Size and modification time of a file (nil when it cannot be stat'ed).
 /// A symbolic link is followed: the photo (or model) it points to is what changes.
-public func fileStamp(_ path: String) -> IndexedFile? {
+func fileStamp(_ path: String) -> IndexedFile? {
   var info = stat()
   guard stat(path, &info) == 0 else { return nil }
   return IndexedFile(path: path, size: Int(info.st_size), modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)

@@ -132,7 +132,7 @@ extension ZeroShotClassifier {
 /// centre = (p + z²/2n) / (1 + z²/n),   half-width = z·√(p(1−p)/n + z²/4n²) / (1 + z²/n)
 /// ```
 /// (better than p ± z·√(p(1−p)/n) near 0% and 100%, where that one leaves [0, 1]).
-public func wilsonInterval(correct: Int, of n: Int, z: Double = 1.96) -> ClosedRange<Double> {
+func wilsonInterval(correct: Int, of n: Int, z: Double = 1.96) -> ClosedRange<Double> {
   guard n > 0 else { return 0...1 }
   let p = Double(correct) / Double(n), nn = Double(n), z2 = z * z
   let centre = (p + z2 / (2 * nn)) / (1 + z2 / nn)

@@ -10,7 +10,7 @@ import Foundation
   import Darwin
 #endif
 
-public struct FileWriteError: Error, CustomStringConvertible {
+struct FileWriteError: Error, CustomStringConvertible {
   public var path: String
   public var reason: String
   public var description: String { "cannot write \(path): \(reason)" }

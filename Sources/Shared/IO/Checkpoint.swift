@@ -31,7 +31,7 @@ public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
 }
 
 /// A weight that is NaN or ±∞: a model loaded with it would print `nan` everywhere.
-public struct NonFiniteWeight: Error, CustomStringConvertible, Equatable {
+struct NonFiniteWeight: Error, CustomStringConvertible, Equatable {
   public var key: String
   public var index: Int  // flat index of the first bad element
   public var value: Float
@@ -148,7 +148,7 @@ extension SafetensorsWriter {
 
 /// The deterministic-weight rule shared with Scripts/reference/common.py (`init_rule`): LayerNorm
 /// weights are 1 ± 0.1, everything else ±0.02 — small enough that a 12-layer model stays tame.
-public func deterministicInitRule(_ key: String) -> (scale: Float, offset: Float) {
+func deterministicInitRule(_ key: String) -> (scale: Float, offset: Float) {
   let lower = key.lowercased()
   if lower.hasSuffix(".weight") && (lower.contains("norm")) { return (0.1, 1) }
   return (0.02, 0)

@@ -263,7 +263,7 @@ public struct SafetensorsFile: Sendable {
 }
 
 /// IEEE 754 half → single, exactly (subnormals, infinities and NaN included).
-public func halfToFloat(_ h: UInt16) -> Float {
+func halfToFloat(_ h: UInt16) -> Float {
   let sign = UInt32(h >> 15) << 31
   let exponent = Int((h >> 10) & 0x1f)
   let mantissa = UInt32(h & 0x3ff)
@@ -277,7 +277,7 @@ public func halfToFloat(_ h: UInt16) -> Float {
 }
 
 /// What a file that is not safetensors seems to be, from its first bytes, for error messages.
-public func sniffFileKind(_ data: Data) -> String {
+func sniffFileKind(_ data: Data) -> String {
   let head = [UInt8](data.prefix(16))
   func starts(_ bytes: [UInt8]) -> Bool { head.count >= bytes.count && Array(head.prefix(bytes.count)) == bytes }
   if starts([0xFF, 0xD8, 0xFF]) { return "it is a JPEG image" }

@@ -7,7 +7,7 @@
 //         error < 1.2e-7 for all z ≥ 0 — relative, so GELU of large negative x keeps its digits.
 
 @inline(__always)
-public func expSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
+func expSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
   // (The generic SIMD `clamped` and Float→Int conversions are not specialised and ran element by
   // element; min/max and the round-by-adding-1.5·2²³ trick stay in vector registers.)
   let clamped = pointwiseMin(pointwiseMax(x, SIMD16(repeating: -87.3)), SIMD16(repeating: 88.7))
@@ -33,7 +33,7 @@ public func expSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
 
 /// erfc(z) for z ≥ 0.
 @inline(__always)
-public func erfcPositiveSIMD(_ z: SIMD16<Float>) -> SIMD16<Float> {
+func erfcPositiveSIMD(_ z: SIMD16<Float>) -> SIMD16<Float> {
   let t = 1 / (1 + 0.5 * z)
   var poly = SIMD16<Float>(repeating: 0.170_872_77)
   poly = poly * t - 0.822_152_23
@@ -51,7 +51,7 @@ public func erfcPositiveSIMD(_ z: SIMD16<Float>) -> SIMD16<Float> {
 /// Exact-form GELU, 16 lanes: x·Φ(x) with Φ(x) = erfc(−x/√2)/2, evaluated on |x| so neither tail
 /// loses digits to cancellation.
 @inline(__always)
-public func geluSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
+func geluSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
   let e = erfcPositiveSIMD(x.replacing(with: -x, where: x .< 0) * 0.707_106_781_186_547_52)
   var cdf = 0.5 * e  // Φ(x) for x < 0
   cdf.replace(with: 1 - 0.5 * e, where: x .>= 0)
@@ -60,7 +60,7 @@ public func geluSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
 
 /// GELU's derivative, 16 lanes: Φ(x) + x·φ(x).
 @inline(__always)
-public func geluDerivativeSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
+func geluDerivativeSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
   let e = erfcPositiveSIMD(x.replacing(with: -x, where: x .< 0) * 0.707_106_781_186_547_52)
   var cdf = 0.5 * e
   cdf.replace(with: 1 - 0.5 * e, where: x .>= 0)
@@ -76,7 +76,7 @@ public func geluDerivativeSIMD(_ x: SIMD16<Float>) -> SIMD16<Float> {
 
 /// The sum of the 16 lanes (in the pairwise order of the halvings).
 @inline(__always)
-public func horizontalSum(_ v: SIMD16<Float>) -> Float {
+func horizontalSum(_ v: SIMD16<Float>) -> Float {
   let h8 = v.lowHalf + v.highHalf
   let h4 = h8.lowHalf + h8.highHalf
   let h2 = h4.lowHalf + h4.highHalf

@@ -17,7 +17,7 @@ func rowChunks(rows: Int, cols: Int) -> (tasks: Int, rowsPerTask: Int) {
 
 /// Runs body(rowStart, rowEnd) over [0, rows) in parallel chunks.
 @inline(__always)
-public func parallelRows(_ rows: Int, cols: Int, _ body: (Int, Int) -> Void) {
+func parallelRows(_ rows: Int, cols: Int, _ body: (Int, Int) -> Void) {
   let (tasks, per) = rowChunks(rows: rows, cols: cols)
   parallelFor(tasks) { t in body(t * per, min(rows, (t + 1) * per)) }
 }
@@ -158,7 +158,7 @@ public func gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count:
 
 /// OpenAI CLIP's QuickGELU: x · σ(1.702 x), a sigmoid stand-in for GELU's Φ.
 @inline(__always)
-public func quickGELUScalar(_ x: Float) -> Float {
+func quickGELUScalar(_ x: Float) -> Float {
   x / (1 + Foundation.exp(-1.702 * x))
 }
 
@@ -198,7 +198,7 @@ public func quickGELUBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
 /// LayerNorm backward over a run of rows, serially (the maths: Layers/LayerNorm.swift; the parallel
 /// kernel below gives each task its rows and its own dw, db):
 ///   dw += Σ_rows dy·x̂,  db += Σ_rows dy,  dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂·x̂)),  dx̂ = dy·w
-public func layerNormBackwardRows(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+func layerNormBackwardRows(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                    mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int,
                                    dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
                                    dBias: UnsafeMutablePointer<Float>) {
@@ -265,7 +265,7 @@ public func softmaxBackward(dp: UnsafePointer<Float>, p: UnsafePointer<Float>, d
 
 /// GELU's derivative: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), φ the standard normal density.
 @inline(__always)
-public func geluDerivative(_ x: Float) -> Float {
+func geluDerivative(_ x: Float) -> Float {
   let cdf = 0.5 * (1 + Foundation.erf(x * Float(0.70710678118654752440)))
   let pdf = Foundation.exp(-0.5 * x * x) * Float(0.39894228040143267794)
   return cdf + x * pdf

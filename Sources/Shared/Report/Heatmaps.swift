@@ -6,7 +6,7 @@ import IO
 import Image
 
 /// Viridis-like colour map: 0 → dark purple, 0.5 → teal, 1 → yellow (piecewise linear, 6 anchors).
-public func colormap(_ value: Float) -> (UInt8, UInt8, UInt8) {
+func colormap(_ value: Float) -> (UInt8, UInt8, UInt8) {
   let anchors: [(Float, Float, Float)] = [
     (68, 1, 84), (65, 68, 135), (42, 120, 142), (34, 168, 132), (122, 209, 81), (253, 231, 37),
   ]
@@ -18,7 +18,7 @@ public func colormap(_ value: Float) -> (UInt8, UInt8, UInt8) {
 }
 
 /// A matrix (R, C) drawn as an image, each entry a `cell`×`cell` square, scaled min…max → colour map.
-public func heatmapImage(_ t: Tensor, cell: Int = 1, range: ClosedRange<Float>? = nil) -> RGBImage {
+func heatmapImage(_ t: Tensor, cell: Int = 1, range: ClosedRange<Float>? = nil) -> RGBImage {
   precondition(t.rank == 2, "heatmapImage needs a matrix, got \(t.shape)")
   let rows = t.shape[0], cols = t.shape[1]
   let lo = range?.lowerBound ?? t.storage.min() ?? 0, hi = range?.upperBound ?? t.storage.max() ?? 1

@@ -22,7 +22,7 @@ public func fnv1a64(_ text: String) -> UInt64 {
 
 /// SplitMix64's output function applied to a counter state.
 @inline(__always)
-public func splitMix64(_ state: UInt64) -> UInt64 {
+func splitMix64(_ state: UInt64) -> UInt64 {
   var z = state
   z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
   z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb

@@ -75,7 +75,7 @@ public struct AdamW<Model>: @unchecked Sendable {
 /// Scales every gradient so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_:
 /// coefficient maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping.
 @discardableResult
-public func clipGradientNorm<Model>(_ grads: inout Model, table: [Parameter<Model>], maxNorm: Float) -> Float {
+func clipGradientNorm<Model>(_ grads: inout Model, table: [Parameter<Model>], maxNorm: Float) -> Float {
   var total = 0.0
   for p in table { for g in p.get(grads).storage { total += Double(g) * Double(g) } }
   let norm = Float(total.squareRoot())
