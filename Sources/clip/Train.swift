@@ -155,6 +155,13 @@ struct Train: ParsableCommand {
         try train(try ContrastiveTrainer<OpenAICLIP>(config: trainingConfig, dataset: dataset, tokenizer: tokenizer, outputDirectory: out,
                                                      resume: fineTuneState, allowOtherData: allowOtherData), dataset: dataset)
       } else if let clip {
+        // The model to fine-tune must not be one of the files this run writes (OUT/best, OUT/last…): an
+        // --overwrite would delete it before a single step, and every save would replace it.
+        let input = resolvedPath(clip)
+        if let name = OpenAICLIP.checkpointFiles.first(where: { input == resolvedPath(out + "/" + $0) || input.hasPrefix(resolvedPath(out + "/" + $0) + "/") }) {
+          fail("--clip \(clip) is \(out)/\(name), which this run writes: fine-tune a copy of it, choose another --out, "
+            + "or continue that run with --resume \(out)/last.training.safetensors")
+        }
         trainingConfig.optimizer.freezeImage = lockedImage
         let embedder = try OpenAICLIPEmbedder(checkpoint: clip)  // the weights, their tokenizer, the checks
         print("fine-tuning OpenAI's CLIP from \(clip) (\(embedder.model.parameterCount) parameters"

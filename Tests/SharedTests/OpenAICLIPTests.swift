@@ -254,6 +254,12 @@ struct OpenAICLIPToolTests {
     let again = try runProduct("clip", ["train", "--clip", folder, "--data", microDataset.directory, "--epochs", "1", "--out", out])
     #expect(again.status != 0 && again.stderr.contains("--overwrite") && again.stderr.contains("--resume \(out)/last.training.safetensors"),
             "\(again.stderr)")
+    // The model to fine-tune is never one of the files the run writes, not even with --overwrite.
+    let inside = temporaryDirectory("clip-inside")
+    try FileManager.default.copyItem(atPath: folder, toPath: inside + "/best")
+    let clobber = try runProduct("clip", ["train", "--clip", inside + "/best", "--data", microDataset.directory, "--out", inside, "--overwrite"])
+    #expect(clobber.status == 1 && clobber.stderr.contains("which this run writes"), "\(clobber.stderr)")
+    #expect(FileManager.default.fileExists(atPath: inside + "/best/model.safetensors"))
     // … and continued from its last checkpoint.
     let resumed = try runProduct("clip", ["train", "--resume", out + "/last", "--data", microDataset.directory, "--epochs", "3"])
     #expect(resumed.status == 0 && resumed.stdout.contains("continuing the fine-tuning run") && resumed.stdout.contains("epoch 3/3"),
