@@ -312,7 +312,7 @@ struct OpenAICLIPToolTests {
     #expect(skipped.stdout.contains("--finetune-seconds 120") && !skipped.stdout.contains("zero-shot before"))
   }
 
-  @Test("a fine-tuning run of OpenAI's CLIP resumed from OUT/last.training.safetensors ends bit-identical to one never interrupted")
+  @Test("a fine-tuning run of OpenAI's CLIP resumed from OUT/last.training.safetensors ends bit-identical to one never interrupted; the state file is whole by itself")
   func fineTuneResume() throws {
     let (folder, _) = try Self.fullVocabularyFolder()
     let start = try OpenAICLIP(checkpoint: folder)
@@ -339,11 +339,14 @@ struct OpenAICLIPToolTests {
     var differing: [String] = []
     for p in straight.model.parameters where p.get(straight.model).storage != p.get(second.model).storage { differing.append(p.key) }
     #expect(differing.isEmpty, "resumed weights differ from the uninterrupted run's: \(differing.prefix(5))")
-    // The weights on disk are the trainer's, and a state whose weights were saved at another step is refused.
+    // The weights on disk are the trainer's; a state file is whole by itself: an older one (as a run killed
+    // between its two writes leaves) resumes its own step with its own weights, whatever OUT/last holds.
     let saved = try OpenAICLIP(checkpoint: out + "/last")
     #expect(saved.parameters.allSatisfy { $0.get(saved).storage == $0.get(second.model).storage })
     try FileManager.default.removeItem(atPath: out + "/last.training.safetensors")
     try FileManager.default.copyItem(atPath: earlierState, toPath: out + "/last.training.safetensors")
-    expectError({ _ = try OpenAICLIP.loadRun(out + "/last") }, contains: ["belongs to step \(first.state.step)", "cannot be resumed"])
+    let older = try OpenAICLIP.loadRun(out + "/last")
+    #expect(older.state.step == first.state.step && older.optimizer.step == first.state.step)
+    #expect(older.model.parameters.allSatisfy { $0.get(older.model).storage == $0.get(first.model).storage })
   }
 }

@@ -59,6 +59,9 @@ public struct OpenAICLIPOrigin: Sendable, Equatable {
   public var format: CLIPCheckpointFormat
   public var path: String
   public var isFolder: Bool
+  public init(format: CLIPCheckpointFormat, path: String, isFolder: Bool) {
+    (self.format, self.path, self.isFolder) = (format, path, isFolder)
+  }
 }
 
 public struct OpenAICLIP: Sendable {
@@ -90,7 +93,8 @@ public struct OpenAICLIP: Sendable {
     fillDeterministic(&self, table: Self.parameterTable(config, format: format), seed: seed)
   }
 
-  init(zeros config: OpenAICLIPConfig) {
+  /// Every parameter zero, in the shapes of `config` (to be filled from a file).
+  public init(zeros config: OpenAICLIPConfig) {
     self.config = config
     let dv = config.visionWidth, dt = config.textWidth, e = config.embedDim, p = config.patchSize
     func z(_ s: [Int]) -> Tensor { Tensor.zeros(s) }

@@ -46,9 +46,9 @@ extension OpenAICLIP {
   /// OUT/NAME, a Hugging Face folder (config.json, model.safetensors with Hugging Face's keys, and the
   /// tokenizer and preprocessor files of the folder it came from) that `CLIPModel.from_pretrained`
   /// loads — or OUT/NAME.safetensors in the file's own spelling (open_clip's keys, or Hugging Face's)
-  /// when it came from one file. "last" also gets OUT/last.training.safetensors, what a resumed run
-  /// needs besides the weights (`loadRun`). The weights carry the step they were saved at, so a state
-  /// file from another save is refused instead of resumed.
+  /// when it came from one file. "last" also gets OUT/last.training.safetensors:
+  /// the weights again, AdamW's moments and the run's state in one atomically written file, so a resumed
+  /// run (`loadRun`) never pairs one save's weights with another's moments, whenever it was killed.
   public func writeCheckpoint(_ name: String, in directory: String, optimizer: AdamW<OpenAICLIP>, config: TrainingConfig,
                               state: TrainingState) throws -> String {
     let format = origin?.format ?? .huggingFace
@@ -89,10 +89,10 @@ extension OpenAICLIP {
     try? files.removeItem(atPath: previous)
   }
 
-  /// The format of OUT/last.training.safetensors: AdamW's moments (adam.m.KEY, adam.v.KEY, open_clip's
-  /// keys), and in its metadata the run's configuration and state, the model's shapes and which
-  /// checkpoint beside it holds the weights.
-  public static let trainingStateFormat = "openai-clip-finetune-1"
+  /// The format of OUT/last.training.safetensors: the weights and AdamW's moments (model.KEY, adam.m.KEY,
+  /// adam.v.KEY, open_clip's keys), and in its metadata the run's configuration and state, the model's
+  /// shapes, and the checkpoint beside it that later saves export to (and its form).
+  public static let trainingStateFormat = "openai-clip-finetune-2"
 
   func writeTrainingState(modelName: String, in directory: String, optimizer: AdamW<OpenAICLIP>, config: TrainingConfig,
                           state: TrainingState) throws {
@@ -104,7 +104,11 @@ extension OpenAICLIP {
       "config": String(decoding: try encoder.encode(config), as: UTF8.self),
       "state": String(decoding: try encoder.encode(state), as: UTF8.self),
       "clip_config": String(decoding: try encoder.encode(self.config), as: UTF8.self),
+      "model_format": (origin?.format ?? .huggingFace).rawValue, "model_is_folder": (origin?.isFolder ?? true) ? "1" : "0",
     ])
+    // The weights too: one file written atomically is always a whole state, whenever the run is killed
+    // (the exported OUT/last beside it can be a save newer or older).
+    writer.add(self, table: parameters, prefix: "model.")
     writer.add(optimizer.firstMoment, table: parameters, prefix: "adam.m.")
     writer.add(optimizer.secondMoment, table: parameters, prefix: "adam.v.")
     try writer.write(to: directory + "/last.training.safetensors")
@@ -140,7 +144,7 @@ extension OpenAICLIP {
   }
 
   /// Resumes a fine-tuning run from OUT/last.training.safetensors (or the OUT/last beside it): the
-  /// weights from the checkpoint it names, AdamW's moments and the run's state from it.
+  /// weights, AdamW's moments and the run's state, all from that one file.
   public static func loadRun(_ path: String) throws -> LoadedRun<OpenAICLIP> {
     guard let statePath = trainingState(for: path) else {
       throw CheckpointError(path: path, reason: "has no last.training.safetensors beside it: only a fine-tuning run's last checkpoint can be resumed")
@@ -158,14 +162,15 @@ extension OpenAICLIP {
       throw CheckpointError(path: statePath, reason: "unreadable clip_config in its metadata: \(describeJSONError(error))")
     }
     try clipConfig.validate(source: statePath)
-    let model = try OpenAICLIP(checkpoint: modelPath, config: clipConfig)
-    let weights = (model.origin?.isFolder ?? false) ? modelPath + "/model.safetensors" : modelPath
-    let savedAt = try SafetensorsFile(path: weights).metadata["training_step"]
-    guard savedAt == "\(state.step)" else {
-      throw CheckpointError(path: statePath, reason: "belongs to step \(state.step), but \(modelPath) was saved at step \(savedAt ?? "?") "
-        + "(the run stopped while saving): it cannot be resumed; \(modelPath) is still a whole model to start a new run from")
+    guard let format = file.metadata["model_format"].flatMap(CLIPCheckpointFormat.init(rawValue:)) else {
+      throw CheckpointError(path: statePath, reason: "has no model_format in its metadata (huggingFace or openCLIP)")
     }
+    try file.requireParameters(atLeast: 3 * clipConfig.parameterCount)  // the weights and both moments
+    var model = OpenAICLIP(zeros: clipConfig)
+    // Later saves go where the run's own did, in the form it was read in.
+    model.origin = OpenAICLIPOrigin(format: format, path: modelPath, isFolder: file.metadata["model_is_folder"] != "0")
     return try naming(statePath) {
+      try file.load(into: &model, table: model.parameters, prefix: "model.", ignoring: { !$0.hasPrefix("model.") })
       var optimizer = AdamW(model: model, config: config.optimizer)
       var m = optimizer.firstMoment, v = optimizer.secondMoment
       try file.load(into: &m, table: model.parameters, prefix: "adam.m.", ignoring: { !$0.hasPrefix("adam.m.") })
