@@ -2,7 +2,8 @@
 weights on the same files for the same wall-clock budget, one after the other on this machine, and
 zero-shot accuracy is plotted against training seconds for both.
 
-  ~/venvs/clip-ref/bin/python Scripts/race.py [--seconds 300] [--out output/race] [-- extra ch08 flags]
+  ~/venvs/clip-ref/bin/python Scripts/race.py [--seconds 300] [--out output/race] [--record NAME] [-- extra ch08 flags]
+  ~/venvs/clip-ref/bin/python Scripts/race.py --from-logs --out OUT --record NAME   (remake race.json from the logs)
   e.g. -- --shapes 'radius=[0.12,0.3]' races on the small shapes (generated into OUT/data on the first run)
 
 Steps: (1) a few steps of each from the same weights, losses side by side (the data path agrees);
@@ -71,13 +72,55 @@ def svg(series, seconds, path, title):
     open(path, "w").write("\n".join(out))
 
 
+def cpu_name():
+    """The CPU kind, as BENCHMARKS.md names its sections: model name, family/model, widest vector ISA."""
+    info = open("/proc/cpuinfo").read()
+    field = lambda k: next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith(k)), "?")
+    flags = field("flags").split()
+    return f"{field('model name')} · family {field('cpu family')} model {field('model')} · " + ("AVX-512" if "avx512f" in flags else "AVX2")
+
+
+def final(entries):
+    e = next(e for e in reversed(entries) if e.get("kind") == "final")
+    return {"steps": e["steps"], "train_seconds": e["train_seconds"], "ms_per_step": 1000 * e["train_seconds"] / e["steps"],
+            "test": 100 * e["zero_shot_test"], "unseen": 100 * e["zero_shot_unseen"]}
+
+
+def report(out, seconds, cpu, check, record=None):
+    """race.svg and race.json from OUT's two logs: the curves (seconds, test %, unseen % after each epoch),
+    each side's final line (steps, ms per step, accuracies), the CPU, and the first losses side by side.
+    With `record`, race.json is also copied to Results/NAME.json, the file the walkthroughs quote."""
+    swift_log, twin_log = read_log(os.path.join(out, "swift", "log.jsonl")), read_log(os.path.join(out, "twin", "log.jsonl"))
+    a, b = curve(swift_log), curve(twin_log)
+    svg([("Swift · test images", "#2857c8", "", [(s, t) for s, t, _ in a]),
+         ("PyTorch twin · test images", "#d2461e", "", [(s, t) for s, t, _ in b]),
+         ("Swift · unseen pairs", "#2857c8", "5,4", [(s, u) for s, _, u in a]),
+         ("PyTorch twin · unseen pairs", "#d2461e", "5,4", [(s, u) for s, _, u in b])],
+        seconds, os.path.join(out, "race.svg"), "Chapter 08 race: the same recipe, the same data, the same machine")
+    result = {"seconds": seconds, "cpu": cpu, "swift": a, "twin": b,
+              "final": {"swift": final(swift_log), "twin": final(twin_log)}, "check": check}
+    result["final"]["twin_ms_over_swift_ms"] = result["final"]["twin"]["ms_per_step"] / result["final"]["swift"]["ms_per_step"]
+    json.dump(result, open(os.path.join(out, "race.json"), "w"), indent=1)
+    if record:
+        json.dump(result, open(os.path.join(REPO, "Results", record + ".json"), "w"), indent=1)
+        print(f"recorded in Results/{record}.json")
+    return a, b
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--out", default=os.path.join(REPO, "output", "race"))
     ap.add_argument("--check-steps", type=int, default=5)
+    ap.add_argument("--record", metavar="NAME", help="also write Results/NAME.json (what the walkthroughs quote)")
+    ap.add_argument("--from-logs", action="store_true", help="do not train: remake race.json/.svg from OUT's logs")
+    ap.add_argument("--cpu", help="with --from-logs: the CPU the race ran on, if not this machine's")
     args, extra = ap.parse_known_args()
     extra = [e for e in extra if e != "--"]
+    if args.from_logs:
+        check = json.load(open(os.path.join(args.out, "race.json"))).get("check", {})
+        report(args.out, args.seconds, args.cpu or cpu_name(), check, args.record)
+        return
     # Only flags that change the recipe, and that the twin reads back from initial.safetensors; the rest
     # would make the two sides train different things (or point Swift at another folder).
     allowed = {"--set", "--lr", "--epochs", "--batch-size", "--seed-faithful-lr", "--shapes"}
@@ -124,15 +167,7 @@ def main():
          "--seconds", str(args.seconds)], os.path.join(args.out, "twin.txt"))
 
     # 3. the picture and the numbers
-    a, b = curve(read_log(os.path.join(swift, "log.jsonl"))), curve(read_log(os.path.join(twin, "log.jsonl")))
-    final_b = [e for e in read_log(os.path.join(twin, "log.jsonl")) if e["kind"] == "final"]
-    svg([("Swift · test images", "#2857c8", "", [(s, t) for s, t, _ in a]),
-         ("PyTorch twin · test images", "#d2461e", "", [(s, t) for s, t, _ in b]),
-         ("Swift · unseen pairs", "#2857c8", "5,4", [(s, u) for s, _, u in a]),
-         ("PyTorch twin · unseen pairs", "#d2461e", "5,4", [(s, u) for s, _, u in b])],
-        args.seconds, os.path.join(args.out, "race.svg"), "Chapter 08 race: the same recipe, the same data, the same machine")
-    json.dump({"seconds": args.seconds, "swift": a, "twin": b, "check": {"swift": ours, "twin": theirs}},
-              open(os.path.join(args.out, "race.json"), "w"), indent=1)
+    a, b = report(args.out, args.seconds, cpu_name(), {"swift": ours, "twin": theirs}, args.record)
     print("\n seconds   Swift test / unseen     twin test / unseen   (after each epoch)")
     for i in range(max(len(a), len(b))):
         sa = f"{a[i][0]:6.0f} s  {a[i][1]:5.1f}% / {a[i][2]:5.1f}%" if i < len(a) else " " * 26

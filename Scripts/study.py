@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--base", choices=["default", "second-edition"], default="default",
                     help="what every Swift variant changes from: today's default, or the second edition's "
                          "(uniform init, head dropout 0.1), which Walkthrough 08's equal-steps table used")
+    ap.add_argument("--record", metavar="NAME", help="also write Results/NAME.json: every run, and per variant the "
+                    "mean and sd over the seeds (what the walkthroughs quote)")
+    ap.add_argument("--cpu", help="with --record: the CPU the runs were made on, if not this machine's")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     results_path = os.path.join(args.out, "results.jsonl")
@@ -123,10 +126,16 @@ def main():
     budget = f"{args.seconds:.0f} s" if args.seconds else f"{args.epochs} epochs ({args.epochs * args.steps_per_epoch} steps)"
     print(f"\n| variant ({budget}, seeds {args.seeds}) | test | unseen pairs | steps | ms/step | loss, last 50 steps |")
     print("|---|---|---|---|---|---|")
+    summary = {}
     for name in args.variants.split(","):
         rows = [r for r in done if r["variant"] == name and r["seed"] in seeds]
         if not rows:
             continue
+        summary[name] = {f"{key}_{stat}": round(f([100 * r[key] for r in rows]), 6) if len(rows) > 1 or stat == "mean" else 0.0
+                         for key in ("test", "unseen") for stat, f in (("mean", statistics.mean), ("sd", statistics.stdev))}
+        summary[name].update(steps=statistics.mean(r["steps"] for r in rows),
+                             ms_per_step=1000 * statistics.mean(r["seconds"] / max(r["steps"], 1) for r in rows),
+                             last_loss=statistics.mean(r["last_loss"] for r in rows), seeds=len(rows))
 
         def ms(key):
             values = [100 * r[key] for r in rows]
@@ -137,6 +146,12 @@ def main():
         ms_step = 1000 * statistics.mean(r["seconds"] / max(r["steps"], 1) for r in rows)
         loss = statistics.mean(r["last_loss"] for r in rows)
         print(f"| {name} | {ms('test')} | {ms('unseen')} | {steps:.0f} | {ms_step:.0f} | {loss:.3f} |")
+    if args.record:
+        from race import cpu_name
+        record = {"budget": budget, "cpu": args.cpu or cpu_name(), "summary": summary,
+                  "runs": [r for r in done if r["variant"] in summary and r["seed"] in seeds]}
+        json.dump(record, open(os.path.join(REPO, "Results", args.record + ".json"), "w"), indent=1)
+        print(f"recorded in Results/{args.record}.json")
     print(f"\n(one run's 95% interval on {args.unseen_images} unseen images near 60%: "
           f"{100 * wilson(0.6, args.unseen_images)[0]:.1f}–{100 * wilson(0.6, args.unseen_images)[1]:.1f}%)")
 

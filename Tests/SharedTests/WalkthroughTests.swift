@@ -91,33 +91,6 @@ struct WalkthroughTests {
     }
   }
 
-  @Test("every ratio README and the walkthroughs quote (1.23×, or a range 0.91–1.16×) is one BENCHMARKS.md holds")
-  func ratiosComeFromBenchmarks() throws {
-    // Speed figures change between CPUs and rounds; BENCHMARKS.md is their one source (a section per CPU kind,
-    // written by compare.py, and notes for the races and studies). A figure in the prose that is in none of
-    // them is stale or was never measured.
-    let ratio = try Regex(#"(\d+\.\d+)(?:[–-](\d+\.\d+))?×"#)
-    func ratios(_ text: Substring) -> [String] {
-      text.matches(of: ratio).flatMap { match in
-        match.output.dropFirst().compactMap { $0.substring }.map(String.init)  // both ends of a range
-      }
-    }
-    let benchmarks = try String(contentsOfFile: Fixtures.repositoryRoot + "/BENCHMARKS.md", encoding: .utf8)
-    let known = Set(ratios(benchmarks[...]))
-    #expect(known.count > 50, "BENCHMARKS.md holds only \(known.count) ratios")
-    var quoted = 0
-    for path in Self.documents where !path.hasSuffix("/BENCHMARKS.md") {
-      let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-      for (number, line) in lines.enumerated() {
-        for value in ratios(line) {
-          quoted += 1
-          #expect(known.contains(value), "\((path as NSString).lastPathComponent):\(number + 1) quotes \(value)×, which BENCHMARKS.md does not hold")
-        }
-      }
-    }
-    #expect(quoted > 10, "only \(quoted) ratios found in the prose: is the pattern still right?")
-  }
-
   @Test("README's module table lists each library target with exactly its dependencies in Package.swift")
   func moduleTableMatchesPackage() throws {
     let manifest = try String(contentsOfFile: Fixtures.repositoryRoot + "/Package.swift", encoding: .utf8)

@@ -30,7 +30,9 @@ struct Options: ParsableCommand {
   @Option(help: "Generated data: change one field of the shapes dataset: --shapes twoShapeFraction=0 (repeatable; see OUT/data/dataset.json).") var shapes: [String] = []
   @Option(help: "Continue from a checkpoint written by this chapter.") var resume: String?
   @Option(parsing: .unconditional, help: "One learning rate for every group.") var lr: Float?
-  @Flag(help: "LiT: a frozen, pretrained MiniLM text tower.") var lit = false
+  @Flag(help: "A frozen, pretrained MiniLM text tower: only the image tower and the heads learn.") var frozenText = false
+  /// The old name of --frozen-text, refused with a pointer: "LiT" is locked-*image* tuning, the opposite.
+  @Flag(help: .hidden) var lit = false
   @Flag(help: "Reproduce the seed's bug: the image tower at the text tower's learning rate.") var seedFaithfulLr = false
   @Flag(help: "Fail on the first malformed CSV row or missing image.") var strict = false
   @Flag(help: "Also write OUT/initial.safetensors, the untrained weights (the PyTorch twin starts from them).") var saveInitial = false
@@ -62,8 +64,11 @@ struct Options: ParsableCommand {
     if (data != nil || csv != nil) && (placement != nil || background != nil || !shapes.isEmpty) {
       throw ValidationError("--placement, --background and --shapes shape generated data, not --data or --csv")
     }
-    if lit, let field = set.first(where: { $0.hasPrefix("model.text.") }) {
-      throw ValidationError("--lit takes the text tower from MiniLM: --set \(field) cannot change it")
+    if lit {
+      throw ValidationError("--lit is now --frozen-text (a frozen MiniLM text tower). LiT, locked-image tuning, locks the image tower instead: clip train --clip MODEL --locked-image")
+    }
+    if frozenText, let field = set.first(where: { $0.hasPrefix("model.text.") }) {
+      throw ValidationError("--frozen-text takes the text tower from MiniLM: --set \(field) cannot change it")
     }
   }
 }
@@ -92,14 +97,14 @@ if let resume = args.resume {
     config = try resumedConfiguration(checkpoint: resume, epochs: args.epochs, name: args.config, batchSize: args.batchSize) { optimizer in
       if let v = args.lr { optimizer.imageLearningRate = v; optimizer.textLearningRate = v; optimizer.headLearningRate = v }
       if args.seedFaithfulLr { optimizer.seedFaithfulImageLearningRate = true }
-      if args.lit { optimizer.freezeText = true }
+      if args.frozenText { optimizer.freezeText = true }
     }
     if let s = args.seconds { config.seconds = s }  // a time budget is the run's total, as --epochs is
   } catch { fail("\(error)") }
 }
 var initialText: BERT? = nil
-if args.lit {
-  guard MiniLM.isAvailable else { fail("--lit needs all-MiniLM-L6-v2: run \(MiniLM.fetchCommand)") }
+if args.frozenText {
+  guard MiniLM.isAvailable else { fail("--frozen-text needs all-MiniLM-L6-v2: run \(MiniLM.fetchCommand)") }
   do { initialText = try BERT(directory: MiniLM.directory) } catch { fail("\(error)") }
   config.model.text = initialText!.config
   config.optimizer.freezeText = true
@@ -149,7 +154,7 @@ if let first = dataset.images.first { notebook.note("e.g. \(first): " + (dataset
 
 // MARK: 3. model, optimiser, and what we measure
 let tokenizer: BertTokenizer
-do { tokenizer = try (args.lit ? BertTokenizer(vocabularyPath: MiniLM.directory + "/vocab.txt") : .bundledUncased()) } catch { fail("\(error)") }
+do { tokenizer = try (args.frozenText ? BertTokenizer(vocabularyPath: MiniLM.directory + "/vocab.txt") : .bundledUncased()) } catch { fail("\(error)") }
 let trainer: Trainer
 do {
   let initial = initialText.map { CLIP(config: config.model, text: $0, seed: config.seed) }

@@ -217,7 +217,7 @@ extension CLIP {
   }
 
   /// Backward pass of `step` from the gradients of whatever loss was computed on its projections,
-  /// accumulating into `grads`. `trainText: false` stops at the text head (a frozen text tower, LiT-style).
+  /// accumulating into `grads`. `trainText: false` stops at the text head (a frozen text tower, chapter 08 --frozen-text).
   public func backward(_ step: CLIPForward, dImageProjection: Tensor, dTextProjection: Tensor, dLogitScale: Float, grads: inout CLIP,
                        trainImage: Bool = true, trainText: Bool = true) {
     grads.logitScale.storage[0] += dLogitScale

@@ -34,7 +34,7 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
   public var gradientClip: Float? = nil  // max global L2 norm, or nil for none
   /// The seed accidentally gave the image tower the text tower's learning rate; true reproduces that.
   public var seedFaithfulImageLearningRate = false
-  public var freezeText = false  // a frozen, pretrained text tower (chapter 08's --lit)
+  public var freezeText = false  // a frozen, pretrained text tower (chapter 08's --frozen-text)
   public var freezeImage = false  // LiT, locked-image tuning: the image tower frozen, the text tower trained
 
   public init() {}

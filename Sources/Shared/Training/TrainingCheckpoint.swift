@@ -165,7 +165,7 @@ public func resumedConfiguration(checkpoint path: String, epochs: Int?, name: St
   optimizerFlags?(&asked)
   if asked != config.optimizer {
     throw CheckpointError(path: path, reason: "trains with its own optimiser settings (learning rates, frozen text tower); "
-      + "--lr, --lit and --seed-faithful-lr cannot change them on --resume")
+      + "--lr, --frozen-text and --seed-faithful-lr cannot change them on --resume")
   }
   config.epochs = epochs ?? config.epochs
   guard config.epochs > state.epoch else {
