@@ -6,6 +6,11 @@ clip-overview     two towers → heads → the N × N matrix → the loss, both 
 blocks            ViT's pre-norm block beside BERT's post-norm layer (chapters 03, 05)
 data-parallel     two ranks: local forward, all-gather, the whole batch's loss, gradient sum (chapter 10)
 chapters          which chapter builds on which (README)
+qkv-heads         the fused qkv row: Q | K | V, each split into head slices; one head's three slices (chapter 02)
+causal-mask       which keys each query may see in OpenAI's text tower, and where the feature is read (chapters 02, 11)
+bpe-merges        one word through CLIP's real merge table, merge by merge (chapter 11)
+gemm-packing      B cut into KC × NR panels and A into MR × KC slivers, copied contiguous (GEMM.md)
+register-tile     one step of p in the 8 × 32 micro-kernel: a broadcast, two loads, sixteen FMAs (GEMM.md)
 
 Every diagram carries class="diagram" and a class="title" element, which ChartTests checks.
 """
@@ -40,6 +45,12 @@ class Diagram:
 
     def text(self, x, y, s, size=11, anchor="start", colour="#333"):
         self.parts.append(f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="{size}" fill="{colour}">{html.escape(s)}</text>')
+
+    def cell(self, x, y, w, h, fill, label=None, size=10, colour="#222", stroke="#777"):
+        self.parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" stroke="{stroke}" stroke-width="0.8"/>')
+        if label is not None:
+            self.parts.append(f'<text x="{x + w / 2}" y="{y + h / 2 + size / 3}" text-anchor="middle" font-size="{size}" '
+                              f'fill="{colour}">{html.escape(label)}</text>')
 
     def write(self, name):
         svg = (f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{self.w}" height="{self.h}" '
@@ -157,9 +168,150 @@ def chapters():
     d.write("chapters")
 
 
+HEADS = ["#cfe0fa", "#fbe0c4", "#d7efcf"]  # head 0, 1, 2
+
+
+def qkv_heads():
+    d = Diagram(900, 340, "Chapter 02: heads are column slices of the fused qkv output")
+    d.text(20, 62, "one token's row of qkv = x · W_qkvᵀ  (width 3D; here D = 6, H = 3 heads, Dh = 2)", 12)
+    x0, y0, w = 20, 76, 38
+    for part, name in enumerate("QKV"):
+        for c in range(6):
+            h = c // 2
+            d.cell(x0 + (part * 6 + c) * w, y0, w, 30, HEADS[h], f"{name}{c}")
+        d.text(x0 + part * 6 * w + 3 * w, y0 + 48, f"{name}: columns " + ["0 ..< D", "D ..< 2D", "2D ..< 3D"][part], 11, "middle")
+    # head 1's slices gathered below
+    y1 = 200
+    d.text(20, y1 + 80, "head 1 reads columns Dh ..< 2·Dh of each part — no copy: a pointer and a row stride of 3D", 12)
+    for part, name in enumerate("QKV"):
+        bx = 120 + part * 250
+        for c in range(2):
+            d.cell(bx + c * w, y1, w, 30, HEADS[1], f"{name}{2 + c}")
+        d.arrow(x0 + (part * 6 + 2) * w + w, y0 + 32, bx + w, y1 - 2)
+        d.text(bx + w, y1 + 48, ["Q_1 (N × Dh)", "K_1 (N × Dh)", "V_1 (N × Dh)"][part], 11, "middle")
+    d.text(450, 325, "colour = head; the H heads run in parallel, and their outputs fill the same columns of the context", 10, "middle", "#555")
+    d.write("qkv-heads")
+
+
+def causal_mask():
+    tokens = ["<start>", "a", "dog", "on", "grass", "<end>"]
+    n, c = len(tokens), 46
+    d = Diagram(760, 420, "Chapter 11: the causal mask — token t sees tokens 0…t only")
+    x0, y0 = 170, 90
+    d.text(x0 + n * c / 2, y0 - 30, "key (the token looked at)", 12, "middle")
+    for j, t in enumerate(tokens):
+        d.text(x0 + j * c + c / 2, y0 - 8, t, 10, "middle")
+    for i, t in enumerate(tokens):
+        d.text(x0 - 8, y0 + i * c + c / 2 + 4, t, 10, "end")
+        for j in range(n):
+            if j <= i:
+                d.cell(x0 + j * c, y0 + i * c, c, c, "#cfe0fa" if i < n - 1 else "#9fc2f2", "attend", 9)
+            else:
+                d.cell(x0 + j * c, y0 + i * c, c, c, "#eeeeee", "−∞", 11, "#999")
+    d.text(30, y0 + n * c / 2, "query", 12)
+    d.text(x0 + n * c + 20, y0 + 40, "scores of later keys get −∞", 11)
+    d.text(x0 + n * c + 20, y0 + 56, "before the softmax: probability 0", 11)
+    d.text(x0 + n * c + 20, y0 + (n - 1) * c + 20, "← the feature is read here:", 11)
+    d.text(x0 + n * c + 20, y0 + (n - 1) * c + 36, "only <end> has seen every token", 11)
+    d.text(380, 400, "BERT (chapter 05) has no such mask: every token sees every other, and the feature is their mean", 10, "middle", "#555")
+    d.write("causal-mask")
+
+
+def bpe_merges(word="photographs"):
+    """The merges CLIP's tokenizer applies to one word, read from the real table (Assets/clip-bpe-merges.txt)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Assets", "clip-bpe-merges.txt")
+    lines = open(path, encoding="utf-8").read().split("\n")[1:49152 - 256 - 2 + 1]
+    rank = {tuple(l.split()): i for i, l in enumerate(lines) if l}
+    pieces = list(word[:-1]) + [word[-1] + "</w>"]
+    steps = [(None, list(pieces))]
+    while len(pieces) > 1:
+        pairs = [(rank.get((a, b), 1 << 30), k) for k, (a, b) in enumerate(zip(pieces, pieces[1:]))]
+        best, k = min(pairs)
+        if best == 1 << 30:
+            break
+        pieces = pieces[:k] + [pieces[k] + pieces[k + 1]] + pieces[k + 2:]
+        steps.append((best, list(pieces)))
+    d = Diagram(900, 70 + 34 * len(steps) + 40, f"Chapter 11: BPE on \u201c{word}\u201d — the lowest-ranked adjacent pair merges first")
+    y = 60
+    for r, ps in steps:
+        d.text(20, y + 19, "start: characters" if r is None else f"merge rank {r:,}", 11)
+        x = 170
+        for piece in ps:
+            w = 14 + 9 * len(piece)
+            d.cell(x, y, w, 26, "#fde5cf" if piece.endswith("</w>") else "#e3f1dd", piece, 11)
+            x += w + 4
+        y += 34
+    count = len(steps[-1][1])
+    d.text(450, y + 16, f"{len(steps) - 1} merges leave {count} token{'' if count == 1 else 's'}; </w> marks the end of a word "
+           "(chapter 11 walks the loop in Swift)", 10, "middle", "#555")
+    d.write("bpe-merges")
+
+
+def gemm_packing():
+    d = Diagram(940, 430, "GEMM.md: packing — B into KC × NR panels, A into MR × KC slivers, each read in order")
+    # B: K x N, blocks of KC rows, panels of NR columns
+    bx, by, cw, rh = 40, 80, 22, 18
+    d.text(bx, by - 12, "B (K × N), as stored: row after row", 11)
+    for r in range(8):
+        for c in range(8):
+            panel = c // 2
+            d.cell(bx + c * cw, by + r * rh, cw, rh, HEADS[panel % 3] if r < 4 else "#f2f2f2")
+    d.text(bx + 8 * cw + 8, by + 2 * rh + 4, "← KC rows", 10)
+    d.text(bx, by + 8 * rh + 16, "a block of KC rows; a panel = NR columns (colour)", 10)
+    d.arrow(bx + 8 * cw + 70, by + 40, 360, by + 40, "copy")
+    px = 370
+    d.text(px, by - 12, "packed B: each panel contiguous, NR floats for p, then p + 1, …", 11)
+    for panel in range(4):
+        for r in range(4):
+            for c in range(2):
+                d.cell(px + (panel * 8 + r * 2 + c) * 16, by + 10, 16, 20, HEADS[panel % 3])
+    d.text(px, by + 50, "panel 0 | panel 1 | panel 2 | panel 3  — one stream of memory", 10)
+    # A: M x K
+    ay = 290
+    d.text(bx, ay - 12, "A (M × K): MR rows at a time", 11)
+    for r in range(6):
+        for c in range(8):
+            d.cell(bx + c * cw, ay + r * rh, cw, rh, "#fde5cf" if r < 2 and c < 4 else "#f2f2f2")
+    d.text(bx + 8 * cw + 8, ay + rh + 4, "← MR rows", 10)
+    d.arrow(bx + 8 * cw + 70, ay + 30, 360, ay + 30, "copy")
+    d.text(px, ay - 12, "packed A: the MR values of column p together, then p + 1, …", 11)
+    for k in range(4):
+        for r in range(2):
+            d.cell(px + (k * 2 + r) * 16, ay + 10, 16, 20, "#fde5cf")
+    d.text(px, ay + 50, "the micro-kernel reads both packed buffers strictly in order: the prefetcher keeps up", 10)
+    d.text(470, 418, "KC × NR of packed B stays in L1 while slivers of A stream past; MC × KC of packed A stays in L2", 10, "middle", "#555")
+    d.write("gemm-packing")
+
+
+def register_tile():
+    d = Diagram(900, 400, "GEMM.md: the 8 × 32 register tile (AVX-512) — one step of p")
+    x0, y0 = 220, 110
+    d.text(x0, y0 - 50, "B[p, 0..<32]: two zmm loads of 16 floats", 11)
+    for half in range(2):
+        d.cell(x0 + half * 240, y0 - 38, 240, 24, "#d7efcf", f"zmm  B[p, {half * 16}..<{half * 16 + 16}]")
+    d.text(30, y0 - 4, "A[0..<8, p]:", 11)
+    d.text(30, y0 + 10, "each broadcast", 11)
+    d.text(30, y0 + 24, "to 16 lanes", 11)
+    for r in range(8):
+        d.cell(150, y0 + r * 30, 60, 26, "#fde5cf", f"A[{r}, p]")
+        for half in range(2):
+            d.cell(x0 + half * 240, y0 + r * 30, 240, 26, "#cfe0fa", f"C[{r}, {half * 16}..<{half * 16 + 16}] += A[{r}, p] · B[p, …]", 10)
+    d.text(x0 + 480 + 12, y0 + 110, "16 zmm accumulators", 11)
+    d.text(x0 + 480 + 12, y0 + 126, "stay in registers for", 11)
+    d.text(x0 + 480 + 12, y0 + 142, "all KC steps of p", 11)
+    d.text(450, 370, "per step: 2 loads + 8 broadcasts feed 16 FMAs of 16 lanes (512 flops); AVX2: 6 × 16 with 12 ymm accumulators",
+           10, "middle", "#555")
+    d.write("register-tile")
+
+
 if __name__ == "__main__":
     clip_overview()
     blocks()
     data_parallel()
     chapters()
+    qkv_heads()
+    causal_mask()
+    bpe_merges()
+    gemm_packing()
+    register_tile()
     print("wrote", ", ".join(sorted(f for f in os.listdir(OUT) if f.startswith("diagram-"))))

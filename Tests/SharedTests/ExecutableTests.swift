@@ -73,7 +73,7 @@ struct AttentionAndViTExecutableTests {
     let result = try runProduct("ch02-attention", ["--out", out], currentDirectory: Fixtures.repositoryRoot)
     #expect(result.status == 0, "\(result.stderr)")
     let text = result.stdout
-    for line in ["[1/8] four toy tokens", "P = softmax(S) per row", "MultiHeadAttention(heads: 1) gives the same O: max difference",
+    for line in ["[1/9] four toy tokens", "P = softmax(S) per row", "[4/9] backward to Q, K, V", "dK: backward", "MultiHeadAttention(heads: 1) gives the same O: max difference",
                  "head 1 attention P", "its column is exactly 0", "probabilities  (1, 12, 197, 197)",
                  "query patch (2, 12) on the sky: top keys (2, 12)", "next: ch03-vit"] {
       #expect(text.contains(line), "missing line: \(line)")
@@ -81,6 +81,11 @@ struct AttentionAndViTExecutableTests {
     // The hand computation and the layer agree to float rounding.
     let line = text.split(separator: "\n").first { $0.contains("gives the same O: max difference") }!
     #expect(Float(line.split(separator: " ").last!)! < 1e-6)
+    // dQ, dK, dV by the five backward lines agree with finite differences, and the library's qkv gradient with them.
+    for marker in ["largest |backward − finite difference| over the 48 entries: ", "[dQᵀ·x; dKᵀ·x; dVᵀ·x] from these: max difference "] {
+      let found = text.split(separator: "\n").first { $0.contains(marker) }!
+      #expect(Float(found.split(separator: " ").last!)! < 1e-4, "\(found)")
+    }
     // Masked column is printed as zeros.
     #expect(text.contains("0.000 ]"))
     #expect(readBytes(out + "/content-attention.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
@@ -244,6 +249,12 @@ struct LossExecutableTests {
     let numbers = afterEquals.split(separator: " ").compactMap { Float($0.trimmingCharacters(in: .punctuationCharacters)) }
     #expect(numbers.count >= 2 && abs(numbers[0] - numbers[1]) < 1e-4, "\(line)")
     #expect(text.contains("rows where the true caption scores highest: 6/6"))
+    // Step 8's numbers are the ones Walkthrough 07 computes by hand (and numpy in float64: loss 0.536757,
+    // dI [[-0.052934, 0.039700], [0.077911, 0]], dT [[0, -0.025014], [0.05, 0]], d logit_scale -0.115404).
+    for expected in ["loss: images → captions 0.5557, captions → images 0.5178, mean 0.5368", "[  -0.0529    0.0397 ]",
+                     "[   0.0779    0.0000 ]", "[   0.0000   -0.0250 ]", "[   0.0500    0.0000 ]", "d logit_scale: -0.1154"] {
+      #expect(text.contains(expected), "step 8 no longer prints \(expected)")
+    }
     let final = text.split(separator: "\n").first { $0.contains("final loss") }!
     let finalLoss = Float(final.split(separator: " ")[2])!
     #expect(finalLoss < 0.05)

@@ -22,6 +22,8 @@ public final class Communicator: GradientExchange, @unchecked Sendable {
   /// Bytes this rank sent into collectives, and the seconds it spent inside them.
   public private(set) var bytesSent = 0
   public private(set) var seconds = 0.0
+  /// Sum gradients with MPI_Allreduce instead of reduce + broadcast (chapter 10's --allreduce experiment).
+  public var nativeAllreduce = false
 
   /// Initialises MPI (once per process). Outside mpirun this is a world of one.
   public init() throws {
@@ -59,10 +61,16 @@ public final class Communicator: GradientExchange, @unchecked Sendable {
     return Tensor(shape: [local.shape[0] * ranks] + local.shape.dropFirst(), storage: out)
   }
 
-  /// Element-wise sum over ranks, the same bits on every rank.
+  /// Element-wise sum over ranks, the same bits on every rank (reduce to rank 0, then broadcast).
   public func allReduceSum(_ buffer: inout [Float]) throws {
     if ranks == 1 { return }
     let count = buffer.count
+    if nativeAllreduce {
+      try timed("MPI_Allreduce", bytes: count * 4) {
+        buffer.withUnsafeMutableBufferPointer { clip_mpi_allreduce_sum_floats_native($0.baseAddress, Int32(count)) }
+      }
+      return
+    }
     try timed("MPI_Reduce+MPI_Bcast", bytes: count * 4) {
       buffer.withUnsafeMutableBufferPointer { clip_mpi_allreduce_sum_floats($0.baseAddress, Int32(count)) }
     }

@@ -41,6 +41,10 @@ int clip_mpi_allreduce_sum_floats(float *buffer, int count) {
   return MPI_Bcast(buffer, count, MPI_FLOAT, 0, MPI_COMM_WORLD);
 }
 
+int clip_mpi_allreduce_sum_floats_native(float *buffer, int count) {
+  return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
+
 int clip_mpi_broadcast_bytes(void *buffer, int count, int root) {
   return MPI_Bcast(buffer, count, MPI_BYTE, root, MPI_COMM_WORLD);
 }

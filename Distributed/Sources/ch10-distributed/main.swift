@@ -28,6 +28,7 @@ struct Options: ParsableCommand {
   @Option(parsing: .unconditional, help: "(test) the rank that dies.") var dieRank = 1
   @Flag(help: "Train each rank alone, without exchanging anything (to compare).") var noExchange = false
   @Flag(help: "(test) every rank writes its final weights.") var saveRanks = false
+  @Flag(help: "Sum the gradients with MPI_Allreduce instead of reduce + broadcast (the exercise: do the replicas stay bit-identical?).") var allreduce = false
 
   func validate() throws {
     for (value, name, minimum) in [(steps, "--steps", 1), (batchSize, "--batch-size", 2), (checkpointEvery, "--checkpoint-every", 1),
@@ -56,6 +57,7 @@ let outDir = args.out
 let steps = args.steps
 let globalBatch = args.batchSize
 let checkpointEvery = args.checkpointEvery
+communicator.nativeAllreduce = args.allreduce
 let exchange: GradientExchange? = args.noExchange ? nil : communicator
 guard globalBatch % ranks == 0 else { fail("the global batch (\(globalBatch)) must divide evenly over \(ranks) ranks") }
 let local = globalBatch / ranks
@@ -65,6 +67,7 @@ let notebook = Notebook(title: "Chapter 10 · data-parallel training with MPI", 
 notebook.step("the world", "\(ranks) rank\(ranks == 1 ? "" : "s") on MPI_COMM_WORLD, \(kernelThreads) kernel thread\(kernelThreads == 1 ? "" : "s") each")
 notebook.note("global batch \(globalBatch) = \(ranks) ranks × \(local) pairs; the loss is \(globalBatch)×\(globalBatch) logits on every rank")
 if exchange == nil { notebook.note("--no-exchange: every rank trains alone on the whole batch (the single-process reference)") }
+if args.allreduce { notebook.note("--allreduce: gradients summed by MPI_Allreduce (the library's algorithm) instead of reduce to rank 0 + broadcast") }
 
 // MARK: 2. data (every rank reads the same files; rank 0 generates them if needed)
 if lead {  // the checkpoints go here, whether or not the data does
@@ -175,6 +178,21 @@ notebook.note("losses: " + losses.prefix(3).map { String(format: "%.4f", $0) }.j
   + losses.suffix(3).map { String(format: "%.4f", $0) }.joined(separator: ", "))
 
 // MARK: 5. the replicas
+// Every rank hashes its parameters' bits (FNV-1a, 64 bits) and the hashes are gathered: the replicas
+// are bit-identical exactly when every rank's hash is rank 0's. (Four 16-bit pieces travel as floats,
+// which hold them exactly.)
+var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+for entry in CLIP.parameterTable(config.model) {
+  for value in entry.get(model).storage { hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01b3 }
+}
+let pieces = Tensor(shape: [4], storage: (0..<4).map { Float((hash >> (16 * UInt64($0))) & 0xffff) })
+let hashes: Tensor
+do { hashes = try exchange.map { try $0.allGather(pieces) } ?? pieces } catch { fail("\(error)") }
+let differing = (0..<(hashes.count / 4)).filter { r in (0..<4).contains { hashes.storage[4 * r + $0] != pieces.storage[$0] } }
+if exchange != nil {
+  notebook.note(differing.isEmpty ? String(format: "the %d replicas' parameters: bit-identical (hash %016llx)", ranks, hash)
+    : "the replicas' parameters differ: ranks \(differing.map(String.init).joined(separator: ", ")) against rank \(rank)")
+}
 if args.saveRanks {
   // Every rank writes its parameters so a test can check they are bit-identical.
   var writer = SafetensorsWriter(metadata: ["rank": "\(rank)", "losses": losses.map { "\($0.bitPattern)" }.joined(separator: ",")])

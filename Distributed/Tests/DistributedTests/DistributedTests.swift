@@ -113,6 +113,20 @@ struct DistributedTests {
     #expect(loose * 1000 <= total, "\(loose) of \(total) entries differ by more than 1e-5")
   }
 
+  @Test("the replica check: reduce + broadcast and --allreduce both end bit-identical on 2 ranks, and the printed hash says so")
+  func replicaHash() throws {
+    for flags in [[], ["--allreduce"]] {
+      let out = scratch("hash" + flags.joined())
+      let r = try run(np: 2, ["--steps", "3", "--batch-size", "16", "--data", dataDirectory, "--out", out, "--save-ranks"] + flags)
+      #expect(r.status == 0, "\(r.stderr)")
+      #expect(r.stdout.contains("the 2 replicas' parameters: bit-identical (hash "), "\(r.stdout)")
+      if !flags.isEmpty { #expect(r.stdout.contains("--allreduce: gradients summed by MPI_Allreduce")) }
+      // The hash's verdict agrees with the bytes the ranks wrote.
+      let a = try SafetensorsFile(path: out + "/rank0.safetensors"), b = try SafetensorsFile(path: out + "/rank1.safetensors")
+      for name in a.names { #expect(try a.tensor(name).storage.map(\.bitPattern) == b.tensor(name).storage.map(\.bitPattern), "\(name)") }
+    }
+  }
+
   @Test("a rank that dies stops the job with an error instead of hanging; the last checkpoint loads")
   func deadRank() throws {
     let out = scratch("dead")

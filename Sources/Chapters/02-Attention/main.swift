@@ -1,6 +1,7 @@
 // Chapter 02 — attention: how tokens look at each other.
 //
-// Four toy tokens first, every matrix printed: Q, K, V, scores, scaling, softmax, the weighted sum.
+// Four toy tokens first, every matrix printed: Q, K, V, scores, scaling, softmax, the weighted sum,
+// and the backward pass to dQ, dK, dV with a finite-difference check beside it.
 // Then two heads, then a padding mask, then one real attention layer over the 197 tokens of a photo.
 // Every step uses MultiHeadAttention from Sources/Shared/Layers/Attention.swift and checks the
 // hand computation against it. Walkthrough: Walkthroughs/02-Attention.md.
@@ -19,7 +20,7 @@ struct Options: ParsableCommand {
 let args = Options.parseOrExit()
 let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
-let notebook = Notebook(title: "Chapter 02 · attention", steps: 8)
+let notebook = Notebook(title: "Chapter 02 · attention", steps: 9)
 
 // MARK: 1. toy tokens
 let d = 4
@@ -74,7 +75,57 @@ let (libraryOut, _) = layer(heads: 1).forward(x.reshaped([1, 4, d]))
 let oneHeadDiff = zip(libraryOut.storage, out.storage).map { abs($0 - $1) }.max()!
 notebook.note("MultiHeadAttention(heads: 1) gives the same O: max difference \(formatNumber(oneHeadDiff))")
 
-// MARK: 4. two heads
+// MARK: 4. backward: dQ, dK, dV
+// Suppose the next layer sends back dO = O: the gradient of L = ½‖O‖². Five lines take it to Q, K, V
+// (chapter 07 derives each); finite differences on L check every entry.
+// ANCHOR: toy-backward
+let (dQ, dK, dV) = notebook.step("backward to Q, K, V", "L = ½‖O‖², so dO = O") { () -> (Tensor, Tensor, Tensor) in
+  let dO = out
+  let dV = probs.transposed().matmul(dO)  // dV = Pᵀ·dO
+  let dP = dO.matmul(v, transposeOther: true)  // dP = dO·Vᵀ
+  let dS = dP.softmaxBackwardDefinition(output: probs)  // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+  return (dS.matmul(k) * scale, dS.transposed().matmul(q) * scale, dV)  // dQ = dS·K/√d, dK = dSᵀ·Q/√d
+}
+// ANCHOR_END: toy-backward
+/// L = ½‖softmax(Q·Kᵀ/√d)·V‖², the forward above in Float, summed in Double.
+func toyLoss(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> Double {
+  let o = (q.matmul(k, transposeOther: true) * scale).softmaxLastDim().matmul(v)
+  return o.storage.reduce(0) { $0 + 0.5 * Double($1) * Double($1) }
+}
+var worstFD: Float = 0
+var fdRows: [String] = []
+for (name, grad) in [("Q", dQ), ("K", dK), ("V", dV)] {
+  var numeric = Tensor.zeros([4, d])
+  for i in 0..<4 {
+    for c in 0..<d {
+      let h: Float = 1e-2
+      var (qp, kp, vp) = (q, k, v), (qm, km, vm) = (q, k, v)
+      switch name {
+      case "Q": qp[i, c] += h; qm[i, c] -= h
+      case "K": kp[i, c] += h; km[i, c] -= h
+      default: vp[i, c] += h; vm[i, c] -= h
+      }
+      numeric[i, c] = Float((toyLoss(qp, kp, vp) - toyLoss(qm, km, vm)) / Double(2 * h))
+      worstFD = max(worstFD, abs(numeric[i, c] - grad[i, c]))
+    }
+  }
+  let left = formatMatrix(grad, decimals: 4).split(separator: "\n"), right = formatMatrix(numeric, decimals: 4).split(separator: "\n")
+  fdRows.append("d\(name): backward" + String(repeating: " ", count: max(1, left[0].count - 10)) + "finite differences (h = 0.01)\n"
+    + zip(left, right).map { "\($0)   \($1)" }.joined(separator: "\n"))
+}
+notebook.note(fdRows.joined(separator: "\n"))
+notebook.note("largest |backward − finite difference| over the 48 entries: \(formatNumber(worstFD))")
+// The library's backward returns the gradient of the fused qkv weight, [dQᵀ·x; dKᵀ·x; dVᵀ·x], and dx:
+var libraryGrads = layer(heads: 1)
+libraryGrads.qkv.weight = .zeros([3 * d, d]); libraryGrads.qkv.bias = .zeros([3 * d])
+libraryGrads.proj.weight = .zeros([d, d]); libraryGrads.proj.bias = .zeros([d])
+let (libraryForward, libraryCache) = layer(heads: 1).forward(x.reshaped([1, 4, d]))
+_ = layer(heads: 1).backward(libraryForward, cache: libraryCache, grads: &libraryGrads)
+let byHand = dQ.transposed().matmul(x).storage + dK.transposed().matmul(x).storage + dV.transposed().matmul(x).storage
+let weightDiff = zip(libraryGrads.qkv.weight.storage, byHand).map { abs($0 - $1) }.max()!
+notebook.note("MultiHeadAttention.backward's gradient of W_qkv equals [dQᵀ·x; dKᵀ·x; dVᵀ·x] from these: max difference \(formatNumber(weightDiff))")
+
+// MARK: 5. two heads
 let (twoHeadOut, twoHeadCache) = notebook.step("two heads of width 2", "head h uses columns 2h, 2h+1 of Q, K, V") {
   layer(heads: 2).forward(x.reshaped([1, 4, d]))
 }
@@ -86,7 +137,7 @@ notebook.note("outputs side by side [head 0 | head 1], then the output projectio
   + formatMatrix(twoHeadOut.reshaped([4, 4]), decimals: 3))
 notebook.note("two heads can attend to different tokens: each sees only its own slice of the features")
 
-// MARK: 5. padding mask
+// MARK: 6. padding mask
 let mask = Tensor(shape: [1, 4], storage: [1, 1, 1, 0])
 let (_, maskedCache) = notebook.step("mask token 3 (padding)", "score + (−3.4e38) where mask = 0") {
   layer(heads: 1).forward(x.reshaped([1, 4, d]), keyMask: mask)
@@ -94,7 +145,7 @@ let (_, maskedCache) = notebook.step("mask token 3 (padding)", "score + (−3.4e
 notebook.note("P with token 3 masked — its column is exactly 0 and the rest renormalise:\n"
   + formatMatrix(maskedCache.probs.reshaped([4, 4]), decimals: 3))
 
-// MARK: 6. a real image: 197 tokens
+// MARK: 7. a real image: 197 tokens
 let imagePath = args.image ?? assetPath(BundledAssets.samplePhoto) ?? BundledAssets.samplePhoto
 let photo: RGBImage
 do { photo = try JPEG.decode(path: imagePath) } catch { fail("\(error)") }
@@ -125,7 +176,7 @@ let matrixPath = outDir + "/head0-matrix.svg"
 try? heatmapChart(title: "Block 0, head 0: attention probabilities (untrained weights)", matrix: head0, xLabel: "key token (0 = class token)",
                   yLabel: "query token", colourLabel: "probability", cell: 2).write(to: matrixPath)
 
-// MARK: 7. attention by content
+// MARK: 8. attention by content
 let patches = extractPatches(pixels, patchSize: 16).reshaped([196, 768])
 let temperature: Float = 8
 let similarity = notebook.step("attention by content alone", "Q = K = centred, unit-length patch pixels; S = \(Int(temperature))·cosine") {
@@ -166,7 +217,7 @@ for (row, col, name) in queries {
 let contentPath = outDir + "/content-attention.png"
 try? PNG.write(sideBySide(panels).upscaled(by: 2), to: contentPath)
 
-// MARK: 8. entropy per head
+// MARK: 9. entropy per head
 let entropies = notebook.step("how spread out is each head?", "entropy of each query's distribution, averaged") {
   (0..<12).map { h -> String in
     var total: Float = 0

@@ -29,7 +29,7 @@ let args = Options.parseOrExit()
 let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let steps = args.steps
-let notebook = Notebook(title: "Chapter 07 · the contrastive loss", steps: 7)
+let notebook = Notebook(title: "Chapter 07 · the contrastive loss", steps: 8)
 
 /// An (images × captions) logit matrix as a chart, coloured from −limit to +limit.
 func logitChart(_ title: String, _ logits: Tensor, limit: Float) -> SVGDocument {
@@ -152,6 +152,19 @@ for kind in [ContrastiveLossKind.standard, .seedFaithful] {
 notebook.note("seed: logits = 2.66 · I·Tᵀ on raw vectors of norm √512 — a logit is 2.66 · 512 · cosine, so even")
 notebook.note("random pairs give logits near ±100 and the softmax saturates; the standard loss divides by the norms")
 notebook.note("and bounds every logit by exp(logit_scale) ≤ 100, a temperature the model learns")
+
+// MARK: 8. a backward pass to check on paper
+// Two pairs in two dimensions, logit_scale 0 (so exp(logit_scale) = 1), vectors whose norms are whole
+// numbers: Walkthrough 07 computes every number below by hand, node by node, and gets the same.
+let paperImage = Tensor(shape: [2, 2], storage: [3, 4, 0, 2]), paperText = Tensor(shape: [2, 2], storage: [1, 0, 0, 3])
+let paper = notebook.step("a backward pass you can check on paper", "I = [[3, 4], [0, 2]], T = [[1, 0], [0, 3]], logit_scale = 0") {
+  contrastiveLoss(image: paperImage, text: paperText, logitScale: 0)
+}
+notebook.note("Z = Î·T̂ᵀ:\n" + formatMatrix(paper.logits, decimals: 4))
+notebook.note(String(format: "loss: images → captions %.4f, captions → images %.4f, mean %.4f", paper.imageLoss, paper.textLoss, paper.loss))
+notebook.note("d I:\n" + formatMatrix(paper.dImage, decimals: 4))
+notebook.note("d T:\n" + formatMatrix(paper.dText, decimals: 4))
+notebook.note(String(format: "d logit_scale: %.4f", paper.dLogitScale))
 
 print("")
 print("pictures:")
