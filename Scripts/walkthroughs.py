@@ -51,6 +51,9 @@ PICTURES = [
 TIMING = re.compile(r"(·\s*)?\d+(\.\d+)?\s*(µs|ms|s|min \d+ s)\b|\d+(\.\d+)? (img|ex|images)/s|ETA [^·]*|\d+(\.\d+)? GFLOP/s")
 
 
+TINY = re.compile(r"-?\d\.\d+e-(0[7-9]|[1-9]\d)")
+
+
 def captured_block(text):
     start = re.search(r"^## A real run.*$", text, re.M)
     if not start:
@@ -66,11 +69,16 @@ def normalise(lines):
     for line in lines:
         if line.startswith(("embedding [", "epoch ", "steps [")) or "elided" in line or line.strip().startswith("…"):
             continue
-        out.append(TIMING.sub("<t>", line.rstrip()))
+        # A mean of zero in exact arithmetic (a LayerNorm's output) prints float noise that changes
+        # with the threads' summation order: anything below 1e-6 in scientific notation is "zero".
+        out.append(TINY.sub("<0>", TIMING.sub("<t>", line.rstrip())))
     return out
 
 
-SNIPPET = re.compile(r"^<!-- snippet: (\S+)#(\S+) -->\n(?:.*\n)*?```swift\n(?:.*\n)*?```\n", re.M)
+# A marker, then (unless it is new) exactly the block --snippets wrote after it: the link line, a blank
+# line, and one ```swift fence. A new marker has no block yet and gets one; the pattern never reaches
+# past the marker's own block (an earlier, looser pattern swallowed the text up to the next snippet).
+SNIPPET = re.compile(r"^<!-- snippet: (\S+)#(\S+) -->\n(?:\[`[^\n]*\n\n```swift\n(?:(?!```).*\n)*```\n)?", re.M)
 
 
 def snippet(path, name):

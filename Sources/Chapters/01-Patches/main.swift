@@ -54,8 +54,9 @@ let scale = Double(image.width) / Double(target.width)
 let verticalFirst = resizeRunsVerticalFirst(inWidth: image.width, inHeight: image.height,
                                             outWidth: target.width, outHeight: target.height)
 notebook.note("Pillow-exact: two passes (\(verticalFirst ? "vertical, then horizontal" : "horizontal, then vertical")), 22-bit fixed-point weights, bytes after each pass")
-notebook.note(String(format: "scale %.3f → bicubic support widened to ±%.2f source pixels (antialiasing)",
-                     scale, 2 * max(1, scale)))
+notebook.note(scale > 1
+  ? String(format: "shrinking by %.3f → bicubic support widened to ±%.2f source pixels (antialiasing)", scale, 2 * scale)
+  : String(format: "enlarging (scale %.3f) → the bicubic support stays ±2 source pixels: nothing to antialias", scale))
 
 // MARK: 3. crop
 let left = centerCropOffset(size: resized.width, crop: config.cropSize)

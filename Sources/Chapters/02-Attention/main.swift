@@ -199,7 +199,9 @@ let similarity = notebook.step("attention by content alone", "Q = K = centred, u
   return (features.matmul(features, transposeOther: true) * temperature).softmaxLastDim()
 }
 notebook.note("with no learned projections a patch attends to the patches that look like it")
-let queries = [(2, 12, "sky"), (5, 7, "face"), (12, 4, "jacket")]
+// Three patches of the sample photo, named for what they show; another photo gets the same places, unnamed.
+let queries = args.image == nil ? [(2, 12, "on the sky"), (5, 7, "on the face"), (12, 4, "on the jacket")]
+  : [(2, 12, "top right"), (5, 7, "centre"), (12, 4, "bottom left")]
 var panels: [RGBImage] = []
 for (row, col, name) in queries {
   let patchIndex = row * 14 + col
@@ -211,7 +213,7 @@ for (row, col, name) in queries {
   panel.drawRectangle(x: col * 16, y: row * 16, width: 16, height: 16)
   panels.append(panel)
   let sorted = rowProbs.enumerated().sorted { $0.element > $1.element }.prefix(3)
-  notebook.note("query patch (\(row), \(col)) on the \(name): top keys "
+  notebook.note("query patch (\(row), \(col)) \(name): top keys "
     + sorted.map { "(\($0.offset / 14), \($0.offset % 14)) \(String(format: "%.3f", $0.element))" }.joined(separator: ", "))
 }
 let contentPath = outDir + "/content-attention.png"

@@ -29,7 +29,7 @@ let args = Options.parseOrExit()
 let outDir = args.out
 do { try ensureDirectory(outDir) } catch { fail("cannot create output folder \(outDir): \(error)") }
 let config = ViTConfig.named(args.config)!
-let notebook = Notebook(title: "Chapter 03 · the Vision Transformer (ViT-B/16)", steps: 7)
+let notebook = Notebook(title: "Chapter 03 · the Vision Transformer (\(args.config == "small" ? "the tests' small ViT, 32 px" : "ViT-B/16"))", steps: 7)
 
 // MARK: 1. the model
 let model: ViT = notebook.step("build the model", "\(config.depth) blocks, width \(config.width), \(config.heads) heads, MLP \(config.mlpDim)") {

@@ -43,8 +43,24 @@ let captions = args.text.map { [$0] } ?? [
 let normalized = notebook.step("clean and normalise", "drop controls, spaces around CJK, NFD + strip accents, lower-case") {
   captions.map { tokenizer.basic.normalize($0) }
 }
+/// The text in quotes, with control and invisible format characters, quotes and backslashes escaped as in Swift source,
+/// and everything else, apostrophes included, as it is.
+func quoted(_ text: String) -> String {
+  "\"" + text.unicodeScalars.map { c -> String in
+    switch c {
+    case "\"": return "\\\""
+    case "\\": return "\\\\"
+    case "\t": return "\\t"
+    case "\n": return "\\n"
+    case "\r": return "\\r"
+    default:
+      let category = c.properties.generalCategory
+      return category == .control || category == .format ? "\\u{" + String(c.value, radix: 16, uppercase: true) + "}" : String(c)
+    }
+  }.joined() + "\""
+}
 for (raw, clean) in zip(captions, normalized) {
-  notebook.note("\(raw.debugDescription)\n  → \(clean.debugDescription)")
+  notebook.note("\(quoted(raw))\n  → \(quoted(clean))")
 }
 
 // MARK: 3. basic tokens
