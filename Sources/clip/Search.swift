@@ -204,24 +204,41 @@ func claimIndexFile(_ path: String) -> (path: String, lock: FileLock) {
 
 struct Search: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Find the images of an index that best match a sentence.",
+    abstract: "Find the images of an index that best match sentences and photos, added and subtracted.",
     discussion: """
-      Embeds the query with the text tower of the model that made the index and ranks the images by \
-      cosine similarity.
+      Embeds each term with the model that made the index — a sentence with its text tower, an image file \
+      with its image tower and preprocessing — adds and subtracts the unit embeddings, normalises the sum, \
+      and ranks the images by cosine similarity.
 
-      Example:
+      Examples:
         clip search pictures.index "a red circle above a blue square" -k 5
+        clip search pictures.index holiday/beach.jpg -k 10 --paths | xargs feh
+        clip search pictures.index "a cat" + "a hat" - "a dog" --threshold 0.25
       """
   )
 
   @Argument(help: "An index written by clip index.")
   var index: String
 
-  @Argument(help: "The sentence to search for.")
-  var query: String
+  @Argument(parsing: .allUnrecognized, help: ArgumentHelp(
+    "What to look for: sentences and image files, combined with + and -.",
+    discussion: "Each term is a sentence, or an image file (one that exists): \"more like this photo\". "
+      + "A term after - is subtracted, after + (or with no sign) added: the unit embeddings are summed and the sum "
+      + "normalised, e.g.  clip search photos.index \"a cat\" + \"a hat\" - \"a dog\"  or  clip search photos.index me.jpg - \"indoors\".",
+    valueName: "query"))
+  var terms: [String] = []
+
+  @Option(name: .long, help: "A term to subtract (repeatable), the same as - TERM.")
+  var minus: [String] = []
 
   @Option(name: .short, parsing: .unconditional, help: "How many results.")
   var k: Int = 5
+
+  @Option(name: .long, parsing: .unconditional, help: "Only results scoring at least this (a cosine, -1 to 1).")
+  var threshold: Float?
+
+  @Flag(name: .long, help: "Only the paths, one per line, nothing else (for xargs or an image viewer).")
+  var paths = false
 
   @Option(name: .long, help: "The checkpoint (default: the one the index was made with).")
   var model: String?
@@ -232,11 +249,49 @@ struct Search: ParsableCommand {
   @Flag(name: .long, help: "One JSON object per result: {\"rank\", \"file\", \"score\"}.")
   var json = false
 
+  /// The terms with their signs: + and - apply to the term after them; --minus terms are subtracted.
+  func signedTerms() throws -> [(sign: Float, term: String)] {
+    var out: [(sign: Float, term: String)] = [], sign: Float? = nil
+    for word in terms {
+      if word == "+" || word == "-" {
+        if sign != nil { throw ValidationError("two signs in a row before \"\(word)\": put a sentence or an image between them") }
+        sign = word == "+" ? 1 : -1
+        continue
+      }
+      if word.hasPrefix("--"), !FileManager.default.fileExists(atPath: word) { throw ValidationError("Unknown option '\(word)'") }
+      if word.hasPrefix("-"), word.count > 1, !FileManager.default.fileExists(atPath: word) {
+        throw ValidationError("unknown option '\(word)' (to subtract a term write - \"\(word.dropFirst())\" with a space, or --minus)")
+      }
+      out.append((sign ?? 1, word))
+      sign = nil
+    }
+    if sign != nil { throw ValidationError("the query ends with a sign: say what to add or subtract after it") }
+    out += minus.map { (-1, $0) }
+    return out
+  }
+
   func validate() throws {
     if k < 1 { throw ValidationError("-k must be at least 1, got \(k)") }
-    if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty: say what to look for") }
     if index.isEmpty { throw ValidationError("the index is an empty string: give the file clip index wrote") }
+    let signed = try signedTerms()
+    if signed.isEmpty { throw ValidationError("say what to look for: a sentence or an image file after the index") }
+    if let blank = signed.first(where: { $0.term.allSatisfy(\.isWhitespace) }) {
+      throw ValidationError(signed.count == 1 ? "the query is empty: say what to look for" : "one of the query's terms is empty (\"\(blank.term)\")")
+    }
+    if !signed.contains(where: { $0.sign > 0 }) { throw ValidationError("every term is subtracted: add at least one thing to look for") }
+    if let threshold, !(threshold >= -1 && threshold <= 1) { throw ValidationError("--threshold is a cosine between -1 and 1, got \(threshold)") }
     if model != nil && clip != nil { throw ValidationError("give --model or --clip, not both") }
+    if paths && json { throw ValidationError("give --paths or --json, not both") }
+  }
+
+  /// Is this term an image file? One that exists and is not a folder; a term that only looks like a
+  /// file name (photo.jpg) but does not exist is an error, not a sentence about "photo.jpg".
+  static func imageTerm(_ term: String) -> Bool? {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: term, isDirectory: &isDirectory) { return !isDirectory.boolValue }
+    let lower = term.lowercased()
+    let looksLikeFile = !term.contains(" ") && [".jpg", ".jpeg", ".png", ".webp", ".heic", ".gif", ".bmp", ".tif", ".tiff"].contains { lower.hasSuffix($0) }
+    return looksLikeFile ? nil : false
   }
 
   func run() throws {
@@ -255,7 +310,26 @@ struct Search: ParsableCommand {
     // while the spaces do not).
     let useCLIP = clip != nil || (model == nil && loaded.modelKind == ImageIndex.openAICLIPKind)
     let embedder = useCLIP ? loadJointEmbedder(model: nil, clip: clip ?? loaded.model) : loadJointEmbedder(model: model ?? loaded.model, clip: nil)
-    let queryEmbedding = embedder.embedTexts([query])
+    let signed: [(sign: Float, term: String)]
+    do { signed = try signedTerms() } catch { fail("\(error)") }
+    var sum = [Float](repeating: 0, count: embedder.dimension)
+    for (sign, term) in signed {
+      let unit: Tensor
+      switch Self.imageTerm(term) {
+      case nil:
+        fail("\(printablePath(term)): no such image file (a sentence is searched as text only when it is not a file name)")
+      case true?:
+        let image: RGBImage
+        do { image = try JPEG.decode(path: term) } catch { fail("\(printablePath(term)): cannot be read as an image query: \(error)") }
+        unit = embedder.embedImages([image])
+      case false?:
+        unit = embedder.embedTexts([term])
+      }
+      for i in sum.indices { sum[i] += sign * unit.storage[i] }
+    }
+    let norm = sum.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    guard norm > 1e-6 else { fail("the query's terms cancel out (their sum is the zero vector): nothing to look for") }
+    let queryEmbedding = Tensor(shape: [1, sum.count], storage: sum.map { $0 / norm })
     guard embedder.dimension == loaded.embeddings.shape[1] else {
       fail("the model embeds into \(embedder.dimension) dimensions, the index holds \(loaded.embeddings.shape[1])")
     }
@@ -266,16 +340,23 @@ struct Search: ParsableCommand {
     var hits: [Ranked] = [], gone = 0
     for hit in loaded.search(queryEmbedding, k: loaded.files.count) {
       if hits.count == k { break }
+      if let threshold, hit.score < threshold { break }  // ranked: every later one scores lower
       if FileManager.default.fileExists(atPath: loaded.files[hit.index].path) { hits.append(hit) } else { gone += 1 }
     }
     if gone > 0 { warn("\(gone) indexed photos scored higher but no longer exist: run clip index on their folder again to drop them") }
     if loaded.pending > 0 {
       warn("\(index) was saved by a clip index run that stopped with \(loaded.pending) photos still to embed: run it again to finish")
     }
+    if hits.isEmpty, let threshold, gone == 0 {
+      warn("no photo scores \(threshold) or more (the best: \(String(format: "%.4f", loaded.search(queryEmbedding, k: 1).first?.score ?? 0)))")
+      return
+    }
     guard !hits.isEmpty else { fail("none of the \(loaded.files.count) photos in \(index) exists any more: run clip index again") }
     for (rank, hit) in hits.enumerated() {
       let file = loaded.files[hit.index].path
-      if json {
+      if paths {
+        print(file)
+      } else if json {
         print("{\"rank\":\(rank + 1),\"file\":\(jsonString(file)),\"score\":\(jsonNumber(hit.score))}")
       } else {
         // A name with a newline or an escape sequence must not break the line or drive the terminal.

@@ -224,6 +224,55 @@ struct SearchToolTests {
     }
   }
 
+  @Test("clip search: an image as the query, sentences and images added and subtracted, --threshold, --paths; bad queries are refused")
+  func combinedQueries() throws {
+    let photos = temporaryDirectory("combined")
+    for c in overfitRun.colours { try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/\(c).jpg", toPath: photos + "/\(c).jpg") }
+    let index = photos + "/p.index"
+    let made = try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", index])
+    #expect(made.status == 0, "\(made.stderr)")
+    func paths(_ arguments: [String]) throws -> [String] {
+      let r = try runProduct("clip", ["search", index] + arguments)
+      #expect(r.status == 0, "\(arguments): \(r.stderr)")
+      return r.stdout.split(separator: "\n").map(String.init)
+    }
+    // An image query, from outside the indexed folder: the same picture ranks first, with cosine 1.
+    let outside = overfitRun.directory + "/images/blue.jpg"
+    let like = try runProduct("clip", ["search", index, outside, "-k", "1", "--json"])
+    let likeScore = like.stdout.split(separator: ":").last.flatMap { Float($0.trimmingCharacters(in: .whitespacesAndNewlines).dropLast()) } ?? 0
+    #expect(like.stdout.contains("\"file\":\"\(photos)/blue.jpg\"") && likeScore > 0.999, "\(like.stdout)")
+    // --paths: nothing but paths, one per line.
+    let only = try paths(["a orange picture", "-k", "3", "--paths"])
+    #expect(only.count == 3 && only[0] == photos + "/orange.jpg" && only.allSatisfy { $0.hasPrefix(photos + "/") }, "\(only)")
+    // Subtracting the best match's own sentence pushes it down; adding two colours puts both on top.
+    let plain = try paths(["a orange picture", "-k", "8", "--paths"])
+    let minus = try paths(["a orange picture", "-", "a blue picture", "-k", "8", "--paths"])
+    #expect(plain.firstIndex(of: photos + "/blue.jpg")! < minus.firstIndex(of: photos + "/blue.jpg")!, "\(plain) vs \(minus)")
+    #expect(minus == (try paths(["a orange picture", "--minus", "a blue picture", "-k", "8", "--paths"])))
+    let both = try paths(["a orange picture", "+", "a white picture", "-k", "2", "--paths"])
+    #expect(Set(both) == [photos + "/orange.jpg", photos + "/white.jpg"], "\(both)")
+    // The combined query is the normalised sum: "x - x + y" is y.
+    #expect(try paths(["a blue picture", "-", "a blue picture", "+", "a white picture", "-k", "8", "--paths"]) == (try paths(["a white picture", "-k", "8", "--paths"])))
+    // --threshold: only what scores at least that; above everything, nothing and a warning.
+    let all = try runProduct("clip", ["search", index, "a orange picture", "-k", "8", "--json"])
+    let scores = all.stdout.split(separator: "\n").compactMap { line in line.split(separator: ":").last.flatMap { Float($0.dropLast()) } }
+    #expect(scores.count == 8, "\(all.stdout)")
+    let cut = (scores[1] + scores[2]) / 2
+    #expect(try paths(["a orange picture", "-k", "8", "--paths", "--threshold", "\(cut)"]).count == 2)
+    let none = try runProduct("clip", ["search", index, "a orange picture", "--threshold", "1"])
+    #expect(none.status == 0 && none.stdout.isEmpty && none.stderr.contains("no photo scores 1.0 or more"), "\(none)")
+    // Refused, with the reason: a missing image, terms that cancel, all terms subtracted, a dangling sign.
+    for (arguments, message) in [(["missing.jpg"], "missing.jpg: no such image file"),
+                                 (["a blue picture", "-", "a blue picture"], "cancel out"),
+                                 (["-", "a blue picture"], "every term is subtracted"),
+                                 (["a blue picture", "+"], "ends with a sign"),
+                                 (["a blue picture", "--threshold", "2"], "--threshold is a cosine between -1 and 1"),
+                                 ([photos + "/p.index"], "cannot be read as an image query")] {
+      let r = try runProduct("clip", ["search", index] + arguments)
+      #expect(r.status != 0 && r.stderr.contains(message), "\(arguments): \(r.stderr)")
+    }
+  }
+
   @Test("clip zero-shot names the colour; clip retrieve-eval prints the metrics")
   func zeroShotAndRetrieveEval() throws {
     let images = ["green", "purple"].map { overfitRun.directory + "/images/\($0).jpg" }
