@@ -40,12 +40,19 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
   ],
   targets: [
-    // The only C: setjmp-safe wrappers around the system libjpeg (libjpeg-dev).
+    // setjmp-safe wrappers around the system libjpeg (libjpeg-dev).
     .target(
       name: "CJPEGShim",
       path: "Sources/CJPEGShim",
       cSettings: [.unsafeFlags(["-O2"])],
       linkerSettings: [.linkedLibrary("jpeg")]
+    ),
+    // setjmp-safe wrapper around the system libpng (libpng-dev): PNG photos in clip index, embed-image, …
+    .target(
+      name: "CPNGShim",
+      path: "Sources/CPNGShim",
+      cSettings: [.unsafeFlags(["-O2"])],
+      linkerSettings: [.linkedLibrary("png")]
     ),
     // Two C functions: does this CPU have AVX-512? (the GEMM's register tile depends on it), and
     // glibc's malloc told to keep freed activations for reuse (memory.c says why).
@@ -78,7 +85,7 @@ let package = Package(
     ),
     .target(
       name: "Image",
-      dependencies: ["TensorCore", "IO", "CJPEGShim"],
+      dependencies: ["TensorCore", "IO", "CJPEGShim", "CPNGShim"],
       path: "Sources/Shared/Image",
       swiftSettings: releaseFlags
     ),

@@ -46,7 +46,7 @@ struct Index: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Embed every JPEG under a folder into a searchable index.",
     discussion: """
-      Walks DIR recursively for .jpg/.jpeg files, embeds each with the checkpoint's image tower and \
+      Walks DIR recursively for .jpg/.jpeg/.png files, embeds each with the checkpoint's image tower and \
       writes the index (a safetensors file: the embeddings plus the file list) atomically. Files that \
       cannot be decoded are skipped with a warning naming each (exit status 3). Running it again \
       re-embeds only new or changed files (by size and modification time) when the model is the same, \
@@ -141,7 +141,7 @@ struct Index: ParsableCommand {
     do { found = try findJPEGs(in: directory) } catch { fail("\(error)") }
     let paths = found.paths.filter { $0 != resolvedPath(indexPath) }  // an index named .jpg inside the folder is not a photo
     for s in found.skipped { warnSkipped(s.path, s.reason) }
-    guard !paths.isEmpty else { fail("no readable .jpg or .jpeg files under \(directory): nothing to index, no index written") }
+    guard !paths.isEmpty else { fail("no readable .jpg, .jpeg or .png files under \(directory): nothing to index, no index written") }
     print("\(paths.count) JPEG files under \(directory)")
     var options = ImageIndex.BuildOptions()
     options.folder = folder

@@ -79,12 +79,14 @@ struct JPEGTests {
     expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: bytes) }
   }
 
-  @Test("a PNG or a text file named .jpg")
+  @Test("a PNG named .jpg decodes by its content, as Pillow opens it; a text file named .jpg is refused")
   func notAJPEG() throws {
     let dir = temporaryDirectory()
     let png = dir + "/picture.jpg"
-    try PNG.write(RGBImage(width: 4, height: 4), to: png)
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(path: png) }
+    var picture = RGBImage(width: 4, height: 4)
+    picture[x: 1, y: 2, channel: 0] = 200
+    try PNG.write(picture, to: png)
+    #expect(try JPEG.decode(path: png) == picture)
     let text = dir + "/notes.jpg"
     _ = FileManager.default.createFile(atPath: text, contents: Data("hello, world\n".utf8))
     expectJPEGError(.corrupt) { _ = try JPEG.decode(path: text) }

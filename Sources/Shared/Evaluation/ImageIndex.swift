@@ -119,7 +119,16 @@ public struct FoundImages {
   public var skipped: [SkippedFile]  // names that are not UTF-8, folders that cannot be read
 }
 
-/// Every JPEG (.jpg/.jpeg, any case) under `directory`, recursively, sorted; hidden files and folders
+/// The extensions indexed (any case): JPEG and PNG.
+public let photoExtensions: Set<String> = ["jpg", "jpeg", "png"]
+/// Photo formats a library holds that are not decoded here: listed as skipped, by name, not silently passed over.
+let unreadPhotoExtensions: [String: String] = [
+  "webp": "WebP", "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "gif": "GIF", "tif": "TIFF", "tiff": "TIFF",
+  "dng": "camera RAW (DNG)", "cr2": "camera RAW (Canon CR2)", "cr3": "camera RAW (Canon CR3)", "nef": "camera RAW (Nikon NEF)",
+  "arw": "camera RAW (Sony ARW)", "raf": "camera RAW (Fujifilm RAF)", "orf": "camera RAW (Olympus ORF)", "rw2": "camera RAW (Panasonic RW2)",
+]
+
+/// Every JPEG and PNG (.jpg/.jpeg/.png, any case) under `directory`, recursively, sorted; hidden files and folders
 /// skipped, symbolic links to files followed (links to folders are not, so a loop cannot trap the walk).
 /// The walk reads names as bytes: a file whose name is not UTF-8 (Latin-1, from an old camera or a
 /// Windows share) cannot be carried in a Swift String, so it is named, escaped, with the way to rename it.
@@ -151,7 +160,7 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
           cName.append(0)
           return fstatat(dirfd(handle), cName, &info, 0) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
         }
-        if isFolder || lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") {
+        if isFolder || photoExtensions.contains((lower as NSString).pathExtension) {
           found.skipped.append(SkippedFile(path: folder + "/" + escaped + (isFolder ? "/" : ""),
                                            reason: "its name is not UTF-8 (Latin-1?), so \(isFolder ? "the photos in this folder" : "it") cannot be "
                                              + "opened by name here; rename it to UTF-8, e.g. convmv -f latin1 -t utf8 --notest -r \(root)"))
@@ -162,7 +171,7 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
       var info = stat()
       guard stat(path, &info) == 0 else {
         let ext = (name as NSString).pathExtension.lowercased()
-        if ext == "jpg" || ext == "jpeg" {
+        if photoExtensions.contains(ext) {
           found.skipped.append(SkippedFile(path: path, reason: "a symbolic link to a file that does not exist (\(String(cString: strerror(errno))))"))
         }
         continue
@@ -172,7 +181,11 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
         if lstat(path, &link) == 0 && (link.st_mode & S_IFMT) != S_IFLNK { walk(path) }
       } else {
         let ext = (name as NSString).pathExtension.lowercased()
-        if ext == "jpg" || ext == "jpeg" { found.paths.append(path) }
+        if photoExtensions.contains(ext) {
+          found.paths.append(path)
+        } else if let format = unreadPhotoExtensions[ext] {
+          found.skipped.append(SkippedFile(path: path, reason: "\(format) is not read here (JPEG and PNG are): convert it, e.g. with ImageMagick or your photo app"))
+        }
       }
     }
   }

@@ -1,0 +1,47 @@
+// PNG decoding through the system libpng (Sources/CPNGShim). What comes out is what Pillow's
+// Image.open(p).convert("RGB") gives — palettes expanded, grey replicated, alpha and transparency
+// dropped (not composited: convert("RGB") drops them, so timm's transform sees the stored colours) —
+// except 16-bit samples: Pillow opens a 16-bit grey PNG as I;16 and its convert("RGB") clips every
+// value above 255 to white, and a 16-bit RGB one keeps the high byte; here both are scaled to 8 bits
+// as round(v / 257), so a 16-bit photo looks like its 8-bit self.
+
+import CPNGShim
+import Foundation
+
+/// The eight bytes every PNG file starts with.
+let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
+/// Image formats recognised by their first bytes but not decoded here, named for the error message.
+func unsupportedImageKind(_ bytes: [UInt8]) -> String? {
+  func at(_ offset: Int, _ ascii: String) -> Bool {
+    let want = Array(ascii.utf8)
+    return bytes.count >= offset + want.count && Array(bytes[offset..<(offset + want.count)]) == want
+  }
+  if at(0, "RIFF") && at(8, "WEBP") { return "a WebP image" }
+  if at(4, "ftyp") {
+    for brand in ["heic", "heix", "hevc", "mif1", "msf1"] where at(8, brand) { return "a HEIC/HEIF image" }
+    if at(8, "avif") { return "an AVIF image" }
+  }
+  if at(0, "GIF8") { return "a GIF image" }
+  if at(0, "BM") && bytes.count > 14 { return "a BMP image" }
+  if at(0, "II*\u{0}") || at(0, "MM\u{0}*") { return "a TIFF (or camera RAW) image" }
+  return nil
+}
+
+/// Decodes PNG bytes into 8-bit RGB; see the comment at the top of this file.
+func decodePNG(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBImage {
+  var result = cpng_decoded()
+  let code = bytes.withUnsafeBufferPointer { cpng_decode($0.baseAddress, $0.count, Int64(maxPixels), &result) }
+  let message = withUnsafeBytes(of: result.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+  switch Int(code) {
+  case Int(CPNG_OK):
+    defer { cpng_free(result.pixels) }
+    let count = Int(result.width) * Int(result.height) * 3
+    return RGBImage(width: Int(result.width), height: Int(result.height), pixels: [UInt8](UnsafeBufferPointer(start: result.pixels, count: count)))
+  case Int(CPNG_ERROR_TOO_LARGE):
+    throw JPEGError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) PNG, over the \(maxPixels / 1_000_000) MP this decodes")
+  case Int(CPNG_ERROR_NO_MEMORY): throw JPEGError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
+  case Int(CPNG_ERROR_EMPTY): throw JPEGError(kind: .empty, source: source, reason: message)
+  default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt PNG: \(message)")
+  }
+}
