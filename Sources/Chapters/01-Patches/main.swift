@@ -29,7 +29,8 @@ let imagePath: String = args.image ?? {
 }()
 let image: RGBImage
 do {
-  image = try notebook.step("decode JPEG", (imagePath as NSString).lastPathComponent) {
+  let isPNG = FileManager.default.contents(atPath: imagePath)?.starts(with: [0x89, 0x50, 0x4E, 0x47]) ?? false
+  image = try notebook.step(isPNG ? "decode PNG (libpng)" : "decode JPEG", (imagePath as NSString).lastPathComponent) {
     try JPEG.decode(path: imagePath)
   }
 } catch {
