@@ -54,6 +54,13 @@ let package = Package(
       cSettings: [.unsafeFlags(["-O2"])],
       linkerSettings: [.linkedLibrary("png")]
     ),
+    // A thin wrapper around the system libwebp (libwebp-dev): WebP photos.
+    .target(
+      name: "CWebPShim",
+      path: "Sources/CWebPShim",
+      cSettings: [.unsafeFlags(["-O2"])],
+      linkerSettings: [.linkedLibrary("webp")]
+    ),
     // Two C functions: does this CPU have AVX-512? (the GEMM's register tile depends on it), and
     // glibc's malloc told to keep freed activations for reuse (memory.c says why).
     .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
@@ -85,7 +92,7 @@ let package = Package(
     ),
     .target(
       name: "Image",
-      dependencies: ["TensorCore", "IO", "CJPEGShim", "CPNGShim"],
+      dependencies: ["TensorCore", "IO", "CJPEGShim", "CPNGShim", "CWebPShim"],
       path: "Sources/Shared/Image",
       swiftSettings: releaseFlags
     ),

@@ -1,11 +1,13 @@
-"""Chapter 01 reference for PNG decoding (issue 31): PNG files of every kind a photo folder holds, and
+"""Chapter 01 reference for PNG and WebP decoding (issue 31): PNG and WebP files of every kind a photo folder holds, and
 the RGB pixels each must decode to.
 
 Writes
   Tests/Fixtures/images/png/<name>.png   cut from Assets/grace_hopper.jpg (64×48 crops) in every colour type
                                          and bit depth: grey 1/8/16-bit, RGB 8/16-bit, RGBA, grey +
                                          alpha, palette (with and without transparency), Adam7-interlaced
+  Tests/Fixtures/images/png/<name>.webp  the same crop as lossy, lossless and lossy-with-alpha WebP (Pillow's libwebp)
   Tests/Fixtures/ch01-png.safetensors
+      webp.<name>  U8 (H, W, 3)   Pillow's convert("RGB") of each WebP (alpha dropped)
       rgb.<name>   U8 (H, W, 3)   Pillow's Image.open(p).convert("RGB") — alpha and transparency dropped,
                                   not composited — except the 16-bit files, where Pillow clips (grey, I;16)
                                   or keeps the high byte (RGB): there the expected value is round(v / 257)
@@ -76,7 +78,14 @@ def main():
     write_png(os.path.join(OUT, "grey16.png"), grey16, 0, 16); files["grey16"] = grey16
     write_png(os.path.join(OUT, "rgb16.png"), rgb16, 2, 16); files["rgb16"] = rgb16
     write_png(os.path.join(OUT, "rgb8-interlaced.png"), rgb, 2, 8, interlace=1); files["rgb8-interlaced"] = None
+    # WebP, written by Pillow's libwebp: lossy, lossless, and lossy with alpha.
+    webp = {}
+    Image.fromarray(rgb).save(os.path.join(OUT, "lossy.webp"), quality=80); webp["lossy"] = None
+    Image.fromarray(rgb).save(os.path.join(OUT, "lossless.webp"), lossless=True); webp["lossless"] = None
+    Image.fromarray(np.dstack([rgb, alpha])).save(os.path.join(OUT, "alpha.webp"), quality=80); webp["alpha"] = None
     tensors = {}
+    for name in webp:
+        tensors["webp." + name] = torch.from_numpy(np.array(Image.open(os.path.join(OUT, name + ".webp")).convert("RGB"), dtype=np.uint8, copy=True))
     for name, samples16 in files.items():
         path = os.path.join(OUT, name + ".png")
         if samples16 is None:
@@ -90,7 +99,8 @@ def main():
         tensors["rgb." + name] = torch.from_numpy(np.array(out, dtype=np.uint8, copy=True))
     # The interlaced file decodes to the same pixels as the plain one.
     assert bool((tensors["rgb.rgb8-interlaced"] == tensors["rgb.rgb8"]).all())
-    save_fixture("ch01-png", tensors, {"pillow": Image.__version__})
+    from PIL import features
+    save_fixture("ch01-png", tensors, {"pillow": Image.__version__, "libwebp": features.version("webp")})
     print("wrote", len(tensors), "PNG cases to", OUT)
 
 

@@ -19,7 +19,17 @@ struct PNGTests {
     #expect(mismatches == 0, "\(name): \(mismatches) of \(expected.count) bytes differ")
   }
 
-  @Test("a truncated or corrupt PNG, and WebP/HEIC/GIF/TIFF files, are refused with what they are")
+  @Test("WebP (lossy, lossless, with alpha) decodes to Pillow's convert('RGB')", arguments: ["lossless", "lossy", "alpha"])
+  func webpEqualsPillow(_ name: String) throws {
+    let (shape, expected) = try Fixtures.load("ch01-png").integers("webp.\(name)")
+    let image = try JPEG.decode(path: Fixtures.path("images/png/\(name).webp"))
+    #expect([image.height, image.width, 3] == shape)
+    let differences = zip(image.pixels, expected).map { abs(Int($0) - $1) }
+    let mismatches = differences.filter { $0 != 0 }.count
+    #expect(mismatches == 0, "\(name): \(mismatches) of \(expected.count) bytes differ, by at most \(differences.max() ?? 0)")
+  }
+
+  @Test("a truncated or corrupt PNG, a corrupt WebP, and HEIC/GIF/TIFF files, are refused with what they are")
   func badFiles() throws {
     let good = readBytes(Fixtures.path("images/png/rgb8.png"))
     expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(good.prefix(good.count / 2))) }
@@ -28,8 +38,11 @@ struct PNGTests {
     expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: flipped) }
     expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(good.prefix(8))) }
     expectJPEGError(.tooLarge) { _ = try JPEG.decode(bytes: good, maxPixels: 100) }
+    let webp = readBytes(Fixtures.path("images/png/lossy.webp"))
+    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(webp.prefix(webp.count / 2))) }
+    expectJPEGError(.tooLarge) { _ = try JPEG.decode(bytes: webp, maxPixels: 100) }
     let kinds: [([UInt8], String)] = [
-      (Array("RIFF\u{0}\u{0}\u{0}\u{0}WEBPVP8 ".utf8), "a WebP image"), (Array("\u{0}\u{0}\u{0}\u{18}ftypheic\u{0}\u{0}".utf8), "a HEIC/HEIF image"),
+      (Array("\u{0}\u{0}\u{0}\u{18}ftypheic\u{0}\u{0}".utf8), "a HEIC/HEIF image"),
       (Array("GIF89a\u{1}\u{0}".utf8), "a GIF image"), (Array("II*\u{0}\u{8}\u{0}\u{0}\u{0}".utf8), "a TIFF (or camera RAW) image"),
     ]
     for (bytes, kind) in kinds {

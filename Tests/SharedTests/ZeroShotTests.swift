@@ -273,18 +273,19 @@ struct SearchToolTests {
     }
   }
 
-  @Test("clip index reads PNG beside JPEG and names the formats it skips; a PNG works as a search query")
+  @Test("clip index reads PNG and WebP beside JPEG and names the formats it skips; a PNG works as a search query")
   func pngPhotos() throws {
     let photos = temporaryDirectory("png-photos")
     for name in ["rgba8", "palette-transparent", "grey16"] {
       try FileManager.default.copyItem(atPath: Fixtures.path("images/png/\(name).png"), toPath: photos + "/\(name).PNG")
     }
     try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/blue.jpg", toPath: photos + "/blue.jpg")
+    try FileManager.default.copyItem(atPath: Fixtures.path("images/png/alpha.webp"), toPath: photos + "/alpha.webp")
     try Data("not really a heic".utf8).write(to: URL(fileURLWithPath: photos + "/IMG_0001.HEIC"))
     try Data("raw".utf8).write(to: URL(fileURLWithPath: photos + "/DSC_0001.NEF"))
     let index = photos + "/p.index"
     let made = try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", index])
-    #expect(made.stdout.contains("indexed 4 images (4 embedded, 0 unchanged), 2 skipped"), "\(made.stdout)\n\(made.stderr)")
+    #expect(made.stdout.contains("indexed 5 images (5 embedded, 0 unchanged), 2 skipped"), "\(made.stdout)\n\(made.stderr)")
     #expect(made.stderr.contains("IMG_0001.HEIC: HEIC is not read here") && made.stderr.contains("camera RAW (Nikon NEF)"), "\(made.stderr)")
     let like = try runProduct("clip", ["search", index, photos + "/rgba8.PNG", "-k", "1", "--paths"])
     #expect(like.status == 0 && like.stdout == photos + "/rgba8.PNG\n", "\(like.stdout)\n\(like.stderr)")

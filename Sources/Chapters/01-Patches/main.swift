@@ -29,8 +29,10 @@ let imagePath: String = args.image ?? {
 }()
 let image: RGBImage
 do {
-  let isPNG = FileManager.default.contents(atPath: imagePath)?.starts(with: [0x89, 0x50, 0x4E, 0x47]) ?? false
-  image = try notebook.step(isPNG ? "decode PNG (libpng)" : "decode JPEG", (imagePath as NSString).lastPathComponent) {
+  let head = [UInt8](FileManager.default.contents(atPath: imagePath)?.prefix(12) ?? Data())
+  let kind = head.starts(with: [0x89, 0x50, 0x4E, 0x47]) ? "decode PNG (libpng)"
+    : head.count == 12 && head[8..<12].elementsEqual("WEBP".utf8) ? "decode WebP (libwebp)" : "decode JPEG"
+  image = try notebook.step(kind, (imagePath as NSString).lastPathComponent) {
     try JPEG.decode(path: imagePath)
   }
 } catch {

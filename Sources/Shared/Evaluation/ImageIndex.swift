@@ -119,16 +119,16 @@ public struct FoundImages {
   public var skipped: [SkippedFile]  // names that are not UTF-8, folders that cannot be read
 }
 
-/// The extensions indexed (any case): JPEG and PNG.
-public let photoExtensions: Set<String> = ["jpg", "jpeg", "png"]
+/// The extensions indexed (any case): JPEG, PNG and WebP.
+public let photoExtensions: Set<String> = ["jpg", "jpeg", "png", "webp"]
 /// Photo formats a library holds that are not decoded here: listed as skipped, by name, not silently passed over.
 let unreadPhotoExtensions: [String: String] = [
-  "webp": "WebP", "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "gif": "GIF", "tif": "TIFF", "tiff": "TIFF",
+  "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "gif": "GIF", "tif": "TIFF", "tiff": "TIFF",
   "dng": "camera RAW (DNG)", "cr2": "camera RAW (Canon CR2)", "cr3": "camera RAW (Canon CR3)", "nef": "camera RAW (Nikon NEF)",
   "arw": "camera RAW (Sony ARW)", "raf": "camera RAW (Fujifilm RAF)", "orf": "camera RAW (Olympus ORF)", "rw2": "camera RAW (Panasonic RW2)",
 ]
 
-/// Every JPEG and PNG (.jpg/.jpeg/.png, any case) under `directory`, recursively, sorted; hidden files and folders
+/// Every JPEG, PNG and WebP (.jpg/.jpeg/.png/.webp, any case) under `directory`, recursively, sorted; hidden files and folders
 /// skipped, symbolic links to files followed (links to folders are not, so a loop cannot trap the walk).
 /// The walk reads names as bytes: a file whose name is not UTF-8 (Latin-1, from an old camera or a
 /// Windows share) cannot be carried in a Swift String, so it is named, escaped, with the way to rename it.
@@ -184,7 +184,7 @@ public func findJPEGs(in directory: String) throws -> FoundImages {
         if photoExtensions.contains(ext) {
           found.paths.append(path)
         } else if let format = unreadPhotoExtensions[ext] {
-          found.skipped.append(SkippedFile(path: path, reason: "\(format) is not read here (JPEG and PNG are): convert it, e.g. with ImageMagick or your photo app"))
+          found.skipped.append(SkippedFile(path: path, reason: "\(format) is not read here (JPEG, PNG and WebP are): convert it, e.g. with ImageMagick or your photo app"))
         }
       }
     }

@@ -77,10 +77,11 @@ public enum JPEG {
     throws -> DecodedJPEG
   {
     if bytes.isEmpty { throw JPEGError(kind: .empty, source: source, reason: "empty file (0 bytes)") }
-    // A PNG goes to libpng (PNGDecode.swift); formats not read here are refused by name.
+    // A PNG goes to libpng, a WebP to libwebp (PNGDecode.swift); formats not read here are refused by name.
     if bytes.starts(with: pngSignature) { return DecodedJPEG(image: try decodePNG(bytes, source: source, maxPixels: maxPixels), reduction: nil) }
+    if isWebP(bytes) { return DecodedJPEG(image: try decodeWebP(bytes, source: source, maxPixels: maxPixels), reduction: nil) }
     if let kind = unsupportedImageKind(bytes) {
-      throw JPEGError(kind: .unsupported, source: source, reason: "\(kind): not read here; JPEG and PNG are (convert it, e.g. with ImageMagick: convert IN OUT.jpg)")
+      throw JPEGError(kind: .unsupported, source: source, reason: "\(kind): not read here; JPEG, PNG and WebP are (convert it, e.g. with ImageMagick: convert IN OUT.jpg)")
     }
     if bytes.count < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
       throw JPEGError(kind: .corrupt, source: source,

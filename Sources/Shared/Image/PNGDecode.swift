@@ -1,4 +1,4 @@
-// PNG decoding through the system libpng (Sources/CPNGShim). What comes out is what Pillow's
+// PNG decoding through the system libpng (Sources/CPNGShim), and WebP through libwebp (Sources/CWebPShim). What comes out is what Pillow's
 // Image.open(p).convert("RGB") gives — palettes expanded, grey replicated, alpha and transparency
 // dropped (not composited: convert("RGB") drops them, so timm's transform sees the stored colours) —
 // except 16-bit samples: Pillow opens a 16-bit grey PNG as I;16 and its convert("RGB") clips every
@@ -6,6 +6,7 @@
 // as round(v / 257), so a 16-bit photo looks like its 8-bit self.
 
 import CPNGShim
+import CWebPShim
 import Foundation
 
 /// The eight bytes every PNG file starts with.
@@ -17,7 +18,6 @@ func unsupportedImageKind(_ bytes: [UInt8]) -> String? {
     let want = Array(ascii.utf8)
     return bytes.count >= offset + want.count && Array(bytes[offset..<(offset + want.count)]) == want
   }
-  if at(0, "RIFF") && at(8, "WEBP") { return "a WebP image" }
   if at(4, "ftyp") {
     for brand in ["heic", "heix", "hevc", "mif1", "msf1"] where at(8, brand) { return "a HEIC/HEIF image" }
     if at(8, "avif") { return "an AVIF image" }
@@ -43,5 +43,27 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBIm
   case Int(CPNG_ERROR_NO_MEMORY): throw JPEGError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
   case Int(CPNG_ERROR_EMPTY): throw JPEGError(kind: .empty, source: source, reason: message)
   default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt PNG: \(message)")
+  }
+}
+
+/// Is this a WebP file (RIFF … WEBP)?
+func isWebP(_ bytes: [UInt8]) -> Bool {
+  bytes.count >= 12 && Array(bytes[0..<4]) == Array("RIFF".utf8) && Array(bytes[8..<12]) == Array("WEBP".utf8)
+}
+
+/// Decodes a still WebP into 8-bit RGB, alpha dropped as Pillow's convert("RGB") drops it.
+func decodeWebP(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBImage {
+  var result = cwebp_decoded()
+  let code = bytes.withUnsafeBufferPointer { cwebp_decode($0.baseAddress, $0.count, Int64(maxPixels), &result) }
+  let message = withUnsafeBytes(of: result.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+  switch Int(code) {
+  case Int(CWEBP_OK):
+    defer { cwebp_free(result.pixels) }
+    let count = Int(result.width) * Int(result.height) * 3
+    return RGBImage(width: Int(result.width), height: Int(result.height), pixels: [UInt8](UnsafeBufferPointer(start: result.pixels, count: count)))
+  case Int(CWEBP_ERROR_TOO_LARGE):
+    throw JPEGError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) WebP, over the \(maxPixels / 1_000_000) MP this decodes")
+  case Int(CWEBP_ERROR_UNSUPPORTED): throw JPEGError(kind: .unsupported, source: source, reason: message)
+  default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt WebP: \(message)")
   }
 }
