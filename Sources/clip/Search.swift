@@ -44,9 +44,9 @@ func warnSkipped(_ path: String, _ reason: String) {
 
 struct Index: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Embed every JPEG under a folder into a searchable index.",
+    abstract: "Embed every photo (JPEG, PNG, WebP) under a folder into a searchable index.",
     discussion: """
-      Walks DIR recursively for .jpg/.jpeg/.png files, embeds each with the checkpoint's image tower and \
+      Walks DIR recursively for .jpg/.jpeg/.png/.webp files (HEIC and camera RAW files are listed as skipped), embeds each with the checkpoint's image tower and \
       writes the index (a safetensors file: the embeddings plus the file list) atomically. Files that \
       cannot be decoded are skipped with a warning naming each (exit status 3). Running it again \
       re-embeds only new or changed files (by size and modification time) when the model is the same, \
@@ -54,7 +54,7 @@ struct Index: ParsableCommand {
       same --out keeps the first folder's photos. The index so far is saved every --save-every seconds, \
       so an interrupted run resumes where it stopped. An existing --out that is not an index is never \
       replaced; an index made with another model that also holds other folders is replaced only with \
-      --overwrite; a folder with no readable JPEG is an error and writes nothing.
+      --overwrite; a folder with no readable photo is an error and writes nothing.
 
       Examples:
         clip index ~/Pictures --model output/ch08-training/best.safetensors --out pictures.index
@@ -141,7 +141,7 @@ struct Index: ParsableCommand {
     do { found = try findJPEGs(in: directory) } catch { fail("\(error)") }
     let paths = found.paths.filter { $0 != resolvedPath(indexPath) }  // an index named .jpg inside the folder is not a photo
     for s in found.skipped { warnSkipped(s.path, s.reason) }
-    guard !paths.isEmpty else { fail("no readable .jpg, .jpeg or .png files under \(directory): nothing to index, no index written") }
+    guard !paths.isEmpty else { fail("no readable .jpg, .jpeg, .png or .webp files under \(directory): nothing to index, no index written") }
     print("\(paths.count) JPEG files under \(directory)")
     var options = ImageIndex.BuildOptions()
     options.folder = folder
