@@ -240,6 +240,9 @@ struct Search: ParsableCommand {
   @Flag(name: .long, help: "Only the paths, one per line, nothing else (for xargs or an image viewer).")
   var paths = false
 
+  @Option(name: .long, help: "Also write the results as one self-contained HTML page (thumbnails embedded, rank, score, path).")
+  var sheet: String?
+
   @Option(name: .long, help: "The checkpoint (default: the one the index was made with).")
   var model: String?
 
@@ -282,6 +285,7 @@ struct Search: ParsableCommand {
     if let threshold, !(threshold >= -1 && threshold <= 1) { throw ValidationError("--threshold is a cosine between -1 and 1, got \(threshold)") }
     if model != nil && clip != nil { throw ValidationError("give --model or --clip, not both") }
     if paths && json { throw ValidationError("give --paths or --json, not both") }
+    if let sheet, sheet.isEmpty || sheet.hasSuffix("/") { throw ValidationError("--sheet needs a file name, e.g. results.html") }
   }
 
   /// Is this term an image file? One that exists and is not a folder; a term that only looks like a
@@ -352,6 +356,12 @@ struct Search: ParsableCommand {
       return
     }
     guard !hits.isEmpty else { fail("none of the \(loaded.files.count) photos in \(index) exists any more: run clip index again") }
+    if let sheet {
+      do {
+        try contactSheet(title: terms.joined(separator: " "), index: index, hits: hits.map { (loaded.files[$0.index].path, $0.score) }, to: sheet)
+      } catch { fail("cannot write the contact sheet \(sheet): \(error)") }
+      if !paths && !json { FileHandle.standardError.write(Data("contact sheet: \(sheet)\n".utf8)) }
+    }
     for (rank, hit) in hits.enumerated() {
       let file = loaded.files[hit.index].path
       if paths {
@@ -363,5 +373,61 @@ struct Search: ParsableCommand {
         print(String(format: "%2d. %.4f  %@", rank + 1, hit.score, printablePath(file) as NSString))
       }
     }
+  }
+}
+
+/// The text with HTML's five special characters escaped.
+func escapeHTML(_ text: String) -> String {
+  text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    .replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
+}
+
+/// One self-contained HTML page of search results: each photo as a JPEG thumbnail (shorter side 200 px)
+/// embedded as a data: URL, with its rank, score and path; no file outside the page is needed to view
+/// it. Written atomically, and never over something that is not an earlier contact sheet.
+func contactSheet(title: String, index: String, hits: [(path: String, score: Float)], to path: String) throws {
+  if let existing = FileManager.default.contents(atPath: path), !existing.isEmpty,
+     !(String(decoding: existing.prefix(200), as: UTF8.self).contains("<meta name=\"generator\" content=\"clip search --sheet\">")) {
+    throw CocoaError(.fileWriteFileExists, userInfo: [NSLocalizedDescriptionKey: "\(path) exists and is not a contact sheet clip search wrote: choose another name"])
+  }
+  var cards: [String] = []
+  for (rank, hit) in hits.enumerated() {
+    var thumbnail = "<div class=\"missing\">cannot be read</div>"
+    if let image = try? JPEG.decode(path: hit.path) {
+      let small = min(image.width, image.height) > 200 ? image.resizedShorterSide(to: 200) : image
+      if let bytes = try? JPEG.encode(small, quality: 85) {
+        thumbnail = "<img src=\"data:image/jpeg;base64,\(Data(bytes).base64EncodedString())\" alt=\"\(escapeHTML(hit.path))\">"
+      }
+    }
+    cards.append("""
+      <figure>\(thumbnail)<figcaption><b>\(rank + 1)</b> · \(String(format: "%.4f", hit.score))<br>\
+      <a href="\(escapeHTML(URL(fileURLWithPath: hit.path).absoluteString))">\(escapeHTML(hit.path))</a></figcaption></figure>
+      """)
+  }
+  let page = """
+    <!DOCTYPE html>
+    <html lang="en"><head><meta charset="utf-8"><meta name="generator" content="clip search --sheet">
+    <title>\(escapeHTML(title))</title>
+    <style>
+    body { font-family: system-ui, sans-serif; margin: 1.5em; background: #fafafa; }
+    main { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 14px; }
+    figure { margin: 0; background: white; border: 1px solid #ddd; border-radius: 6px; padding: 8px; }
+    img { width: 100%; height: 200px; object-fit: contain; background: #eee; }
+    figcaption { font-size: 12px; word-break: break-all; margin-top: 6px; }
+    .missing { height: 200px; display: flex; align-items: center; justify-content: center; color: #a00; background: #eee; }
+    </style></head><body>
+    <h1>\(escapeHTML(title))</h1>
+    <p>\(hits.count) result\(hits.count == 1 ? "" : "s") from \(escapeHTML(index))</p>
+    <main>
+    \(cards.joined(separator: "\n"))
+    </main></body></html>
+
+    """
+  let temporary = path + ".tmp-\(getpid())"
+  try Data(page.utf8).write(to: URL(fileURLWithPath: temporary))
+  guard rename(temporary, path) == 0 else {
+    let reason = String(cString: strerror(errno))
+    try? FileManager.default.removeItem(atPath: temporary)
+    throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: reason])
   }
 }

@@ -291,6 +291,49 @@ struct SearchToolTests {
     #expect(like.status == 0 && like.stdout == photos + "/rgba8.PNG\n", "\(like.stdout)\n\(like.stderr)")
   }
 
+  @Test("clip search --sheet writes one self-contained page: every result's thumbnail embedded, rank, score, the path escaped; a browser renders it when there is one")
+  func contactSheet() throws {
+    let photos = temporaryDirectory("sheet")
+    let odd = photos + "/a <b> & \"c\".jpg"  // a name HTML must escape
+    try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/blue.jpg", toPath: odd)
+    for c in ["orange", "white"] { try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/\(c).jpg", toPath: photos + "/\(c).jpg") }
+    try FileManager.default.copyItem(atPath: Fixtures.path("images/png/rgba8.png"), toPath: photos + "/rgba.png")
+    let index = photos + "/p.index"
+    #expect(try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", index]).status == 0)
+    let sheet = photos + "/results.html"
+    let r = try runProduct("clip", ["search", index, "a blue picture", "-k", "4", "--sheet", sheet])
+    #expect(r.status == 0 && r.stderr.contains("contact sheet: \(sheet)"), "\(r.stderr)")
+    let html = try String(contentsOfFile: sheet, encoding: .utf8)
+    #expect(html.components(separatedBy: "<img src=\"data:image/jpeg;base64,").count - 1 == 4, "four embedded thumbnails")
+    #expect(html.contains("a &lt;b&gt; &amp; &quot;c&quot;.jpg") && !html.contains("<b> & \"c\""), "the odd name is escaped")
+    #expect(html.contains("<b>1</b> · ") && html.contains("<b>4</b> · ") && html.contains("<title>a blue picture</title>"))
+    #expect(!html.contains("src=\"file:") && !html.contains("src=\"/"), "no image is loaded from outside the page")
+    // The first result is the blue picture (the odd name), as the plain search says.
+    let plain = try runProduct("clip", ["search", index, "a blue picture", "-k", "1", "--paths"])
+    #expect(plain.stdout == odd + "\n")
+    // It replaces its own earlier sheet, never a file it did not write.
+    #expect(try runProduct("clip", ["search", index, "a white picture", "--sheet", sheet]).status == 0)
+    let mine = photos + "/notes.html"
+    try "my notes".write(toFile: mine, atomically: true, encoding: .utf8)
+    let refused = try runProduct("clip", ["search", index, "a white picture", "--sheet", mine])
+    let kept = try String(contentsOfFile: mine, encoding: .utf8)
+    #expect(refused.status != 0 && refused.stderr.contains("is not a contact sheet") && kept == "my notes", "\(refused.stderr)")
+    // A real browser, when this machine has one: headless Chromium renders the page with its four figures.
+    if let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+      _ = try runProduct("clip", ["search", index, "a blue picture", "-k", "4", "--sheet", sheet])
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: browser)
+      process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", URL(fileURLWithPath: sheet).absoluteString]
+      let pipe = Pipe()
+      process.standardOutput = pipe
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      #expect(dom.components(separatedBy: "<figure>").count - 1 == 4, "Chromium's DOM: \(dom.prefix(300))")
+    }
+  }
+
   @Test("clip zero-shot names the colour; clip retrieve-eval prints the metrics")
   func zeroShotAndRetrieveEval() throws {
     let images = ["green", "purple"].map { overfitRun.directory + "/images/\($0).jpg" }
