@@ -288,13 +288,13 @@ struct Search: ParsableCommand {
     if let sheet, sheet.isEmpty || sheet.hasSuffix("/") { throw ValidationError("--sheet needs a file name, e.g. results.html") }
   }
 
-  /// Is this term an image file? One that exists and is not a folder; a term that only looks like a
-  /// file name (photo.jpg) but does not exist is an error, not a sentence about "photo.jpg".
+  /// Is this term an image file? true: one that exists; false: a sentence; nil: an error — a folder, or
+  /// a term that only looks like a file name (photo.jpg) but does not exist (not a sentence about "photo.jpg").
   static func imageTerm(_ term: String) -> Bool? {
     var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: term, isDirectory: &isDirectory) { return !isDirectory.boolValue }
-    let lower = term.lowercased()
-    let looksLikeFile = !term.contains(" ") && [".jpg", ".jpeg", ".png", ".webp", ".heic", ".gif", ".bmp", ".tif", ".tiff"].contains { lower.hasSuffix($0) }
+    if FileManager.default.fileExists(atPath: term, isDirectory: &isDirectory) { return isDirectory.boolValue ? nil : true }
+    let ext = (term as NSString).pathExtension.lowercased()
+    let looksLikeFile = !term.contains(" ") && (photoExtensions.contains(ext) || ["heic", "heif", "gif", "bmp", "tif", "tiff"].contains(ext))
     return looksLikeFile ? nil : false
   }
 
@@ -321,6 +321,10 @@ struct Search: ParsableCommand {
       let unit: Tensor
       switch Self.imageTerm(term) {
       case nil:
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: term, isDirectory: &isDirectory), isDirectory.boolValue {
+          fail("\(printablePath(term)) is a folder: a query is a sentence or one image file (to search that folder's photos, clip index it)")
+        }
         fail("\(printablePath(term)): no such image file (a sentence is searched as text only when it is not a file name)")
       case true?:
         let image: RGBImage
@@ -376,12 +380,6 @@ struct Search: ParsableCommand {
   }
 }
 
-/// The text with HTML's five special characters escaped.
-func escapeHTML(_ text: String) -> String {
-  text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    .replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
-}
-
 /// One self-contained HTML page of search results: each photo as a JPEG thumbnail (shorter side 200 px)
 /// embedded as a data: URL, with its rank, score and path; no file outside the page is needed to view
 /// it. Written atomically, and never over something that is not an earlier contact sheet.
@@ -396,18 +394,18 @@ func contactSheet(title: String, index: String, hits: [(path: String, score: Flo
     if let image = try? JPEG.decode(path: hit.path) {
       let small = min(image.width, image.height) > 200 ? image.resizedShorterSide(to: 200) : image
       if let bytes = try? JPEG.encode(small, quality: 85) {
-        thumbnail = "<img src=\"data:image/jpeg;base64,\(Data(bytes).base64EncodedString())\" alt=\"\(escapeHTML(hit.path))\">"
+        thumbnail = "<img src=\"data:image/jpeg;base64,\(Data(bytes).base64EncodedString())\" alt=\"\(escapeXML(hit.path))\">"
       }
     }
     cards.append("""
       <figure>\(thumbnail)<figcaption><b>\(rank + 1)</b> · \(String(format: "%.4f", hit.score))<br>\
-      <a href="\(escapeHTML(URL(fileURLWithPath: hit.path).absoluteString))">\(escapeHTML(hit.path))</a></figcaption></figure>
+      <a href="\(escapeXML(URL(fileURLWithPath: hit.path).absoluteString))">\(escapeXML(hit.path))</a></figcaption></figure>
       """)
   }
   let page = """
     <!DOCTYPE html>
     <html lang="en"><head><meta charset="utf-8"><meta name="generator" content="clip search --sheet">
-    <title>\(escapeHTML(title))</title>
+    <title>\(escapeXML(title))</title>
     <style>
     body { font-family: system-ui, sans-serif; margin: 1.5em; background: #fafafa; }
     main { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 14px; }
@@ -416,8 +414,8 @@ func contactSheet(title: String, index: String, hits: [(path: String, score: Flo
     figcaption { font-size: 12px; word-break: break-all; margin-top: 6px; }
     .missing { height: 200px; display: flex; align-items: center; justify-content: center; color: #a00; background: #eee; }
     </style></head><body>
-    <h1>\(escapeHTML(title))</h1>
-    <p>\(hits.count) result\(hits.count == 1 ? "" : "s") from \(escapeHTML(index))</p>
+    <h1>\(escapeXML(title))</h1>
+    <p>\(hits.count) result\(hits.count == 1 ? "" : "s") from \(escapeXML(index))</p>
     <main>
     \(cards.joined(separator: "\n"))
     </main></body></html>

@@ -227,35 +227,34 @@ struct FigureTests {
     #expect(checked >= 20, "only \(checked) figure markers")
   }
 
-  @Test("every bench-table in the docs is BENCHMARKS.md's rows for its workloads, as they are today")
-  func benchTablesMatch() throws {
-    let marker = /<!-- bench-table: (.+?) -->\n/
+  /// Every block the docs mark with `marker` must be followed by exactly what `render` makes of the match;
+  /// returns how many there were.
+  static func generatedBlocks<Output>(_ marker: Regex<Output>, kind: String, render: (Regex<Output>.Match) throws -> String) throws -> Int {
     var checked = 0
-    for path in Self.documents {
+    for path in documents {
       let text = try String(contentsOfFile: path, encoding: .utf8)
       for match in text.matches(of: marker) {
-        let workloads = match.output.1.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-        let expected = Figures.benchTable(workloads)
+        let expected = try render(match)
         let ok = text[match.range.upperBound...].hasPrefix(expected)
-        #expect(ok, "\((path as NSString).lastPathComponent): the bench-table for \(workloads) is stale; it should read:\n\(expected)")
+        #expect(ok, "\((path as NSString).lastPathComponent): the \(kind) at \"\(text[match.range].dropLast())\" is stale; it should read:\n\(expected)")
         checked += 1
       }
+    }
+    return checked
+  }
+
+  @Test("every bench-table in the docs is BENCHMARKS.md's rows for its workloads, as they are today")
+  func benchTablesMatch() throws {
+    let checked = try Self.generatedBlocks(/<!-- bench-table: (.+?) -->\n/, kind: "bench-table") { match in
+      Figures.benchTable(match.output.1.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) })
     }
     #expect(checked >= 3, "only \(checked) bench tables")
   }
 
   @Test("every race-table in the docs is the race's own output file, as recorded")
   func raceTablesMatch() throws {
-    let marker = /<!-- race-table: (\S+); ([\d,]+) -->\n/
-    var checked = 0
-    for path in Self.documents {
-      let text = try String(contentsOfFile: path, encoding: .utf8)
-      for match in text.matches(of: marker) {
-        let expected = try Figures.raceTable(String(match.output.1), epochs: match.output.2.split(separator: ",").compactMap { Int($0) })
-        let ok = text[match.range.upperBound...].hasPrefix(expected)
-        #expect(ok, "\((path as NSString).lastPathComponent): the race-table from \(match.output.1) is stale; it should read:\n\(expected)")
-        checked += 1
-      }
+    let checked = try Self.generatedBlocks(/<!-- race-table: (\S+); ([\d,]+) -->\n/, kind: "race-table") { match in
+      try Figures.raceTable(String(match.output.1), epochs: match.output.2.split(separator: ",").compactMap { Int($0) })
     }
     #expect(checked >= 1, "no race table")
   }

@@ -267,7 +267,8 @@ struct SearchToolTests {
                                  (["-", "a blue picture"], "every term is subtracted"),
                                  (["a blue picture", "+"], "ends with a sign"),
                                  (["a blue picture", "--threshold", "2"], "--threshold is a cosine between -1 and 1"),
-                                 ([photos + "/p.index"], "cannot be read as an image query")] {
+                                 ([photos + "/p.index"], "cannot be read as an image query"),
+                                 ([photos], "is a folder: a query is a sentence or one image file")] {
       let r = try runProduct("clip", ["search", index] + arguments)
       #expect(r.status != 0 && r.stderr.contains(message), "\(arguments): \(r.stderr)")
     }

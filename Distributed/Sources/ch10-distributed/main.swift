@@ -31,6 +31,7 @@ struct Options: ParsableCommand {
   @Flag(help: "Sum the gradients with MPI_Allreduce instead of reduce + broadcast (the exercise: do the replicas stay bit-identical?).") var allreduce = false
 
   func validate() throws {
+    if allreduce && noExchange { throw ValidationError("--allreduce chooses how gradients are exchanged; --no-exchange exchanges none: pick one") }
     for (value, name, minimum) in [(steps, "--steps", 1), (batchSize, "--batch-size", 2), (checkpointEvery, "--checkpoint-every", 1),
                                    (images, "--images", 4), (dieRank, "--die-rank", 0)] where value < minimum {
       throw ValidationError("\(name) must be at least \(minimum), got \(value)")

@@ -29,9 +29,8 @@ let imagePath: String = args.image ?? {
 }()
 let image: RGBImage
 do {
-  let head = [UInt8](FileManager.default.contents(atPath: imagePath)?.prefix(12) ?? Data())
-  let kind = head.starts(with: [0x89, 0x50, 0x4E, 0x47]) ? "decode PNG (libpng)"
-    : head.count == 12 && head[8..<12].elementsEqual("WEBP".utf8) ? "decode WebP (libwebp)" : "decode JPEG"
+  let format = imageFormat(of: [UInt8](FileManager.default.contents(atPath: imagePath)?.prefix(12) ?? Data()))
+  let kind = format == .png ? "decode PNG (libpng)" : format == .webp ? "decode WebP (libwebp)" : "decode JPEG"
   image = try notebook.step(kind, (imagePath as NSString).lastPathComponent) {
     try JPEG.decode(path: imagePath)
   }

@@ -78,8 +78,11 @@ public enum JPEG {
   {
     if bytes.isEmpty { throw JPEGError(kind: .empty, source: source, reason: "empty file (0 bytes)") }
     // A PNG goes to libpng, a WebP to libwebp (PNGDecode.swift); formats not read here are refused by name.
-    if bytes.starts(with: pngSignature) { return DecodedJPEG(image: try decodePNG(bytes, source: source, maxPixels: maxPixels), reduction: nil) }
-    if isWebP(bytes) { return DecodedJPEG(image: try decodeWebP(bytes, source: source, maxPixels: maxPixels), reduction: nil) }
+    switch imageFormat(of: bytes) {
+    case .png?: return DecodedJPEG(image: try decodePNG(bytes, source: source, maxPixels: maxPixels), reduction: nil)
+    case .webp?: return DecodedJPEG(image: try decodeWebP(bytes, source: source, maxPixels: maxPixels), reduction: nil)
+    case .jpeg?, nil: break
+    }
     if let kind = unsupportedImageKind(bytes) {
       throw JPEGError(kind: .unsupported, source: source, reason: "\(kind): not read here; JPEG, PNG and WebP are (convert it, e.g. with ImageMagick: convert IN OUT.jpg)")
     }
@@ -97,9 +100,7 @@ public enum JPEG {
     switch Int(code) {
     case Int(CJPEG_OK):
       defer { cjpeg_free(result.pixels) }
-      let count = Int(result.width) * Int(result.height) * 3
-      let pixels = [UInt8](UnsafeBufferPointer(start: result.pixels, count: count))
-      let image = RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels)
+      let image = RGBImage(copying: result.pixels, width: Int(result.width), height: Int(result.height))
       let reduction = result.scale_denom > 1
         ? JPEGReduction(source: source, declaredWidth: Int(result.source_width), declaredHeight: Int(result.source_height),
                         scale: Int(result.scale_denom), width: image.width, height: image.height) : nil

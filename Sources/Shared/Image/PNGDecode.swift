@@ -36,8 +36,7 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBIm
   switch Int(code) {
   case Int(CPNG_OK):
     defer { cpng_free(result.pixels) }
-    let count = Int(result.width) * Int(result.height) * 3
-    return RGBImage(width: Int(result.width), height: Int(result.height), pixels: [UInt8](UnsafeBufferPointer(start: result.pixels, count: count)))
+    return RGBImage(copying: result.pixels, width: Int(result.width), height: Int(result.height))
   case Int(CPNG_ERROR_TOO_LARGE):
     throw JPEGError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) PNG, over the \(maxPixels / 1_000_000) MP this decodes")
   case Int(CPNG_ERROR_NO_MEMORY): throw JPEGError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
@@ -46,9 +45,15 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBIm
   }
 }
 
-/// Is this a WebP file (RIFF … WEBP)?
-func isWebP(_ bytes: [UInt8]) -> Bool {
-  bytes.count >= 12 && Array(bytes[0..<4]) == Array("RIFF".utf8) && Array(bytes[8..<12]) == Array("WEBP".utf8)
+/// The image formats decoded here, told apart by their first bytes.
+public enum ImageFormat: String, Sendable { case jpeg = "JPEG", png = "PNG", webp = "WebP" }
+
+/// Which decoder `bytes` go to, or nil when they are none of JPEG, PNG and WebP.
+public func imageFormat(of bytes: [UInt8]) -> ImageFormat? {
+  if bytes.starts(with: pngSignature) { return .png }
+  if bytes.count >= 12 && Array(bytes[0..<4]) == Array("RIFF".utf8) && Array(bytes[8..<12]) == Array("WEBP".utf8) { return .webp }
+  if bytes.count >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8 { return .jpeg }
+  return nil
 }
 
 /// Decodes a still WebP into 8-bit RGB, alpha dropped as Pillow's convert("RGB") drops it.
@@ -59,11 +64,17 @@ func decodeWebP(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBI
   switch Int(code) {
   case Int(CWEBP_OK):
     defer { cwebp_free(result.pixels) }
-    let count = Int(result.width) * Int(result.height) * 3
-    return RGBImage(width: Int(result.width), height: Int(result.height), pixels: [UInt8](UnsafeBufferPointer(start: result.pixels, count: count)))
+    return RGBImage(copying: result.pixels, width: Int(result.width), height: Int(result.height))
   case Int(CWEBP_ERROR_TOO_LARGE):
     throw JPEGError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) WebP, over the \(maxPixels / 1_000_000) MP this decodes")
   case Int(CWEBP_ERROR_UNSUPPORTED): throw JPEGError(kind: .unsupported, source: source, reason: message)
   default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt WebP: \(message)")
+  }
+}
+
+extension RGBImage {
+  /// width × height × 3 RGB bytes copied out of a C decoder's buffer (which the caller then frees).
+  init(copying pixels: UnsafePointer<UInt8>, width: Int, height: Int) {
+    self.init(width: width, height: height, pixels: [UInt8](UnsafeBufferPointer(start: pixels, count: width * height * 3)))
   }
 }

@@ -83,7 +83,8 @@ func svgNumber(_ v: Double) -> String {
 
 /// Text made safe inside an XML element or attribute: the five markup characters escaped, and control
 /// characters XML 1.0 forbids (from a file name or a query) replaced by U+FFFD.
-func escapeXML(_ s: String) -> String {
+/// Text made safe inside XML or HTML markup and double-quoted attributes (charts, clip search's contact sheet).
+public func escapeXML(_ s: String) -> String {
   var out = ""
   for ch in s {
     if let scalar = ch.unicodeScalars.first, ch.unicodeScalars.count == 1, scalar.value < 0x20, ![9, 10, 13].contains(scalar.value) {
