@@ -121,7 +121,7 @@ struct Index: ParsableCommand {
     // A folder that is gone, or holds no photo any more: its rows leave the index (the other folders' stay).
     var folderExists: ObjCBool = false
     if let p = previous, !FileManager.default.fileExists(atPath: folder, isDirectory: &folderExists) || !folderExists.boolValue
-      || ((try? findJPEGs(in: directory))?.paths.isEmpty ?? false)
+      || ((try? findPhotos(in: directory))?.paths.isEmpty ?? false)
     {
       let keep = p.files.indices.filter { !p.files[$0].path.hasPrefix(folder + "/") }
       if keep.count < p.files.count {
@@ -138,11 +138,11 @@ struct Index: ParsableCommand {
       }
     }
     let found: FoundImages
-    do { found = try findJPEGs(in: directory) } catch { fail("\(error)") }
+    do { found = try findPhotos(in: directory) } catch { fail("\(error)") }
     let paths = found.paths.filter { $0 != resolvedPath(indexPath) }  // an index named .jpg inside the folder is not a photo
     for s in found.skipped { warnSkipped(s.path, s.reason) }
     guard !paths.isEmpty else { fail("no readable .jpg, .jpeg, .png or .webp files under \(directory): nothing to index, no index written") }
-    print("\(paths.count) JPEG files under \(directory)")
+    print("\(paths.count) photos under \(directory)")
     var options = ImageIndex.BuildOptions()
     options.folder = folder
     options.progress = { ProgressBar(total: $0, label: "embedding") }
@@ -157,7 +157,7 @@ struct Index: ParsableCommand {
     for reduction in report.reductions { warn("\(reduction)") }
     let skipped = report.skipped.count + found.skipped.count
     guard index.files.count > report.otherFolders else {
-      fail("none of the \(paths.count) JPEG files under \(directory) could be read: no index written")
+      fail("none of the \(paths.count) photos under \(directory) could be read: no index written")
     }
     do { try index.write(to: indexPath) } catch { fail("cannot write the index: \(error)") }
     lock.release()

@@ -53,7 +53,7 @@ struct ExecutableTests {
     _ = FileManager.default.createFile(atPath: bad, contents: Data("not a jpeg".utf8))
     let truncated = dir + "/truncated.jpg"
     _ = FileManager.default.createFile(atPath: truncated, contents: Data(readBytes(fixtureImagePath("landscape_320x240")).prefix(2000)))
-    for (input, expected) in [(dir + "/missing.jpg", "no such file"), (bad, "not a JPEG file"), (truncated, "corrupt JPEG")] {
+    for (input, expected) in [(dir + "/missing.jpg", "no such file"), (bad, "not a JPEG, PNG or WebP file"), (truncated, "corrupt JPEG")] {
       let result = try runProduct("clip", ["preprocess", input, "--out", dir + "/x.safetensors"])
       #expect(result.status == 1)
       let lines = result.stderr.split(separator: "\n")

@@ -13,11 +13,11 @@ func fixtureImagePath(_ name: String) -> String { Fixtures.path("images/\(name).
 
 func readBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
 
-func expectJPEGError(_ kind: JPEGError.Kind, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectImageDecodeError(_ kind: ImageDecodeError.Kind, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
   do {
     try body()
     Issue.record("expected a JPEG error of kind \(kind), got success", sourceLocation: sourceLocation)
-  } catch let error as JPEGError {
+  } catch let error as ImageDecodeError {
     #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
     #expect(!error.reason.isEmpty, sourceLocation: sourceLocation)
   } catch {
@@ -59,14 +59,14 @@ struct JPEGTests {
   @Test func emptyFile() {
     let path = temporaryDirectory() + "/empty.jpg"
     _ = FileManager.default.createFile(atPath: path, contents: Data())
-    expectJPEGError(.empty) { _ = try JPEG.decode(path: path) }
+    expectImageDecodeError(.empty) { _ = try JPEG.decode(path: path) }
   }
 
   @Test func truncatedFile() {
     let bytes = readBytes(fixtureImagePath("landscape_320x240"))
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(bytes.prefix(bytes.count / 2))) }
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(bytes.prefix(300))) }
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: [0xFF, 0xD8]) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: Array(bytes.prefix(bytes.count / 2))) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: Array(bytes.prefix(300))) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: [0xFF, 0xD8]) }
   }
 
   @Test("corrupt entropy-coded data")
@@ -76,7 +76,7 @@ struct JPEGTests {
     let sos = (0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xDA }!
     var rng = SeededRNG(seed: 3)
     for i in (sos + 40)..<(sos + 2040) { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) | 0x01 }
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: bytes) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: bytes) }
   }
 
   @Test("a PNG named .jpg decodes by its content, as Pillow opens it; a text file named .jpg is refused")
@@ -89,12 +89,12 @@ struct JPEGTests {
     #expect(try JPEG.decode(path: png) == picture)
     let text = dir + "/notes.jpg"
     _ = FileManager.default.createFile(atPath: text, contents: Data("hello, world\n".utf8))
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(path: text) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(path: text) }
   }
 
   @Test func directoryAndMissingPath() {
-    expectJPEGError(.unreadable) { _ = try JPEG.decode(path: temporaryDirectory()) }
-    expectJPEGError(.unreadable) { _ = try JPEG.decode(path: "/nonexistent/photo.jpg") }
+    expectImageDecodeError(.unreadable) { _ = try JPEG.decode(path: temporaryDirectory()) }
+    expectImageDecodeError(.unreadable) { _ = try JPEG.decode(path: "/nonexistent/photo.jpg") }
   }
 
   @Test("a huge declared size is refused before allocating")
@@ -104,13 +104,13 @@ struct JPEGTests {
     // under libjpeg's own 65500 limit, so our check is the one that refuses it).
     let sof = (0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && (bytes[$0 + 1] == 0xC0 || bytes[$0 + 1] == 0xC2) }!
     for i in [sof + 5, sof + 7] { bytes[i] = 0xEA; bytes[i + 1] = 0x60 }
-    expectJPEGError(.tooLarge) { _ = try JPEG.decode(bytes: bytes) }
+    expectImageDecodeError(.tooLarge) { _ = try JPEG.decode(bytes: bytes) }
     // A limit can also be set by the caller.
-    expectJPEGError(.tooLarge) { _ = try JPEG.decode(path: fixtureImagePath("small_150x100"), maxPixels: 1000) }
+    expectImageDecodeError(.tooLarge) { _ = try JPEG.decode(path: fixtureImagePath("small_150x100"), maxPixels: 1000) }
   }
 
   @Test("a CMYK JPEG is a clear error")
   func cmyk() {
-    expectJPEGError(.unsupported) { _ = try JPEG.decode(path: fixtureImagePath("cmyk_64")) }
+    expectImageDecodeError(.unsupported) { _ = try JPEG.decode(path: fixtureImagePath("cmyk_64")) }
   }
 }

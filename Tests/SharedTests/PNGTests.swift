@@ -32,15 +32,15 @@ struct PNGTests {
   @Test("a truncated or corrupt PNG, a corrupt WebP, and HEIC/GIF/TIFF files, are refused with what they are")
   func badFiles() throws {
     let good = readBytes(Fixtures.path("images/png/rgb8.png"))
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(good.prefix(good.count / 2))) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: Array(good.prefix(good.count / 2))) }
     var flipped = good
     flipped[good.count / 2] ^= 0xFF  // a damaged IDAT: zlib or the CRC says so
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: flipped) }
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(good.prefix(8))) }
-    expectJPEGError(.tooLarge) { _ = try JPEG.decode(bytes: good, maxPixels: 100) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: flipped) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: Array(good.prefix(8))) }
+    expectImageDecodeError(.tooLarge) { _ = try JPEG.decode(bytes: good, maxPixels: 100) }
     let webp = readBytes(Fixtures.path("images/png/lossy.webp"))
-    expectJPEGError(.corrupt) { _ = try JPEG.decode(bytes: Array(webp.prefix(webp.count / 2))) }
-    expectJPEGError(.tooLarge) { _ = try JPEG.decode(bytes: webp, maxPixels: 100) }
+    expectImageDecodeError(.corrupt) { _ = try JPEG.decode(bytes: Array(webp.prefix(webp.count / 2))) }
+    expectImageDecodeError(.tooLarge) { _ = try JPEG.decode(bytes: webp, maxPixels: 100) }
     let kinds: [([UInt8], String)] = [
       (Array("\u{0}\u{0}\u{0}\u{18}ftypheic\u{0}\u{0}".utf8), "a HEIC/HEIF image"),
       (Array("GIF89a\u{1}\u{0}".utf8), "a GIF image"), (Array("II*\u{0}\u{8}\u{0}\u{0}\u{0}".utf8), "a TIFF (or camera RAW) image"),
@@ -49,7 +49,7 @@ struct PNGTests {
       do {
         _ = try JPEG.decode(bytes: bytes + [UInt8](repeating: 0, count: 32))
         Issue.record("\(kind) decoded")
-      } catch let error as JPEGError {
+      } catch let error as ImageDecodeError {
         #expect(error.kind == .unsupported && error.reason.hasPrefix(kind), "\(error)")
       }
     }

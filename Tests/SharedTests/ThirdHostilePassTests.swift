@@ -138,7 +138,7 @@ struct ThirdHostilePassTests {
   @Test("an index saved as it goes: a run stopped part-way resumes from the rows it saved")
   func interruptedIndexResumes() throws {
     let photos = try photoFolder(10)
-    let paths = try findJPEGs(in: photos).paths
+    let paths = try findPhotos(in: photos).paths
     let embedder = try Embedder(checkpoint: overfitRun.checkpoint)
     var saved: [ImageIndex] = []
     var options = ImageIndex.BuildOptions()
@@ -379,7 +379,7 @@ struct ThirdHostilePassTests {
                            ("/nonexistent/dir/x.index", "/nonexistent/dir is not an existing folder")] {
       let run = try runProduct("clip", ["index", overfitRun.directory + "/images", "--model", overfitRun.checkpoint, "--out", out])
       #expect(run.status == 1 && run.stderr.contains(message), "\(out): \(run)")
-      #expect(!run.stdout.contains("JPEG files under"), "the output is checked before the photos are embedded: \(run.stdout)")
+      #expect(!run.stdout.contains("photos under"), "the output is checked before the photos are embedded: \(run.stdout)")
     }
     // A one-character file name (NSString.deletingLastPathComponent traps on it).
     let single = try runProduct("clip", ["preprocess", overfitRun.directory + "/images/red.jpg", "--out", "x"], currentDirectory: dir)
@@ -429,8 +429,8 @@ struct ThirdHostilePassTests {
     let reduced = try JPEG.decode(path: dir + "/big.jpg", maxPixels: 100_000, reducedToShortSide: 100)
     #expect(reduced.reduction?.scale == 4 && reduced.image.width == 160 && reduced.image.height == 100)
     #expect("\(reduced.reduction!)".contains("decoded at 1/4 (160×100) by libjpeg's DCT scaling"))
-    #expect(throws: JPEGError.self) { try JPEG.decode(path: dir + "/big.jpg", maxPixels: 100_000, reducedToShortSide: 300) }
-    #expect(throws: JPEGError.self) { try JPEG.decode(path: dir + "/big.jpg", maxPixels: 100_000) }
+    #expect(throws: ImageDecodeError.self) { try JPEG.decode(path: dir + "/big.jpg", maxPixels: 100_000, reducedToShortSide: 300) }
+    #expect(throws: ImageDecodeError.self) { try JPEG.decode(path: dir + "/big.jpg", maxPixels: 100_000) }
     #expect(maxJPEGPixels == 178_956_970)
   }
 
@@ -502,7 +502,7 @@ struct ThirdHostilePassTests {
   @Test("a save part-way keeps the earlier rows of photos not yet embedded again, and says it is unfinished; search warns")
   func partialSaveNeverShrinks() throws {
     let photos = try photoFolder(10)
-    let paths = try findJPEGs(in: photos).paths
+    let paths = try findPhotos(in: photos).paths
     let embedder = try Embedder(checkpoint: overfitRun.checkpoint)
     let first = try ImageIndex.build(paths: paths, embedder: embedder, previous: nil)
     for path in paths { try touchLater(path) }
@@ -597,7 +597,7 @@ struct ThirdHostilePassTests {
     let long = photos + "/" + String(repeating: "x", count: 240) + ".index"
     for (out, message) in [(photos + "/new.index/", "it names a folder (ends in /)"), (long, "the temporary and lock files beside it need")] {
       let run = try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", out])
-      #expect(run.status == 1 && run.stderr.contains(message) && !run.stdout.contains("JPEG files under"), "\(run)")
+      #expect(run.status == 1 && run.stderr.contains(message) && !run.stdout.contains("photos under"), "\(run)")
     }
     let empty = try runProduct("clip", ["index", photos, "--model", overfitRun.checkpoint, "--out", ""])
     #expect(empty.status == 64 && empty.stderr.contains("--out is an empty string"), "\(empty)")
@@ -637,7 +637,7 @@ struct ThirdHostilePassTests {
     do {
       _ = try JPEG.decode(bytes: bytes, source: "bomb.jpg", reducedToShortSide: 128)
       Issue.record("decoded")
-    } catch let error as JPEGError {
+    } catch let error as ImageDecodeError {
       #expect(error.kind == .tooLarge && "\(error)".contains("30000×30000, a progressive JPEG holds every coefficient"), "\(error)")
     }
     #expect(Date().timeIntervalSince(started) < 30)

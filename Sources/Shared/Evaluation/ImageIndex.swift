@@ -132,7 +132,7 @@ let unreadPhotoExtensions: [String: String] = [
 /// skipped, symbolic links to files followed (links to folders are not, so a loop cannot trap the walk).
 /// The walk reads names as bytes: a file whose name is not UTF-8 (Latin-1, from an old camera or a
 /// Windows share) cannot be carried in a Swift String, so it is named, escaped, with the way to rename it.
-public func findJPEGs(in directory: String) throws -> FoundImages {
+public func findPhotos(in directory: String) throws -> FoundImages {
   var isDirectory: ObjCBool = false
   guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
     var info = stat()

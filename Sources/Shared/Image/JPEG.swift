@@ -6,12 +6,14 @@ import IO
 import CJPEGShim
 import Foundation
 
-public struct JPEGError: Error, CustomStringConvertible, Equatable {
+/// A photo that could not be read or written, whatever its format (JPEG, PNG, WebP): thrown by every
+/// decoder here, so a caller handles one error type.
+public struct ImageDecodeError: Error, CustomStringConvertible, Equatable {
   public enum Kind: Sendable, Equatable { case unreadable, empty, corrupt, tooLarge, unsupported, cannotEncode }
   public var kind: Kind
   /// The file (or "<memory>").
   public var source: String
-  /// What went wrong, usually libjpeg's own message.
+  /// What went wrong, usually the library's own message (libjpeg, libpng, libwebp).
   public var reason: String
   public var description: String { "\(source): \(reason)" }
 }
@@ -56,11 +58,11 @@ public enum JPEG {
   {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-      throw JPEGError(kind: .unreadable, source: path, reason: "no such file")
+      throw ImageDecodeError(kind: .unreadable, source: path, reason: "no such file")
     }
-    if isDirectory.boolValue { throw JPEGError(kind: .unreadable, source: path, reason: "is a directory, not a JPEG file") }
+    if isDirectory.boolValue { throw ImageDecodeError(kind: .unreadable, source: path, reason: "is a directory, not an image file") }
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw JPEGError(kind: .unreadable, source: path, reason: "cannot read the file")
+      throw ImageDecodeError(kind: .unreadable, source: path, reason: "cannot read the file")
     }
     return try decode(bytes: [UInt8](data), source: path, maxPixels: maxPixels, reducedToShortSide: minShortSide)
   }
@@ -76,7 +78,7 @@ public enum JPEG {
   public static func decode(bytes: [UInt8], source: String = "<memory>", maxPixels: Int = maxJPEGPixels, reducedToShortSide minShortSide: Int)
     throws -> DecodedJPEG
   {
-    if bytes.isEmpty { throw JPEGError(kind: .empty, source: source, reason: "empty file (0 bytes)") }
+    if bytes.isEmpty { throw ImageDecodeError(kind: .empty, source: source, reason: "empty file (0 bytes)") }
     // A PNG goes to libpng, a WebP to libwebp (PNGDecode.swift); formats not read here are refused by name.
     switch imageFormat(of: bytes) {
     case .png?: return DecodedJPEG(image: try decodePNG(bytes, source: source, maxPixels: maxPixels), reduction: nil)
@@ -84,11 +86,11 @@ public enum JPEG {
     case .jpeg?, nil: break
     }
     if let kind = unsupportedImageKind(bytes) {
-      throw JPEGError(kind: .unsupported, source: source, reason: "\(kind): not read here; JPEG, PNG and WebP are (convert it, e.g. with ImageMagick: convert IN OUT.jpg)")
+      throw ImageDecodeError(kind: .unsupported, source: source, reason: "\(kind): not read here; JPEG, PNG and WebP are (convert it, e.g. with ImageMagick: convert IN OUT.jpg)")
     }
     if bytes.count < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
-      throw JPEGError(kind: .corrupt, source: source,
-                      reason: "not a JPEG file (starts with \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")), not ff d8)")
+      throw ImageDecodeError(kind: .corrupt, source: source,
+                      reason: "not a JPEG, PNG or WebP file (starts with \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))")
     }
     var result = cjpeg_decoded()
     let code = bytes.withUnsafeBufferPointer { buffer in
@@ -105,15 +107,15 @@ public enum JPEG {
         ? JPEGReduction(source: source, declaredWidth: Int(result.source_width), declaredHeight: Int(result.source_height),
                         scale: Int(result.scale_denom), width: image.width, height: image.height) : nil
       return DecodedJPEG(image: image, reduction: reduction)
-    case Int(CJPEG_ERROR_TOO_LARGE): throw JPEGError(kind: .tooLarge, source: source, reason: message)
-    case Int(CJPEG_ERROR_UNSUPPORTED): throw JPEGError(kind: .unsupported, source: source, reason: message)
-    case Int(CJPEG_ERROR_EMPTY): throw JPEGError(kind: .empty, source: source, reason: message)
+    case Int(CJPEG_ERROR_TOO_LARGE): throw ImageDecodeError(kind: .tooLarge, source: source, reason: message)
+    case Int(CJPEG_ERROR_UNSUPPORTED): throw ImageDecodeError(kind: .unsupported, source: source, reason: message)
+    case Int(CJPEG_ERROR_EMPTY): throw ImageDecodeError(kind: .empty, source: source, reason: message)
     case _ where message.contains("Backing store not supported") || message.contains("Insufficient memory"):
-      throw JPEGError(kind: .tooLarge, source: source, reason: "too large to decode in the memory there is "
+      throw ImageDecodeError(kind: .tooLarge, source: source, reason: "too large to decode in the memory there is "
         + "(\(result.source_width > 0 ? "\(result.source_width)×\(result.source_height), " : "")a progressive JPEG holds every coefficient of the "
         + "whole image at once; libjpeg may use 1.5 GB): \(message)")
-    case Int(CJPEG_ERROR_NO_MEMORY): throw JPEGError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
-    default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt JPEG: \(message)")
+    case Int(CJPEG_ERROR_NO_MEMORY): throw ImageDecodeError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
+    default: throw ImageDecodeError(kind: .corrupt, source: source, reason: "corrupt JPEG: \(message)")
     }
   }
 
@@ -128,7 +130,7 @@ public enum JPEG {
     }
     guard code == CJPEG_OK, let data else {
       let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-      throw JPEGError(kind: .cannotEncode, source: "<encoder>", reason: text)
+      throw ImageDecodeError(kind: .cannotEncode, source: "<encoder>", reason: text)
     }
     defer { cjpeg_free(data) }
     return [UInt8](UnsafeBufferPointer(start: data, count: Int(size)))

@@ -38,10 +38,10 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBIm
     defer { cpng_free(result.pixels) }
     return RGBImage(copying: result.pixels, width: Int(result.width), height: Int(result.height))
   case Int(CPNG_ERROR_TOO_LARGE):
-    throw JPEGError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) PNG, over the \(maxPixels / 1_000_000) MP this decodes")
-  case Int(CPNG_ERROR_NO_MEMORY): throw JPEGError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
-  case Int(CPNG_ERROR_EMPTY): throw JPEGError(kind: .empty, source: source, reason: message)
-  default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt PNG: \(message)")
+    throw ImageDecodeError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) PNG, over the \(maxPixels / 1_000_000) MP this decodes")
+  case Int(CPNG_ERROR_NO_MEMORY): throw ImageDecodeError(kind: .tooLarge, source: source, reason: "out of memory decoding it")
+  case Int(CPNG_ERROR_EMPTY): throw ImageDecodeError(kind: .empty, source: source, reason: message)
+  default: throw ImageDecodeError(kind: .corrupt, source: source, reason: "corrupt PNG: \(message)")
   }
 }
 
@@ -66,9 +66,9 @@ func decodeWebP(_ bytes: [UInt8], source: String, maxPixels: Int) throws -> RGBI
     defer { cwebp_free(result.pixels) }
     return RGBImage(copying: result.pixels, width: Int(result.width), height: Int(result.height))
   case Int(CWEBP_ERROR_TOO_LARGE):
-    throw JPEGError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) WebP, over the \(maxPixels / 1_000_000) MP this decodes")
-  case Int(CWEBP_ERROR_UNSUPPORTED): throw JPEGError(kind: .unsupported, source: source, reason: message)
-  default: throw JPEGError(kind: .corrupt, source: source, reason: "corrupt WebP: \(message)")
+    throw ImageDecodeError(kind: .tooLarge, source: source, reason: "a \(result.width)×\(result.height) WebP, over the \(maxPixels / 1_000_000) MP this decodes")
+  case Int(CWEBP_ERROR_UNSUPPORTED): throw ImageDecodeError(kind: .unsupported, source: source, reason: message)
+  default: throw ImageDecodeError(kind: .corrupt, source: source, reason: "corrupt WebP: \(message)")
   }
 }
 
