@@ -39,6 +39,22 @@ struct SafetensorsTests {
     }
   }
 
+  @Test("a tensor's mapped pages are handed back after it is read, and reading it (or a neighbour sharing a page) again gives the same values")
+  func pagesReleasedAndReread() throws {
+    var writer = SafetensorsWriter()
+    // Sizes that put tensor boundaries inside pages: released ranges round outwards over neighbours.
+    let tensors = [("a", 3001), ("b", 5), ("c", 70_001), ("d", 1023)].map { name, n in
+      (name, Tensor(shape: [n], storage: (0..<n).map { Float($0) * 0.5 - Float(name.unicodeScalars.first!.value) }))
+    }
+    for (name, t) in tensors { writer.add(name, t) }
+    let path = temporaryDirectory() + "/pages.safetensors"
+    try writer.write(to: path)
+    let file = try SafetensorsFile(path: path)
+    for _ in 0..<2 {
+      for (name, t) in tensors.reversed() + tensors { #expect(try file.tensor(name).storage == t.storage, "\(name)") }
+    }
+  }
+
   @Test("F16, BF16 and F64 are upcast to Float32")
   func halfTypes() throws {
     // F16: 1.0 = 0x3c00, -2.0 = 0xc000, 65504 = 0x7bff, smallest subnormal 0x0001 = 2^-24.

@@ -77,6 +77,10 @@ public struct SafetensorsFile: Sendable {
   public let entries: [String: Entry]
   private let data: Data
   private let dataStart: Int
+  /// True when `data` is this file mapped read-only by `init(path:)`: a tensor's pages are then handed
+  /// back to the kernel once it has been copied out (they are the file's, re-read if touched again), so
+  /// loading a 605 MB checkpoint peaks at the model's size, not twice it.
+  private var fileMapped = false
 
   /// Tensor names, sorted.
   public var names: [String] { entries.keys.sorted() }
@@ -93,13 +97,37 @@ public struct SafetensorsFile: Sendable {
       let kind = (info.st_mode & S_IFMT) == S_IFIFO ? "a FIFO (named pipe)" : (info.st_mode & S_IFMT) == S_IFSOCK ? "a socket" : "a device"
       throw SafetensorsError.cannotRead(path: path, reason: "is \(kind), not a file")
     }
-    let data: Data
-    do {
-      data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-    } catch {
-      throw SafetensorsError.cannotRead(path: path, reason: error.localizedDescription)
-    }
+    let data = try Self.map(path)
     do { try self.init(data: data) } catch let error as SafetensorsError { throw SafetensorsError.inFile(path: path, error) }
+    fileMapped = data.count > 0
+  }
+
+  /// The file mapped read-only (unmapped when the last copy of the Data goes); an empty file is empty Data.
+  private static func map(_ path: String) throws -> Data {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw SafetensorsError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw SafetensorsError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
+    let size = Int(info.st_size)
+    if size == 0 { return Data() }
+    guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+      throw SafetensorsError.cannotRead(path: path, reason: "cannot map it: \(String(cString: strerror(errno)))")
+    }
+    return Data(bytesNoCopy: base, count: size, deallocator: .custom { pointer, count in munmap(pointer, count) })
+  }
+
+  /// Hands the pages under `range` (bytes of the data block) back to the kernel: they are clean pages of
+  /// a read-only file mapping, so dropping them loses nothing (a later read faults them in again).
+  private func releasePages(_ range: Range<Int>) {
+    guard fileMapped, !range.isEmpty else { return }
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+      let start = Int(bitPattern: raw.baseAddress!) + dataStart + range.lowerBound
+      let first = start / page * page, last = min((start + range.count + page - 1) / page * page,
+                                                  (Int(bitPattern: raw.baseAddress!) + raw.count + page - 1) / page * page)
+      _ = madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED)
+    }
   }
 
   /// Parses and validates bytes already in memory.
@@ -236,6 +264,7 @@ public struct SafetensorsFile: Sendable {
       default: break
       }
     }
+    releasePages(e.range)
     return Tensor(shape: e.shape, storage: values)
   }
 
