@@ -224,6 +224,31 @@ struct SearchToolTests {
     }
   }
 
+  @Test("clip index over an unchanged library does not load the model; a new photo loads it (and a broken one stops the run, losing nothing)")
+  func unchangedLibraryLoadsNoModel() throws {
+    let photos = temporaryDirectory("unchanged")
+    for c in overfitRun.colours.prefix(4) { try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/\(c).jpg", toPath: photos + "/\(c).jpg") }
+    let checkpoint = photos + "/../unchanged-model.safetensors"
+    try? FileManager.default.removeItem(atPath: checkpoint)
+    try FileManager.default.copyItem(atPath: overfitRun.checkpoint, toPath: checkpoint)
+    let index = photos + "/../unchanged.index"
+    let first = try runProduct("clip", ["index", photos, "--model", checkpoint, "--out", index])
+    #expect(first.stdout.contains("indexed 4 images (4 embedded, 0 unchanged)"), "\(first)")
+    // The checkpoint's bytes become zeros with its size and date kept: its stamp is unchanged, so only a
+    // run that really reads it can tell.
+    var info = stat()
+    #expect(stat(checkpoint, &info) == 0)
+    try Data(count: Int(info.st_size)).write(to: URL(fileURLWithPath: checkpoint))
+    var times = [info.st_atim, info.st_mtim]
+    #expect(utimensat(AT_FDCWD, checkpoint, &times, 0) == 0)
+    let again = try runProduct("clip", ["index", photos, "--model", checkpoint, "--out", index])
+    #expect(again.status == 0 && again.stdout.contains("indexed 4 images (0 embedded, 4 unchanged)"), "the model was read: \(again)")
+    try FileManager.default.copyItem(atPath: overfitRun.directory + "/images/\(overfitRun.colours[4]).jpg", toPath: photos + "/new.jpg")
+    let added = try runProduct("clip", ["index", photos, "--model", checkpoint, "--out", index])
+    #expect(added.status != 0 && added.stderr.contains(checkpoint.split(separator: "/").last!), "a new photo must load the model: \(added)")
+    #expect(try ImageIndex.load(index).files.count == 4, "the index is as it was")
+  }
+
   @Test("clip search: an image as the query, sentences and images added and subtracted, --threshold, --paths; bad queries are refused")
   func combinedQueries() throws {
     let photos = temporaryDirectory("combined")
