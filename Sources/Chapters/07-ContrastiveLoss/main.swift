@@ -79,7 +79,7 @@ notebook.note(String(format: "loss = (CE_rows + CE_cols) / 2 = %.6f by hand, %.6
                      byHand, library.loss, n, log(Float(n))))
 
 // MARK: 4. gradients
-notebook.step("gradients", "dZ = ½(softmax_rows(Z) − I)/N + ½(softmax_rows(Zᵀ) − I)ᵀ/N, then through the normalisation")
+notebook.step("gradients", "dZ = ½(softmax_rows(Z) − Id)/N + ½(softmax_rows(Zᵀ) − Id)ᵀ/N, then through the normalisation")
 notebook.show("d image", library.dImage)
 notebook.show("d text", library.dText)
 // The same gradients by finite differences: nudge one number up and down, and watch the loss.

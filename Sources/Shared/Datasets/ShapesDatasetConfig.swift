@@ -24,8 +24,9 @@ public struct ShapesDatasetConfig: Sendable, Codable, Equatable {
   public var placement: Placement = .anywhere
   /// A one-shape image's radius, as a fraction of the side: drawn uniformly from [min, max]. Captions
   /// call the upper half "large"/"big", the lower half "small"/"little". Two-shape images use 0.6×.
-  /// The default keeps the smallest shape (14 px across at 64 px) near one 16-px patch: at [0.12, 0.3]
-  /// many shapes fit inside one patch and even a supervised ViT of this size learns shape slowly
+  /// The default keeps a one-shape image's smallest shape 28 px across at 64 px (radius 14 px), wider than
+  /// one 16-px patch: at [0.12, 0.3] (15 px across) many shapes fit inside one patch and even a supervised
+  /// ViT of this size learns shape slowly
   /// (Walkthrough 08, "Tokens bigger than the thing"); that harder set is `--shapes radius=[0.12,0.3]`.
   public var radius: [Double] = [0.22, 0.38]
   public var background: Background = .noisy
