@@ -11,6 +11,7 @@ causal-mask       which keys each query may see in OpenAI's text tower, and wher
 bpe-merges        one word through CLIP's real merge table, merge by merge (chapter 11)
 gemm-packing      B cut into KC × NR panels and A into MR × KC slivers, copied contiguous (GEMM.md)
 register-tile     one step of p in the 8 × 32 micro-kernel: a broadcast, two loads, sixteen FMAs (GEMM.md)
+backward-by-hand  the worked example of chapter 07 as a micrograd graph: each node's value and gradient (chapter 07)
 
 Every diagram carries class="diagram" and a class="title" element, which ChartTests checks.
 """
@@ -155,16 +156,21 @@ def data_parallel():
 
 
 def chapters():
-    d = Diagram(960, 300, "Which chapter builds on which")
-    pos = {"01": (30, 70, "patches", "image"), "02": (30, 170, "attention", "plain"), "04": (30, 245, "tokenizer", "text"),
-           "03": (190, 110, "ViT", "image"), "05": (190, 230, "BERT", "text"), "06": (350, 170, "projection", "shared"),
-           "07": (500, 170, "contrastive loss", "loss"), "08": (650, 170, "training", "plain"),
-           "09": (800, 230, "zero-shot", "shared"), "10": (800, 100, "distributed", "plain")}
+    d = Diagram(960, 390, "Which chapter builds on which")
+    pos = {"00": (30, 45, "Swift for PyTorch", "plain"),
+           "01": (30, 120, "patches", "image"), "02": (30, 220, "attention", "plain"), "04": (30, 295, "tokenizer", "text"),
+           "03": (190, 160, "ViT", "image"), "05": (190, 280, "BERT", "text"), "06": (350, 220, "projection", "shared"),
+           "07": (500, 220, "contrastive loss", "loss"), "08": (650, 220, "training", "plain"),
+           "09": (800, 280, "zero-shot", "shared"), "10": (800, 150, "distributed", "plain"),
+           "11": (650, 330, "OpenAI's CLIP", "shared")}
     for k, (x, y, name, kind) in pos.items():
         d.box(x, y, 130, 40, f"{k} {name}", kind)
     for a, b in [("01", "03"), ("02", "03"), ("02", "05"), ("04", "05"), ("03", "06"), ("05", "06"), ("06", "07"), ("07", "08"),
                  ("08", "09"), ("08", "10")]:
         d.arrow(pos[a][0] + 130, pos[a][1] + 20, pos[b][0] - 2, pos[b][1] + 20)
+    d.arrow(95, 85, 95, 118)  # 00 → 01: the Swift the chapters are written in
+    d.arrow(715, 260, 715, 328)  # 08 → 11: the same training step, OpenAI's towers
+    d.arrow(800, 310, 782, 340)  # 09 → 11: zero-shot and search with OpenAI's model
     d.write("chapters")
 
 
@@ -304,6 +310,40 @@ def register_tile():
     d.write("register-tile")
 
 
+def backward_by_hand():
+    """Chapter 07's two-pair example as micrograd draws a graph: every node holds its forward value (black)
+    and the loss's gradient with respect to it (red), the numbers the walkthrough derives and step 8 prints."""
+    d = Diagram(1010, 370, "One backward pass by hand: each node's value, and dL/d(node) in red")
+
+    def node(x, y, w, label, value, grad, kind="plain"):
+        d.parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="66" rx="6" fill="{COLOURS[kind]}" stroke="#555"/>')
+        d.text(x + w / 2, y + 17, label, 11, "middle", "#222")
+        d.text(x + w / 2, y + 36, value, 11, "middle", "#111")
+        d.text(x + w / 2, y + 55, grad, 11, "middle", "#c0392b")
+
+    node(15, 55, 175, "image embeddings I", "[[3, 4], [0, 2]]", "[[−.053, .040], [.078, 0]]", "image")
+    node(15, 235, 175, "caption embeddings T", "[[1, 0], [0, 3]]", "[[0, −.025], [.050, 0]]", "text")
+    node(235, 55, 175, "Î = I / ‖I‖ (rows)", "[[.6, .8], [0, 1]]", "[[−.226, .250], [.156, −.180]]", "image")
+    node(235, 235, 175, "T̂ = T / ‖T‖ (rows)", "[[1, 0], [0, 1]]", "[[−.136, −.025], [.150, .020]]", "text")
+    node(455, 145, 185, "Z = s · Î · T̂ᵀ", "[[.6, .8], [0, 1]]", "[[−.226, .250], [.156, −.180]]", "shared")
+    node(455, 285, 185, "logit_scale (s = e⁰ = 1)", "0", "−0.1154", "shared")
+    node(685, 55, 160, "CE over rows", "images → captions .5557", "½", "loss")
+    node(685, 235, 160, "CE over columns", "captions → images .5178", "½", "loss")
+    node(880, 145, 115, "L = ½ (a + b)", "0.5368", "1", "loss")
+    d.arrow(190, 88, 233, 88)
+    d.arrow(190, 268, 233, 268)
+    d.arrow(410, 100, 453, 165)
+    d.arrow(410, 255, 453, 195)
+    d.arrow(548, 285, 548, 213)
+    d.arrow(640, 165, 683, 100, "softmax rows")
+    d.arrow(640, 195, 683, 255, "softmax columns")
+    d.arrow(845, 88, 878, 165)
+    d.arrow(845, 268, 878, 195)
+    d.text(505, 30 + 335, "read right to left: each gradient is its consumer's gradient times a local derivative; "
+           "dI ⟂ I on every row (the loss sees directions only)", 10, "middle", "#555")
+    d.write("backward-by-hand")
+
+
 if __name__ == "__main__":
     clip_overview()
     blocks()
@@ -314,4 +354,5 @@ if __name__ == "__main__":
     bpe_merges()
     gemm_packing()
     register_tile()
+    backward_by_hand()
     print("wrote", ", ".join(sorted(f for f in os.listdir(OUT) if f.startswith("diagram-"))))
