@@ -69,7 +69,7 @@ struct EmbedImage: ParsableCommand {
     }
     if let clip {
       // CLIP's image features (get_image_features / encode_image: projected, not normalised).
-      return printFiles(loadOpenAICLIP(clip).embedImageFiles(images, normalized: false))
+      return printFiles(loadOpenAICLIP(clip, towers: .image).embedImageFiles(images, normalized: false))
     }
     let cfg = ViTConfig.named(config)!
     let model: ViT
@@ -209,7 +209,7 @@ struct EmbedText: ParsableCommand {
     let embeddings: Tensor
     if let clip {
       // CLIP's text features (get_text_features / encode_text: projected, not normalised).
-      embeddings = loadOpenAICLIP(clip).textFeatures(texts)
+      embeddings = loadOpenAICLIP(clip, towers: .text).textFeatures(texts)
     } else if case .trainingCheckpoint? = ModelFileKind.identify(model!) {
       embeddings = loadEmbedder(model!).embedTexts(texts)  // the trained model's joint space, unit vectors
     } else {

@@ -9,15 +9,16 @@ func loadEmbedder(_ checkpoint: String) -> Embedder {
   do { return try Embedder(checkpoint: checkpoint) } catch { failExplaining(error, checkpoint, .trainingCheckpoint) }
 }
 
-func loadOpenAICLIP(_ checkpoint: String) -> OpenAICLIPEmbedder {
-  do { return try OpenAICLIPEmbedder(checkpoint: checkpoint) } catch {
+func loadOpenAICLIP(_ checkpoint: String, towers: OpenAICLIPTowers = .both) -> OpenAICLIPEmbedder {
+  do { return try OpenAICLIPEmbedder(checkpoint: checkpoint, towers: towers) } catch {
     failExplaining(error, checkpoint, .huggingFaceCLIPFolder, .openCLIPWeights)
   }
 }
 
 /// The model a command was given, whichever family (`--model` a trained checkpoint, `--clip` OpenAI's CLIP).
-func loadJointEmbedder(model: String?, clip: String?) -> any JointEmbedder {
-  if let clip { return loadOpenAICLIP(clip) }
+/// OpenAI's CLIP is loaded with only the `towers` the command uses (a trained checkpoint is small: whole).
+func loadJointEmbedder(model: String?, clip: String?, towers: OpenAICLIPTowers = .both) -> any JointEmbedder {
+  if let clip { return loadOpenAICLIP(clip, towers: towers) }
   return loadEmbedder(model!)
 }
 
@@ -110,7 +111,7 @@ struct Index: ParsableCommand {
       }
     }
     let sameModel = previous.map { $0.model == absolute && $0.modelKind == kind && $0.modelStamp == ImageIndex.stamp(ofModel: absolute) } ?? false
-    if !sameModel { embedder = loadJointEmbedder(model: self.model, clip: clip) }
+    if !sameModel { embedder = loadJointEmbedder(model: self.model, clip: clip, towers: .image) }
     if let p = previous, !sameModel {
       let others = p.files.filter { !$0.path.hasPrefix(folder + "/") }
       let maker = p.model == absolute ? "an earlier version of that model" : p.model
@@ -156,7 +157,7 @@ struct Index: ParsableCommand {
     do {
       let dimension = previous?.embeddings.shape[1] ?? embedder!.dimension
       update = try ImageIndex.build(paths: paths, model: absolute, kind: kind, dimension: dimension, previous: previous, options: options) { files, bar in
-        if embedder == nil { embedder = loadJointEmbedder(model: self.model, clip: clip) }  // something to embed after all
+        if embedder == nil { embedder = loadJointEmbedder(model: self.model, clip: clip, towers: .image) }  // something to embed after all
         return embedder!.embedImageFiles(files, progress: bar)
       }
     } catch { fail("cannot save the index so far: \(error)") }
@@ -321,24 +322,30 @@ struct Search: ParsableCommand {
     // The same kind of model as made the index, unless told otherwise (then say so: the widths may agree
     // while the spaces do not).
     let useCLIP = clip != nil || (model == nil && loaded.modelKind == ImageIndex.openAICLIPKind)
-    let embedder = useCLIP ? loadJointEmbedder(model: nil, clip: clip ?? loaded.model) : loadJointEmbedder(model: model ?? loaded.model, clip: nil)
     let signed: [(sign: Float, term: String)]
     do { signed = try signedTerms() } catch { fail("\(error)") }
+    // Each term is a sentence (false) or an image file (true), told before the model is loaded: a
+    // misspelt file name is reported at once, not after a model load.
+    let isImage: [Bool] = signed.map { (_, term) in
+      if let kind = Self.imageTerm(term) { return kind }
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: term, isDirectory: &isDirectory), isDirectory.boolValue {
+        fail("\(printablePath(term)) is a folder: a query is a sentence or one image file (to search that folder's photos, clip index it)")
+      }
+      fail("\(printablePath(term)): no such image file (a sentence is searched as text only when it is not a file name)")
+    }
+    // Sentences alone need only the text tower: OpenAI's ViT-B/32 then loads 40% of its weights.
+    let towers: OpenAICLIPTowers = isImage.contains(true) ? .both : .text
+    let embedder = useCLIP ? loadJointEmbedder(model: nil, clip: clip ?? loaded.model, towers: towers)
+      : loadJointEmbedder(model: model ?? loaded.model, clip: nil)
     var sum = [Float](repeating: 0, count: embedder.dimension)
-    for (sign, term) in signed {
+    for ((sign, term), image) in zip(signed, isImage) {
       let unit: Tensor
-      switch Self.imageTerm(term) {
-      case nil:
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: term, isDirectory: &isDirectory), isDirectory.boolValue {
-          fail("\(printablePath(term)) is a folder: a query is a sentence or one image file (to search that folder's photos, clip index it)")
-        }
-        fail("\(printablePath(term)): no such image file (a sentence is searched as text only when it is not a file name)")
-      case true?:
-        let image: RGBImage
-        do { image = try JPEG.decode(path: term) } catch { fail("\(printablePath(term)): cannot be read as an image query: \(error)") }
-        unit = embedder.embedImages([image])
-      case false?:
+      if image {
+        let decoded: RGBImage
+        do { decoded = try JPEG.decode(path: term) } catch { fail("\(printablePath(term)): cannot be read as an image query: \(error)") }
+        unit = embedder.embedImages([decoded])
+      } else {
         unit = embedder.embedTexts([term])
       }
       for i in sum.indices { sum[i] += sign * unit.storage[i] }

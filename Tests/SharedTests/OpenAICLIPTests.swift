@@ -29,6 +29,42 @@ struct OpenAICLIPTests {
                 "text features (open_clip keys)")
   }
 
+  @Test("one tower at a time (a search by sentences, an index of photos): the same features as both, only its own parameters, and the other tower's weights never read")
+  func oneTower() throws {
+    let fixture = try Fixtures.load("ch11-clip")
+    let pixels = try fixture.tensor("small.pixels"), ids = Self.ids(try fixture.tensor("small.ids"))
+    let hfPath = Fixtures.path("ch11-clip-small-hf"), ocPath = Fixtures.path("ch11-clip-small-openclip.safetensors")
+    let both = try OpenAICLIP(checkpoint: hfPath)
+    for (path, config) in [(hfPath, nil), (ocPath, both.config)] as [(String, OpenAICLIPConfig?)] {  // Hugging Face's q/k/v rows, open_clip's fused in_proj
+      let whole = try OpenAICLIP(checkpoint: path, config: config)
+      let text = try OpenAICLIP(checkpoint: path, config: config, towers: .text)
+      let image = try OpenAICLIP(checkpoint: path, config: config, towers: .image)
+      #expect(text.encodeText(ids).features == whole.encodeText(ids).features, "\(path)")
+      #expect(image.encodeImage(pixels).features == whole.encodeImage(pixels).features, "\(path)")
+      #expect(text.towers == .text && image.towers == .image && whole.towers == .both)
+      #expect(text.visionBlocks.isEmpty && text.patchEmbed.weight.count == 0 && image.textBlocks.isEmpty && image.tokenEmbedding.count == 0)
+      // logit_scale is in both: the two halves count it twice.
+      #expect(text.parameterCount + image.parameterCount == whole.parameterCount + 1)
+      #expect(text.logitScale == whole.logitScale && image.logitScale == whole.logitScale)
+    }
+    // A NaN in the image tower: refused when it is loaded, never read for sentences (and the reverse).
+    let source = try SafetensorsFile(path: ocPath)
+    for (key, towers) in [("visual.transformer.resblocks.0.mlp.c_fc.weight", OpenAICLIPTowers.text), ("ln_final.weight", .image)] {
+      var writer = SafetensorsWriter()
+      for name in source.names {
+        var t = try source.tensor(name)
+        if name == key { t.storage[3] = .nan }
+        writer.add(name, t)
+      }
+      let path = temporaryDirectory("one-tower") + "/nan.safetensors"
+      try writer.write(to: path)
+      let other: OpenAICLIPTowers = towers == .text ? .image : .text
+      _ = try OpenAICLIP(checkpoint: path, config: both.config, towers: towers)
+      expectError({ _ = try OpenAICLIP(checkpoint: path, config: both.config, towers: other) }, contains: ["tensor '\(key)' holds nan at flat index 3"])
+      expectError({ _ = try OpenAICLIP(checkpoint: path, config: both.config) }, contains: ["tensor '\(key)' holds nan at flat index 3"])
+    }
+  }
+
   @Test("every gradient of a readout of both towers matches autograd (causal attention, QuickGELU, end-of-text pooling)")
   func gradients() throws {
     let fixture = try Fixtures.load("ch11-clip")

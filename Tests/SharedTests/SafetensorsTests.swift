@@ -55,6 +55,48 @@ struct SafetensorsTests {
     }
   }
 
+  /// A model of two parameters: one whole tensor, and a fused one filled in blocks of rows (as BERT's
+  /// and Hugging Face CLIP's query, key and value are).
+  struct TwoParameters {
+    var w = Tensor.zeros([37])  // two blocks of 16 and a tail of 5
+    var qkv = Tensor.zeros([6, 5])  // (3 × 2 rows, 5)
+    static let table: [Parameter<TwoParameters>] = [
+      Parameter("w", \.w),
+      Parameter("q", rows: 0..<2, of: \.qkv), Parameter("k", rows: 2..<4, of: \.qkv), Parameter("v", rows: 4..<6, of: \.qkv),
+    ]
+  }
+
+  @Test("a checkpoint loads straight into the model's storage, whole and in blocks of rows, leaving copies of the model alone; the first NaN or ∞ is named at its index, in a block of 16 or the tail")
+  func loadIntoStorage() throws {
+    let w = Tensor(shape: [37], storage: (0..<37).map { Float($0) - 18.5 })
+    let rows = (0..<3).map { k in Tensor(shape: [2, 5], storage: (0..<10).map { Float(k * 100 + $0) }) }
+    func file(_ w: Tensor, _ q: Tensor) throws -> SafetensorsFile {
+      var writer = SafetensorsWriter()
+      writer.add("w", w)
+      for (name, t) in zip(["q", "k", "v"], [q, rows[1], rows[2]]) { writer.add(name, t) }
+      let path = temporaryDirectory("load-into") + "/m.safetensors"
+      try writer.write(to: path)
+      return try SafetensorsFile(path: path)
+    }
+    var model = TwoParameters()
+    let untouched = model  // shares the zeros' storage until the load writes
+    try file(w, rows[0]).load(into: &model, table: TwoParameters.table)
+    #expect(model.w == w)
+    #expect(model.qkv.storage == rows.flatMap(\.storage))
+    #expect(untouched.w.storage.allSatisfy { $0 == 0 } && untouched.qkv.storage.allSatisfy { $0 == 0 }, "a copy of the model was written through")
+    for (index, bad) in [(0, Float.nan), (15, .infinity), (16, -.infinity), (31, .nan), (32, .nan), (36, .infinity)] {
+      var broken = w
+      broken.storage[index] = bad
+      var target = TwoParameters()
+      expectError({ try file(broken, rows[0]).load(into: &target, table: TwoParameters.table) },
+                  contains: ["tensor 'w' holds \(bad) at flat index \(index)"])
+    }
+    var brokenRows = rows[0]
+    brokenRows.storage[7] = .nan
+    var target = TwoParameters()
+    expectError({ try file(w, brokenRows).load(into: &target, table: TwoParameters.table) }, contains: ["tensor 'q' holds nan at flat index 7"])
+  }
+
   @Test("F16, BF16 and F64 are upcast to Float32")
   func halfTypes() throws {
     // F16: 1.0 = 0x3c00, -2.0 = 0xc000, 65504 = 0x7bff, smallest subnormal 0x0001 = 2^-24.

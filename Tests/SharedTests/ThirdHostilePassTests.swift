@@ -238,6 +238,36 @@ struct ThirdHostilePassTests {
     expectError({ _ = try CLIPTokenizer(huggingFaceDirectory: short) }, contains: ["has 1000 merges", "49408 tokens", "is it cut short?"])
   }
 
+  @Test("merges.txt is read line by line up to CLIP's 48,894 merges: lone CR and mixed line ends, blanks and tabs between the symbols, blank lines only at the end, and whatever follows the merges CLIP uses")
+  func clipMergesLines() throws {
+    let folder = temporaryDirectory("merges-lines")
+    let bundled = try CLIPTokenizer.readMerges(path: BundledAssets.path(BundledAssets.clipMerges)!)
+    let lines = bundled.map { "\($0.0) \($0.1)" }
+    func read(_ text: String) throws -> [(String, String)] {
+      try Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/merges.txt"))
+      return try CLIPTokenizer.readMerges(path: folder + "/merges.txt")
+    }
+    func same(_ merges: [(String, String)], _ what: String) {
+      #expect(merges.count == bundled.count && zip(merges, bundled).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }, "\(what)")
+    }
+    // Every line end Python's universal newlines knows, mixed; blank lines after the merges.
+    let ends = ["\n", "\r\n", "\r"]
+    same(try read("#version: 0.2\r" + lines.enumerated().map { $1 + ends[$0 % 3] }.joined() + "\n\r\n\r"), "mixed line ends")
+    // Runs of blanks and tabs split like Python's str.split().
+    same(try read("#version: 0.2\n" + lines.map { $0.replacingOccurrences(of: " ", with: " \t  ") }.joined(separator: "\n")), "tabs and runs of spaces")
+    // Lines after the 48,894th are not CLIP's: not read, whatever they hold.
+    same(try read("#version: 0.2\n" + lines.joined(separator: "\n") + "\nnot a merge line at all\n\n"), "junk after the merges")
+    // A blank line among the merges is an error at its line number; blank lines at the very end are not.
+    var holed = lines
+    holed.insert("", at: 10)
+    expectError({ _ = try read("#version: 0.2\n" + holed.joined(separator: "\n")) }, contains: ["line 12 is not two symbols"])
+    expectError({ _ = try read("#version: 0.2\n" + lines.prefix(5).joined(separator: "\n") + "\na b c\n") }, contains: ["line 7 is not two symbols", "\"a b c\""])
+    #expect(try read("#version: 0.2\n" + lines.prefix(3).joined(separator: "\n") + "\n\n\n").count == 3)
+    expectError({ _ = try read("no header\n" + lines.joined(separator: "\n")) }, contains: ["does not start with a #version line"])
+    expectError({ _ = try read("") }, contains: ["does not start with a #version line"])
+    expectError({ _ = try read("#version: 0.2\n\n\r\n") }, contains: ["has no merges after its #version line"])
+  }
+
   @Test("the text tower reads each row at the tokenizer's own <|endoftext|>, wherever vocab.json numbers it")
   func endOfTextByItsOwnId() throws {
     var config = OpenAICLIPConfig()

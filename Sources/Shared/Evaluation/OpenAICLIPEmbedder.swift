@@ -43,8 +43,10 @@ public struct OpenAICLIPEmbedder {
 
   /// Loads `path` (a Hugging Face CLIP folder or a safetensors file in either spelling); a folder with
   /// vocab.json and merges.txt brings its own tokenizer, anything else uses the bundled merges.
-  public init(checkpoint path: String) throws {
-    let model = try OpenAICLIP(checkpoint: path)
+  /// `towers` may name one tower: `.text` embeds sentences only (all a search by text needs), `.image`
+  /// photos only (all an index needs).
+  public init(checkpoint path: String, towers: OpenAICLIPTowers = .both) throws {
+    let model = try OpenAICLIP(checkpoint: path, towers: towers)
     let tokenizer = try CLIPTokenizer.forCheckpoint(path)
     try self.init(model: model, tokenizer: tokenizer, checkpoint: resolvedPath(path))
   }

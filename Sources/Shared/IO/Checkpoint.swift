@@ -50,11 +50,20 @@ public struct Parameter<Model>: @unchecked Sendable {
   /// optimiser updates them without the copy-on-write copy that `get` + mutate + `set` costs.
   public var modify: ((inout Model, (inout Tensor) -> Void) -> Void)? = nil
 
+  /// The parameter's elements inside the model's own storage, for loading a checkpoint straight into it
+  /// (nil for the closure-made ones, which are loaded through `set`).
+  public var fill: ((inout Model, (UnsafeMutableBufferPointer<Float>) -> Void) -> Void)? = nil
+
+  /// The parameter's shape, without copying it out (`get` copies a block of rows).
+  public var shape: (Model) -> [Int]
+
   public init(_ key: String, _ path: WritableKeyPath<Model, Tensor>) {
     self.key = key
     get = { $0[keyPath: path] }
     set = { $0[keyPath: path] = $1 }
     modify = { model, body in body(&model[keyPath: path]) }
+    fill = { model, body in model[keyPath: path].storage.withUnsafeMutableBufferPointer { body($0) } }
+    shape = { $0[keyPath: path].shape }
   }
 
   /// A parameter read and written through closures (e.g. one model's table nested in another's).
@@ -62,6 +71,7 @@ public struct Parameter<Model>: @unchecked Sendable {
     self.key = key
     self.get = get
     self.set = set
+    shape = { get($0).shape }
   }
 
   /// `inner`, a parameter of a part of the model at `path` (a tower inside CLIP), under `prefix` + its key.
@@ -73,6 +83,9 @@ public struct Parameter<Model>: @unchecked Sendable {
     get = { innerGet($0[keyPath: path]) }
     set = { innerSet(&$0[keyPath: path], $1) }
     if let innerModify = inner.modify { modify = { model, body in innerModify(&model[keyPath: path], body) } }
+    if let innerFill = inner.fill { fill = { model, body in innerFill(&model[keyPath: path], body) } }
+    let innerShape = inner.shape
+    shape = { innerShape($0[keyPath: path]) }
   }
 
   /// Rows `rows` of the tensor at `path` (which must exist already with its full shape).
@@ -82,6 +95,18 @@ public struct Parameter<Model>: @unchecked Sendable {
     set = { model, value in
       let inner = value.count / max(rows.count, 1)
       model[keyPath: path].storage.replaceSubrange((rows.lowerBound * inner)..<(rows.upperBound * inner), with: value.storage)
+    }
+    fill = { model, body in
+      // No copy of the tensor is held across the write below (one would make it copy-on-write).
+      let inner = model[keyPath: path].count / max(model[keyPath: path].shape[0], 1)
+      model[keyPath: path].storage.withUnsafeMutableBufferPointer { all in
+        body(UnsafeMutableBufferPointer(rebasing: all[(rows.lowerBound * inner)..<(rows.upperBound * inner)]))
+      }
+    }
+    shape = { model in
+      var shape = model[keyPath: path].shape
+      shape[0] = rows.count
+      return shape
     }
   }
 }
@@ -99,7 +124,7 @@ extension SafetensorsFile {
         missing.append(key)
         continue
       }
-      let expected = p.get(model).shape
+      let expected = p.shape(model)
       if entry.shape != expected {
         misshaped.append("\(key): expected \(expected), file has \(entry.shape)")
       }
@@ -110,14 +135,54 @@ extension SafetensorsFile {
       throw CheckpointMismatch(missing: missing, unexpected: unexpected, misshaped: misshaped)
     }
     for p in table {
-      let value = try tensor(prefix + p.key)
-      if let bad = value.storage.firstIndex(where: { !$0.isFinite }) {
-        throw NonFiniteWeight(key: prefix + p.key, index: bad, value: value.storage[bad])
+      let key = prefix + p.key
+      guard let fill = p.fill else {
+        let value = try tensor(key)
+        if let bad = firstNonFinite(value.storage) { throw NonFiniteWeight(key: key, index: bad, value: value.storage[bad]) }
+        p.set(&model, value)
+        continue
       }
-      p.set(&model, value)
+      // Straight from the file into the model's zeros: one copy, no tensor in between.
+      var failure: Error? = nil
+      fill(&model) { destination in
+        do {
+          try read(key, into: destination)
+          if let bad = firstNonFinite(UnsafeBufferPointer(destination)) {
+            throw NonFiniteWeight(key: key, index: bad, value: destination[bad])
+          }
+        } catch { failure = error }
+      }
+      if let failure { throw failure }
     }
   }
 }
+
+/// The index of the first NaN or ±∞ in `values`, or nil: the definition.
+func firstNonFiniteDefinition(_ values: UnsafeBufferPointer<Float>) -> Int? {
+  values.firstIndex { !$0.isFinite }
+}
+
+/// `firstNonFiniteDefinition`, sixteen at a time: a float is NaN or ±∞ exactly when its exponent bits are
+/// all ones, so a block is clean when no lane has (bits & 0x7f80_0000) == 0x7f80_0000. Only the block
+/// holding one is searched element by element.
+func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+  let n = values.count
+  guard let base = values.baseAddress else { return nil }
+  let exponent = SIMD16<UInt32>(repeating: 0x7f80_0000)
+  var i = 0
+  while i + 16 <= n {
+    let bits = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt32>.self)
+    if any((bits & exponent) .== exponent) { break }
+    i += 16
+  }
+  while i < n {
+    if !base[i].isFinite { return i }
+    i += 1
+  }
+  return nil
+}
+
+func firstNonFinite(_ values: [Float]) -> Int? { values.withUnsafeBufferPointer { firstNonFinite($0) } }
 
 extension SafetensorsFile {
   /// Elements in the tensors whose names start with `prefix`.

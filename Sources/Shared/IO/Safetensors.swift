@@ -236,11 +236,26 @@ public struct SafetensorsFile: Sendable {
   /// A floating-point tensor as Float32 (F16, BF16 and F64 are converted).
   public func tensor(_ name: String) throws -> Tensor {
     let e = try entry(name)
+    let count = e.shape.reduce(1, *)
+    // Uninitialised, then written once by `read`: no zero fill to be overwritten.
+    let values = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+      try read(name, into: buffer)
+      initialized = count
+    }
+    return Tensor(shape: e.shape, storage: values)
+  }
+
+  /// Writes the floating-point tensor `name` as Float32 into `destination`, which must hold exactly its
+  /// elements (a model's own parameter storage: loading then copies each weight once, file to model).
+  public func read(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+    let e = try entry(name)
     guard e.dtype.isFloatingPoint else {
       throw SafetensorsError.wrongDType(key: name, dtype: e.dtype.rawValue, wanted: "a floating-point type")
     }
     let count = e.shape.reduce(1, *)
-    var values = [Float](repeating: 0, count: count)
+    precondition(destination.count == count, "tensor '\(name)' has \(count) elements, the destination \(destination.count)")
+    guard count > 0 else { return }
+    let values = destination.baseAddress!
     let start = data.startIndex + dataStart + e.range.lowerBound
     data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
       let base = raw.baseAddress! + (start - data.startIndex)
@@ -248,7 +263,7 @@ public struct SafetensorsFile: Sendable {
       case .f32:
         #if _endian(little)
           // The file's byte order is the machine's: one copy (a 100 MB checkpoint loads at memory speed).
-          values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: 4 * count)) }
+          UnsafeMutableRawPointer(values).copyMemory(from: base, byteCount: 4 * count)
         #else
           for i in 0..<count { values[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         #endif
@@ -265,7 +280,6 @@ public struct SafetensorsFile: Sendable {
       }
     }
     releasePages(e.range)
-    return Tensor(shape: e.shape, storage: values)
   }
 
   /// An integer tensor (I64, I32, U8 or BOOL) as Int values, with its shape.

@@ -64,10 +64,22 @@ public struct OpenAICLIPOrigin: Sendable, Equatable {
   }
 }
 
+/// Which of CLIP's two towers a model holds.
+public struct OpenAICLIPTowers: OptionSet, Sendable {
+  public let rawValue: Int
+  public init(rawValue: Int) { self.rawValue = rawValue }
+  public static let image = OpenAICLIPTowers(rawValue: 1)  // the ViT: photos
+  public static let text = OpenAICLIPTowers(rawValue: 2)  // the text transformer: sentences
+  public static let both: OpenAICLIPTowers = [.image, .text]
+}
+
 public struct OpenAICLIP: Sendable {
   public var config: OpenAICLIPConfig
   /// Set by `init(checkpoint:)`; nil for a model built in memory.
   public var origin: OpenAICLIPOrigin? = nil
+  /// The towers this model holds: `.both`, unless it was loaded for one task (`init(checkpoint:towers:)`).
+  /// A missing tower is empty, and using it stops the program.
+  public private(set) var towers: OpenAICLIPTowers = .both
   // Vision tower
   public var patchEmbed: PatchEmbedding  // (Dv, 3, P, P), its bias zero and not in any checkpoint
   public var classEmbedding: Tensor  // (Dv)
@@ -93,10 +105,14 @@ public struct OpenAICLIP: Sendable {
     fillDeterministic(&self, table: Self.parameterTable(config, format: format), seed: seed)
   }
 
-  /// Every parameter zero, in the shapes of `config` (to be filled from a file).
-  public init(zeros config: OpenAICLIPConfig) {
+  /// Every parameter zero, in the shapes of `config` (to be filled from a file). A tower not in `towers`
+  /// holds nothing (no blocks, empty tensors).
+  public init(zeros config: OpenAICLIPConfig, towers: OpenAICLIPTowers = .both) {
     self.config = config
-    let dv = config.visionWidth, dt = config.textWidth, e = config.embedDim, p = config.patchSize
+    self.towers = towers
+    let image = towers.contains(.image), text = towers.contains(.text)
+    let e = config.embedDim, p = config.patchSize
+    let dv = image ? config.visionWidth : 0, dt = text ? config.textWidth : 0
     func z(_ s: [Int]) -> Tensor { Tensor.zeros(s) }
     func ln(_ d: Int) -> LayerNorm { LayerNorm(weight: z([d]), bias: z([d]), eps: config.layerNormEps) }
     func block(_ d: Int, heads: Int, causal: Bool) -> PreNormBlock {
@@ -107,14 +123,14 @@ public struct OpenAICLIP: Sendable {
     }
     patchEmbed = PatchEmbedding(weight: z([dv, 3, p, p]), bias: z([dv]))
     classEmbedding = z([dv])
-    visionPositions = z([config.visionTokens, dv])
+    visionPositions = z([image ? config.visionTokens : 0, dv])
     lnPre = ln(dv)
-    visionBlocks = (0..<config.visionLayers).map { _ in block(dv, heads: config.visionHeads, causal: false) }
+    visionBlocks = (0..<(image ? config.visionLayers : 0)).map { _ in block(dv, heads: config.visionHeads, causal: false) }
     lnPost = ln(dv)
     visualProjection = Linear(weight: z([e, dv]), bias: z([e]))
-    tokenEmbedding = z([config.vocabSize, dt])
-    textPositions = z([config.contextLength, dt])
-    textBlocks = (0..<config.textLayers).map { _ in block(dt, heads: config.textHeads, causal: true) }
+    tokenEmbedding = z([text ? config.vocabSize : 0, dt])
+    textPositions = z([text ? config.contextLength : 0, dt])
+    textBlocks = (0..<(text ? config.textLayers : 0)).map { _ in block(dt, heads: config.textHeads, causal: true) }
     lnFinal = ln(dt)
     textProjection = Linear(weight: z([e, dt]), bias: z([e]))
     logitScale = Tensor(shape: [], storage: [0])
@@ -122,8 +138,10 @@ public struct OpenAICLIP: Sendable {
 
   /// Loads a checkpoint: a Hugging Face CLIPModel folder (config.json + model.safetensors) or one
   /// safetensors file in either spelling (the format is told by its keys; the shapes come from
-  /// `config`, or for a file without one, from the preset its shapes match).
-  public init(checkpoint path: String, config given: OpenAICLIPConfig? = nil) throws {
+  /// `config`, or for a file without one, from the preset its shapes match). `towers` may name one: a
+  /// search by sentences needs only `.text` (40% of ViT-B/32's weights), an index only `.image`; the
+  /// other tower's keys must be in the file, but are neither read nor checked.
+  public init(checkpoint path: String, config given: OpenAICLIPConfig? = nil, towers: OpenAICLIPTowers = .both) throws {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw CheckpointError(path: path, reason: "no such file or folder")
@@ -152,10 +170,11 @@ public struct OpenAICLIP: Sendable {
     // Every parameter comes from the file: one that holds fewer cannot fill this config, so it is refused
     // before the model is allocated (a config.json claiming width 10⁶ is an error, not an out-of-memory kill).
     try file.requireParameters(atLeast: resolved.parameterCount)
-    self.init(zeros: resolved)
+    self.init(zeros: resolved, towers: towers)
+    let table = Self.parameterTable(resolved, format: format).filter { towers.contains(Self.tower(ofKey: $0.key)) }
     do {
       // Hugging Face's position_ids buffers are saved by older versions; nothing reads them.
-      try file.load(into: &self, table: Self.parameterTable(resolved, format: format), ignoring: { $0.hasSuffix("position_ids") })
+      try file.load(into: &self, table: table, ignoring: { $0.hasSuffix("position_ids") || !towers.contains(Self.tower(ofKey: $0)) })
     } catch {
       throw CheckpointError(path: weights, reason: "\(error)")
     }
@@ -175,7 +194,17 @@ public struct OpenAICLIP: Sendable {
     throw CheckpointError(path: path, reason: "its shapes match none of ViT-B/32, ViT-B/16, ViT-L/14, so its sizes are unknown without the config.json of its folder")
   }
 
-  public var parameterCount: Int { Self.parameterTable(config, format: .openCLIP).reduce(0) { $0 + $1.get(self).count } }
+  public var parameterCount: Int {
+    Self.parameterTable(config, format: .openCLIP).filter { towers.contains(Self.tower(ofKey: $0.key)) }.reduce(0) { $0 + $1.get(self).count }
+  }
+
+  /// The tower a checkpoint key belongs to, in either format: the vision tower's are open_clip's `visual.…`,
+  /// Hugging Face's `vision_model.…` and `visual_projection.weight`; `logit_scale` belongs to both (the
+  /// empty set: every model holds it); every other key is the text tower's.
+  static func tower(ofKey key: String) -> OpenAICLIPTowers {
+    if key == "logit_scale" { return [] }
+    return key.hasPrefix("visual.") || key.hasPrefix("vision_model.") || key.hasPrefix("visual_projection.") ? .image : .text
+  }
 }
 
 // MARK: - Checkpoint keys → properties
@@ -297,6 +326,7 @@ extension OpenAICLIP {
   public func encodeImageForTraining(_ pixels: Tensor) -> OpenAICLIPImageTrace { imageForward(pixels, keepCaches: true, onBlock: nil) }
 
   func imageForward(_ pixels: Tensor, keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPImageTrace {
+    precondition(towers.contains(.image), "this model was loaded without its image tower: it embeds sentences only")
     let s = config.imageSize
     precondition(pixels.rank == 4 && pixels.shape[1] == 3 && pixels.shape[2] == s && pixels.shape[3] == s,
                  "CLIP expects pixels (B, 3, \(s), \(s)), got \(pixels.shape)")
@@ -335,6 +365,7 @@ extension OpenAICLIP {
   /// The text tower on rows read at `ends` (each row's <|endoftext|> position).
   func textForward(_ ids: [[Int]], ends: [Int], keepCaches: Bool, onBlock: ((Int, Tensor, Double) -> Void)?) -> OpenAICLIPTextTrace {
     let b = ids.count, d = config.textWidth
+    precondition(towers.contains(.text), "this model was loaded without its text tower: it embeds images only")
     precondition(b > 0, "encodeText needs at least one row")
     let l = (ends.max() ?? 0) + 1
     if l > config.contextLength { fatalError("a row is \(l) tokens long; the model reads \(config.contextLength)") }

@@ -108,27 +108,59 @@ public struct CLIPTokenizer: Sendable {
   /// the first `mergeCount` lines are used, each two symbols separated by one space.
   public static func readMerges(path: String) throws -> [(String, String)] {
     let text = try readText(path)
-    // Lines end in \n, \r\n or a lone \r (Python's universal newlines, as Hugging Face opens the file). Split on
-    // scalars, not Characters: "\r\n" is one Character in Swift, so a split on "\n" would find no line end at all.
-    let normalised = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-    var lines = normalised.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
-    guard let header = lines.first, header.contains("#version") else {
-      throw VocabularyError(path: path, reason: "does not start with a #version line (not a BPE merges file)")
-    }
-    lines.removeFirst()
-    while lines.last?.isEmpty == true { lines.removeLast() }  // a final newline is not a merge
-    guard !lines.isEmpty else {
-      throw VocabularyError(path: path, reason: "has no merges after its #version line: every word would be spelt byte by byte")
-    }
-    var merges: [(String, String)] = []
-    for (i, line) in lines.prefix(mergeCount).enumerated() {
-      let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })  // Python's split(): runs of blanks, none at the ends
-      guard parts.count == 2 else {
-        throw VocabularyError(path: path, reason: "line \(i + 2) is not two symbols separated by a space: \(line.prefix(60).debugDescription)")
+    let bytes = Array(text.utf8)
+    // Lines end in \n, \r\n or a lone \r (Python's universal newlines, as Hugging Face opens the file).
+    // Only the first `mergeCount` lines after the header are read: open_clip's file has 262,145 merges and
+    // CLIP uses the first 48,894. Work on the UTF-8 bytes: a line is a range of them.
+    return try bytes.withUnsafeBufferPointer { b -> [(String, String)] in
+      var position = 0
+      /// The next line's bytes (without its end), or nil at the end of the file.
+      func nextLine() -> Range<Int>? {
+        guard position < b.count else { return nil }
+        let start = position
+        while position < b.count, b[position] != 0x0A, b[position] != 0x0D { position += 1 }
+        let line = start..<position
+        if position < b.count {
+          position += (b[position] == 0x0D && position + 1 < b.count && b[position + 1] == 0x0A) ? 2 : 1
+        }
+        return line
       }
-      merges.append((String(parts[0]), String(parts[1])))
+      func string(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[range]), as: UTF8.self) }
+      guard let header = nextLine(), string(header).contains("#version") else {
+        throw VocabularyError(path: path, reason: "does not start with a #version line (not a BPE merges file)")
+      }
+      var lines: [Range<Int>] = []
+      lines.reserveCapacity(mergeCount)
+      while lines.count < mergeCount, let line = nextLine() { lines.append(line) }
+      // Blank lines at the very end of the file are not merges (a final newline is common); a blank line
+      // followed by merges is an error below.
+      if lines.last?.isEmpty == true {
+        var restBlank = true
+        while restBlank, let line = nextLine() { restBlank = line.isEmpty }
+        if restBlank { while lines.last?.isEmpty == true { lines.removeLast() } }
+      }
+      guard !lines.isEmpty else {
+        throw VocabularyError(path: path, reason: "has no merges after its #version line: every word would be spelt byte by byte")
+      }
+      var merges: [(String, String)] = []
+      merges.reserveCapacity(lines.count)
+      for (i, line) in lines.enumerated() {
+        // Python's split(): runs of blanks (space, tab), none at the ends.
+        var parts: [Range<Int>] = []
+        var j = line.lowerBound
+        while j < line.upperBound && parts.count <= 2 {
+          while j < line.upperBound, b[j] == 0x20 || b[j] == 0x09 { j += 1 }
+          let partStart = j
+          while j < line.upperBound, b[j] != 0x20, b[j] != 0x09 { j += 1 }
+          if j > partStart { parts.append(partStart..<j) }
+        }
+        guard parts.count == 2 else {
+          throw VocabularyError(path: path, reason: "line \(i + 2) is not two symbols separated by a space: \(string(line).prefix(60).debugDescription)")
+        }
+        merges.append((string(parts[0]), string(parts[1])))
+      }
+      return merges
     }
-    return merges
   }
 
   /// The merge list shipped in Assets (open_clip's vocabulary).
