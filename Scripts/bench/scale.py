@@ -1,7 +1,7 @@
 """`clip index` and `clip search` on a photo library of 10,000 files, beside a Python twin doing the same work
 (open_clip + Pillow, the way rclip does it: Scripts/bench/scale_twin.py), on this machine, one after the other.
 
-    python Scripts/bench/scale.py [--photos 10000] [--work /tmp/clip-scale] [--record NAME] [--no-twin]
+    python Scripts/bench/scale.py [--photos 10000] [--work /tmp/clip-scale] [--record NAME [--force]] [--no-twin]
 
 1. Photos: a generated library (kept in WORK/photos and reused while its manifest matches): JPEG and PNG of
    mixed sizes — 640×480 to 12-megapixel phone photos, portrait and landscape, RGB, RGBA and palette PNG
@@ -189,7 +189,16 @@ def main():
     parser.add_argument("--work", default="/tmp/clip-scale")
     parser.add_argument("--record", help="write Results/NAME.json")
     parser.add_argument("--no-twin", action="store_true", help="only our side (the agreement check is skipped)")
+    parser.add_argument("--force", action="store_true", help="let --record replace a file measured on another CPU kind")
     options = parser.parse_args()
+    record_path = os.path.join(REPO, "Results", options.record + ".json") if options.record else None
+    if record_path and os.path.exists(record_path) and not options.force:
+        # Checked before the hour of work, not after: a file named for one CPU must not silently get another's run.
+        with open(record_path) as f:
+            recorded = json.load(f).get("cpu")
+        if recorded != cpu_kind()[1]:
+            sys.exit(f"{record_path} holds a run on {recorded}; this machine is {cpu_kind()[1]}. "
+                     "Record under another name (e.g. scale-avx2), or pass --force to replace it.")
     work = options.work
     os.makedirs(work, exist_ok=True)
     photos = os.path.join(work, "photos")
@@ -269,8 +278,8 @@ def main():
                             ("search peak memory, MB", "search_peak_mb", "{:.0f}")):
         ratio = f"{o[key] / t[key]:.2f}×" if key in t else ""
         print(f"| {label} | {fmt.format(o[key])} | {fmt.format(t[key]) if key in t else '–'} | {ratio} |")
-    if options.record:
-        path = os.path.join(REPO, "Results", options.record + ".json")
+    if record_path:
+        path = record_path
         with open(path, "w") as f:
             json.dump(result, f, indent=2)
             f.write("\n")
