@@ -23,6 +23,7 @@ Needs the reference virtual environment (Scripts/reference/requirements.txt) and
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -191,6 +192,8 @@ def main():
     parser.add_argument("--no-twin", action="store_true", help="only our side (the agreement check is skipped)")
     parser.add_argument("--force", action="store_true", help="let --record replace a file measured on another CPU kind")
     options = parser.parse_args()
+    if options.record is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", options.record):
+        sys.exit(f"--record takes a plain name (letters, digits, . _ -), written as Results/NAME.json; got {options.record!r}")
     record_path = os.path.join(REPO, "Results", options.record + ".json") if options.record else None
     if record_path and os.path.exists(record_path) and not options.force:
         # Checked before the hour of work, not after: a file named for one CPU must not silently get another's run.

@@ -1,6 +1,7 @@
 // Safetensors: round trips, dtype conversion, and every kind of malformed file becoming a named error.
 
 import Foundation
+@testable import IO
 import Shared
 import Testing
 
@@ -95,6 +96,26 @@ struct SafetensorsTests {
     brokenRows.storage[7] = .nan
     var target = TwoParameters()
     expectError({ try file(w, brokenRows).load(into: &target, table: TwoParameters.table) }, contains: ["tensor 'q' holds nan at flat index 7"])
+  }
+
+  @Test("the 16-wide scan for NaN and ±∞ finds what its definition finds: every length to 40, every position, and the floats next to the edge (largest finite, subnormals, −0, NaN payloads)")
+  func nonFiniteScan() {
+    let finite: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 1]
+    let bad: [Float] = [.nan, -.nan, .infinity, -.infinity, Float(bitPattern: 0x7fc0_1234), Float(bitPattern: 0xff80_0001)]
+    for n in 0...40 {
+      var values = (0..<n).map { finite[$0 % finite.count] }
+      values.withUnsafeBufferPointer { #expect(firstNonFinite($0) == nil && firstNonFiniteDefinition($0) == nil, "length \(n), all finite") }
+      for position in 0..<n {
+        let saved = values[position]
+        values[position] = bad[position % bad.count]
+        if position + 3 < n { values[position + 3] = .nan }  // a later one must not be the answer
+        values.withUnsafeBufferPointer { buffer in
+          #expect(firstNonFinite(buffer) == position && firstNonFiniteDefinition(buffer) == position, "length \(n), position \(position)")
+        }
+        values[position] = saved
+        if position + 3 < n { values[position + 3] = finite[(position + 3) % finite.count] }
+      }
+    }
   }
 
   @Test("F16, BF16 and F64 are upcast to Float32")
